@@ -1,0 +1,150 @@
+//! Reverse-mode automatic differentiation: the recorded graph, the backward
+//! pass, gradient mode (`no_grad`) and numerical gradient checking.
+
+mod gradcheck;
+pub use gradcheck::{GradcheckReport, gradcheck};
+
+use crate::{Result, Tensor};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// The backward half of an operation: given the gradient of the output,
+/// returns the gradient of each input (`None` where there is none).
+pub(crate) trait Backward: Send + Sync {
+    /// PyTorch-like name shown in `grad_fn=<...>`.
+    fn name(&self) -> &'static str;
+    /// `inputs` are the tensors the op was applied to, in order.
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>>;
+}
+
+static LIVE_NODES: AtomicIsize = AtomicIsize::new(0);
+
+/// Number of graph nodes currently alive in the process: a test's way to
+/// show that graphs are freed with their tensors.
+pub fn live_nodes() -> isize {
+    LIVE_NODES.load(Ordering::Relaxed)
+}
+
+/// A recorded operation: its backward and its inputs.
+pub(crate) struct Node {
+    pub(crate) op: Box<dyn Backward>,
+    inputs: Vec<Tensor>,
+}
+
+impl Node {
+    pub(crate) fn new(op: Box<dyn Backward>, inputs: Vec<Tensor>) -> Node {
+        LIVE_NODES.fetch_add(1, Ordering::Relaxed);
+        Node { op, inputs }
+    }
+    pub(crate) fn inputs(&self) -> &[Tensor] {
+        &self.inputs
+    }
+    pub(crate) fn into_inputs(mut self) -> Vec<Tensor> {
+        std::mem::take(&mut self.inputs)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        LIVE_NODES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+}
+
+/// True unless the current thread is inside [`no_grad`].
+pub fn is_grad_enabled() -> bool {
+    GRAD_ENABLED.with(|g| g.get())
+}
+
+/// Runs `f` with gradient recording switched off on this thread (like
+/// `with torch.no_grad():`). Nothing computed inside tracks gradients.
+///
+/// ```
+/// use tapegrad::{no_grad, Tensor};
+/// let w = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?.requires_grad();
+/// let y = no_grad(|| w.mul(&w))?;
+/// assert!(!y.tracks_grad());
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_ENABLED.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(false)));
+    f()
+}
+
+/// The backward pass from `root`, seeded with `seed`.
+pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
+    // Reverse topological order by an iterative depth-first search (no recursion:
+    // a 100,000-op chain must not overflow the stack).
+    let mut order: Vec<Tensor> = Vec::new();
+    let mut visited: HashSet<usize> = HashSet::new();
+    let mut stack: Vec<(Tensor, bool)> = vec![(root.clone(), false)];
+    while let Some((t, done)) = stack.pop() {
+        if done {
+            order.push(t);
+            continue;
+        }
+        if !visited.insert(t.id()) {
+            continue;
+        }
+        if let Some(node) = t.node() {
+            let children: Vec<Tensor> = node
+                .inputs()
+                .iter()
+                .filter(|i| i.tracks_grad() && !visited.contains(&i.id()))
+                .cloned()
+                .collect();
+            stack.push((t, true));
+            stack.extend(children.into_iter().map(|c| (c, false)));
+        } else {
+            stack.push((t, true));
+        }
+    }
+
+    let mut grads: HashMap<usize, Tensor> = HashMap::new();
+    grads.insert(root.id(), seed);
+    no_grad(|| {
+        for t in order.iter().rev() {
+            let Some(g) = grads.remove(&t.id()) else {
+                continue;
+            };
+            match t.node() {
+                None => {
+                    if t.0.requires_grad {
+                        t.accumulate_grad(g)?;
+                    }
+                }
+                Some(node) => {
+                    let input_grads = node.op.backward(node.inputs(), &g)?;
+                    for (input, ig) in node.inputs().iter().zip(input_grads) {
+                        let Some(ig) = ig else { continue };
+                        if !input.tracks_grad() {
+                            continue;
+                        }
+                        debug_assert_eq!(
+                            ig.shape(),
+                            input.shape(),
+                            "{} backward: gradient shape",
+                            node.op.name()
+                        );
+                        let merged = match grads.remove(&input.id()) {
+                            Some(prev) => prev.add(&ig)?,
+                            None => ig,
+                        };
+                        grads.insert(input.id(), merged);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,38 @@
+//! # tapegrad
+//!
+//! A small, fast reverse-mode autograd tensor engine whose loss functions
+//! match PyTorch's `torch.nn` / `torch.nn.functional` exactly, in value and in
+//! gradient.
+//!
+//! The layers mirror PyTorch's:
+//! - [`Tensor`]: f32 / f64 / i64 data with a recorded graph of operations,
+//!   replayed in reverse by [`Tensor::backward`];
+//! - [`autograd`]: the graph, [`no_grad`], and [`autograd::gradcheck`];
+//! - [`functional`]: free functions holding all the maths (`F` in PyTorch);
+//! - [`nn`]: modules holding configuration and calling [`functional`];
+//! - [`optim`]: optimizers to train small models.
+//!
+//! ```
+//! use tapegrad::{DType, Tensor};
+//! let a = Tensor::from_vec(vec![0.5f32], &[])?.requires_grad();
+//! let b = Tensor::from_vec(vec![-1.5f32], &[])?.requires_grad();
+//! let y = (&a * &b)?.tanh();          // y = tanh(a·b)
+//! y.backward()?;
+//! let dy_da = a.grad().unwrap().item::<f32>()?;
+//! assert!((dy_da - (-1.5) * (1.0 - (0.5f32 * -1.5).tanh().powi(2))).abs() < 1e-6);
+//! # Ok::<(), tapegrad::Error>(())
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod autograd;
+mod error;
+pub mod functional;
+pub mod nn;
+pub mod optim;
+pub mod tensor;
+
+pub use autograd::no_grad;
+pub use error::{Error, Result};
+pub use functional::Reduction;
+pub use tensor::{DType, Element, Tensor};

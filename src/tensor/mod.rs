@@ -1,0 +1,319 @@
+//! The [`Tensor`] type: a cheap-to-clone handle on shared, contiguous,
+//! row-major storage, with the autograd node that produced it.
+
+mod create;
+mod display;
+pub(crate) mod dtype;
+pub(crate) mod ops;
+pub(crate) mod shape;
+
+#[doc(hidden)]
+pub use dtype::Storage;
+pub use dtype::{DType, Element, Float};
+pub use shape::Shape;
+
+use crate::autograd::{self, Backward, Node};
+use crate::{Error, Result};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// An n-dimensional array of `f32`, `f64` or `i64` that records the
+/// operations applied to it, so that [`Tensor::backward`] can compute
+/// gradients (reverse-mode automatic differentiation).
+///
+/// Cloning is cheap (an `Arc`); the data is shared and immutable.
+///
+/// ```
+/// use tapegrad::{DType, Tensor};
+/// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?.requires_grad();
+/// let y = x.mul(&x)?.sum_all();          // y = Σ x²
+/// y.backward()?;
+/// assert_eq!(x.grad().unwrap().to_vec::<f32>()?, vec![2.0, 4.0, 6.0]);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tensor(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) id: usize,
+    pub(crate) storage: Arc<Storage>,
+    pub(crate) shape: Shape,
+    /// A leaf that accumulates gradients.
+    pub(crate) requires_grad: bool,
+    /// How this tensor was computed (None for leaves and untracked results).
+    pub(crate) node: Option<Node>,
+    /// The accumulated gradient (leaves only).
+    pub(crate) grad: Mutex<Option<Tensor>>,
+}
+
+impl Inner {
+    fn new(storage: Arc<Storage>, shape: Shape, node: Option<Node>) -> Inner {
+        Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            storage,
+            shape,
+            requires_grad: false,
+            node,
+            grad: Mutex::new(None),
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// Frees a long chain of nodes iteratively, so that dropping the output of
+    /// a 100,000-op graph cannot overflow the stack.
+    fn drop(&mut self) {
+        let Some(node) = self.node.take() else { return };
+        let mut stack = node.into_inputs();
+        while let Some(t) = stack.pop() {
+            if let Some(mut inner) = Arc::into_inner(t.0)
+                && let Some(n) = inner.node.take()
+            {
+                stack.extend(n.into_inputs());
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<Option<Tensor>>) -> MutexGuard<'_, Option<Tensor>> {
+    // a poisoned lock only means another thread panicked while holding it;
+    // the Option inside is still valid
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Tensor {
+    /// A new untracked tensor over `storage`; `storage.len()` must equal the shape's numel.
+    pub(crate) fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
+        debug_assert_eq!(storage.len(), shape::numel(shape));
+        Tensor::from_shared(Arc::new(storage), shape.into())
+    }
+
+    pub(crate) fn from_shared(storage: Arc<Storage>, shape: Shape) -> Tensor {
+        Tensor(Arc::new(Inner::new(storage, shape, None)))
+    }
+
+    /// The result of an operation: records `op` with its `inputs` when gradients
+    /// are enabled and some input tracks gradients.
+    pub(crate) fn from_op(
+        storage: Storage,
+        shape: &[usize],
+        op: impl Backward + 'static,
+        inputs: &[&Tensor],
+    ) -> Tensor {
+        Tensor::from_op_shared(Arc::new(storage), shape.into(), op, inputs)
+    }
+
+    pub(crate) fn from_op_shared(
+        storage: Arc<Storage>,
+        shape: Shape,
+        op: impl Backward + 'static,
+        inputs: &[&Tensor],
+    ) -> Tensor {
+        debug_assert_eq!(storage.len(), shape::numel(&shape));
+        let record = autograd::is_grad_enabled() && inputs.iter().any(|t| t.tracks_grad());
+        let node =
+            record.then(|| Node::new(Box::new(op), inputs.iter().map(|&t| t.clone()).collect()));
+        Tensor(Arc::new(Inner::new(storage, shape, node)))
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        self.0.id
+    }
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+    pub(crate) fn node(&self) -> Option<&Node> {
+        self.0.node.as_ref()
+    }
+
+    /// The typed data as a slice, or a dtype error naming `op` and `arg`.
+    pub(crate) fn data<T: Element>(&self, op: &'static str, arg: &str) -> Result<&[T]> {
+        T::slice(self.storage()).ok_or_else(|| {
+            Error::dtype(
+                op,
+                format!("{arg} has dtype {}, expected {}", self.dtype(), T::DTYPE),
+            )
+        })
+    }
+
+    /// Errors unless this tensor holds floats.
+    pub(crate) fn require_float(&self, op: &'static str, arg: &str) -> Result<()> {
+        if self.dtype().is_float() {
+            Ok(())
+        } else {
+            Err(Error::dtype(
+                op,
+                format!(
+                    "{arg} has dtype {}, expected a float tensor (F32 or F64); convert with to_dtype",
+                    self.dtype()
+                ),
+            ))
+        }
+    }
+
+    /// Errors unless `self` and `other` have the same dtype.
+    pub(crate) fn require_same_dtype(
+        &self,
+        other: &Tensor,
+        op: &'static str,
+        arg: &str,
+    ) -> Result<()> {
+        if self.dtype() == other.dtype() {
+            Ok(())
+        } else {
+            Err(Error::dtype(
+                op,
+                format!(
+                    "{arg} has dtype {} but the input has dtype {} (no silent promotion; convert with to_dtype)",
+                    other.dtype(),
+                    self.dtype()
+                ),
+            ))
+        }
+    }
+
+    // ---- inspection -------------------------------------------------------
+
+    /// The size of each dim.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+    /// The number of elements (1 for a 0-d tensor).
+    pub fn numel(&self) -> usize {
+        self.0.storage.len()
+    }
+    /// The number of dims (0 for a scalar).
+    pub fn ndim(&self) -> usize {
+        self.0.shape.len()
+    }
+
+    /// The data, flat in row-major order. Errors if `T` is not the tensor's dtype.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?;
+    /// assert_eq!(t.to_vec::<f64>()?, vec![1.0, 2.0]);
+    /// assert!(t.to_vec::<f32>().is_err());
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        Ok(self.data::<T>("to_vec", "self")?.to_vec())
+    }
+
+    /// The single element of a one-element tensor.
+    pub fn item<T: Element>(&self) -> Result<T> {
+        if self.numel() != 1 {
+            return Err(Error::shape(
+                "item",
+                format!(
+                    "self has {} elements (shape {:?}); item() needs exactly one",
+                    self.numel(),
+                    self.shape()
+                ),
+            ));
+        }
+        Ok(self.data::<T>("item", "self")?[0])
+    }
+
+    /// The data converted to `dtype`. Differentiable between float dtypes.
+    pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
+        ops::unary::to_dtype(self, dtype)
+    }
+
+    // ---- autograd ---------------------------------------------------------
+
+    /// Marks this tensor as a trainable leaf whose gradient [`backward`](Tensor::backward)
+    /// accumulates into [`grad`](Tensor::grad). Returns the (new) leaf, builder style.
+    /// On a non-float tensor, or on a tensor computed from others, it returns a detached leaf
+    /// of the same data (PyTorch would raise; only float leaves get gradients).
+    pub fn requires_grad(self) -> Tensor {
+        let mut inner = match Arc::try_unwrap(self.0) {
+            Ok(inner) if inner.node.is_none() => inner,
+            Ok(inner) => Inner::new(inner.storage.clone(), inner.shape.clone(), None),
+            Err(shared) => Inner::new(shared.storage.clone(), shared.shape.clone(), None),
+        };
+        inner.requires_grad = inner.storage.dtype().is_float();
+        Tensor(Arc::new(inner))
+    }
+
+    /// True for leaves marked with [`requires_grad`](Tensor::requires_grad) and for
+    /// results recorded from them.
+    pub fn tracks_grad(&self) -> bool {
+        self.0.requires_grad || self.0.node.is_some()
+    }
+
+    /// True if this tensor was not produced by a recorded operation.
+    pub fn is_leaf(&self) -> bool {
+        self.0.node.is_none()
+    }
+
+    /// The gradient accumulated on this leaf by [`backward`](Tensor::backward), if any.
+    pub fn grad(&self) -> Option<Tensor> {
+        lock(&self.0.grad).clone()
+    }
+
+    /// Clears the accumulated gradient.
+    pub fn zero_grad(&self) {
+        *lock(&self.0.grad) = None;
+    }
+
+    pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
+        let mut slot = lock(&self.0.grad);
+        *slot = Some(match slot.take() {
+            Some(old) => old.add(&g)?,
+            None => g,
+        });
+        Ok(())
+    }
+
+    /// A tensor sharing this one's data, cut from the graph (tracks no gradient).
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_shared(self.0.storage.clone(), self.0.shape.clone())
+    }
+
+    /// Computes the gradient of this one-element tensor with respect to every
+    /// leaf it was computed from, and adds it to their [`grad`](Tensor::grad).
+    pub fn backward(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(Error::autograd(
+                "backward",
+                format!(
+                    "self has shape {:?} ({} elements); backward() needs a one-element tensor, use backward_with(grad) for others",
+                    self.shape(),
+                    self.numel()
+                ),
+            ));
+        }
+        let seed = Tensor::from_storage(Storage::filled(1, 1.0, self.dtype()), self.shape());
+        self.backward_with(&seed)
+    }
+
+    /// Back-propagates `grad` (the vector of the vector-Jacobian product), which
+    /// must have this tensor's shape and dtype.
+    pub fn backward_with(&self, grad: &Tensor) -> Result<()> {
+        if grad.shape() != self.shape() {
+            return Err(Error::shape(
+                "backward_with",
+                format!(
+                    "grad has shape {:?}, expected self's shape {:?}",
+                    grad.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        self.require_same_dtype(grad, "backward_with", "grad")?;
+        if !self.tracks_grad() {
+            return Err(Error::autograd(
+                "backward",
+                "self does not track gradients: no input was marked with requires_grad(), or it was computed under no_grad",
+            ));
+        }
+        autograd::run_backward(self, grad.detach())
+    }
+}

@@ -1,0 +1,289 @@
+//! Matrix multiplication on the `matrixmultiply` GEMM kernels (blocked,
+//! SIMD, runtime feature detection): 2-D, batched with broadcast batch dims,
+//! and PyTorch's 1-D promotions.
+
+use crate::autograd::Backward;
+use crate::tensor::shape::{
+    broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, numel,
+};
+use crate::tensor::{Float, Shape, Tensor};
+use crate::{Error, Result};
+
+/// The float types with a GEMM kernel.
+pub(crate) trait Gemm: Float {
+    /// `c = a·b + beta·c` for row/column strides given in elements.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        c: &mut [Self],
+        beta: Self,
+    );
+}
+
+/// Largest offset touched by a `rows × cols` matrix with strides `s`, plus one.
+fn extent(rows: usize, cols: usize, s: (usize, usize)) -> usize {
+    if rows == 0 || cols == 0 {
+        0
+    } else {
+        (rows - 1) * s.0 + (cols - 1) * s.1 + 1
+    }
+}
+
+macro_rules! impl_gemm {
+    ($t:ty, $f:path) => {
+        impl Gemm for $t {
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[$t],
+                sa: (usize, usize),
+                b: &[$t],
+                sb: (usize, usize),
+                c: &mut [$t],
+                beta: $t,
+            ) {
+                // The bounds below are what make the raw-pointer call sound; shapes
+                // were validated by the caller, so they hold for every internal call.
+                assert!(
+                    extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len() && m * n <= c.len()
+                );
+                if m == 0 || n == 0 {
+                    return;
+                }
+                if k == 0 {
+                    c[..m * n].iter_mut().for_each(|v| *v = *v * beta);
+                    return;
+                }
+                // SAFETY: a, b and c are valid for the extents checked above; c is
+                // contiguous row-major m×n (strides n, 1) and does not alias a or b
+                // (it is a distinct &mut borrow).
+                unsafe {
+                    $f(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        sa.0 as isize,
+                        sa.1 as isize,
+                        b.as_ptr(),
+                        sb.0 as isize,
+                        sb.1 as isize,
+                        beta,
+                        c.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
+                }
+            }
+        }
+    };
+}
+impl_gemm!(f32, matrixmultiply::sgemm);
+impl_gemm!(f64, matrixmultiply::dgemm);
+
+/// Batched product `out[b] = op(A[b]) · op(B[b])` accumulated into `out` at the
+/// offsets the batch strides give. `ta`/`tb` read A/B transposed.
+#[allow(clippy::too_many_arguments)]
+fn batched<T: Gemm>(
+    batch: &[usize],
+    a: &[T],
+    a_bstride: &[usize],
+    b: &[T],
+    b_bstride: &[usize],
+    out: &mut [T],
+    out_bstride: &[usize],
+    (m, k, n): (usize, usize, usize),
+    sa: (usize, usize),
+    sb: (usize, usize),
+    accumulate: bool,
+) {
+    let beta = if accumulate { T::one() } else { T::zero() };
+    let co = contiguous_strides(batch);
+    // iterate batch positions: offsets into a and b, plus the output offset
+    let mut pairs = Vec::with_capacity(numel(batch));
+    for_each_offset2(batch, a_bstride, b_bstride, |ia, ib| pairs.push((ia, ib)));
+    let mut outs = Vec::with_capacity(pairs.len());
+    for_each_offset2(batch, out_bstride, &co, |io, _| outs.push(io));
+    for ((ia, ib), io) in pairs.into_iter().zip(outs) {
+        T::gemm(
+            m,
+            k,
+            n,
+            &a[ia..],
+            sa,
+            &b[ib..],
+            sb,
+            &mut out[io..io + m * n],
+            beta,
+        );
+    }
+}
+
+struct MatmulBackward;
+
+impl Backward for MatmulBackward {
+    fn name(&self) -> &'static str {
+        "MmBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        // inputs are at least 2-D here (1-D operands are promoted by reshapes around this op)
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let (ra, rb) = (a.ndim(), b.ndim());
+        let (m, k) = (a.shape()[ra - 2], a.shape()[ra - 1]);
+        let n = b.shape()[rb - 1];
+        let batch: Shape = grad.shape()[..grad.ndim() - 2].into();
+        let mat = |t: &Tensor| -> Shape {
+            let mut s: Shape = t.shape()[..t.ndim() - 2].into();
+            s.push(1);
+            s
+        };
+        // batch strides (in elements) of each operand, broadcast to `batch`
+        let bstride = |t: &Tensor, mn: usize| -> Shape {
+            let bs = mat(t);
+            let bs = &bs[..bs.len() - 1];
+            broadcast_strides(bs, &batch)
+                .iter()
+                .map(|s| s * mn)
+                .collect()
+        };
+        let (sa_b, sb_b, sg_b) = (bstride(a, m * k), bstride(b, k * n), bstride(grad, m * n));
+        let (ga, gb) = float_op2!("matmul", a, b, "other", |x, y| {
+            let g = grad.data::<T>("matmul", "grad")?;
+            let ga = a.tracks_grad().then(|| {
+                // dA = G · Bᵀ : (m×n)·(n×k), summed over broadcast batches
+                let mut out = vec![T::zero(); x.len()];
+                batched(
+                    &batch,
+                    g,
+                    &sg_b,
+                    y,
+                    &sb_b,
+                    &mut out,
+                    &sa_b,
+                    (m, n, k),
+                    (n, 1),
+                    (1, n),
+                    true,
+                );
+                Tensor::from_storage(T::wrap(out), a.shape())
+            });
+            let gb = b.tracks_grad().then(|| {
+                // dB = Aᵀ · G : (k×m)·(m×n)
+                let mut out = vec![T::zero(); y.len()];
+                batched(
+                    &batch,
+                    x,
+                    &sa_b,
+                    g,
+                    &sg_b,
+                    &mut out,
+                    &sb_b,
+                    (k, m, n),
+                    (1, k),
+                    (n, 1),
+                    true,
+                );
+                Tensor::from_storage(T::wrap(out), b.shape())
+            });
+            (ga, gb)
+        });
+        Ok(vec![ga, gb])
+    }
+}
+
+impl Tensor {
+    /// Matrix product with PyTorch's rules (`torch.matmul`): 1-D·1-D is a dot
+    /// product, 2-D·2-D a matrix product, and N-D operands are batches of
+    /// matrices whose batch dims broadcast.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0], &[2, 2])?;
+    /// assert_eq!(a.matmul(&b)?.to_vec::<f32>()?, vec![1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        match (self.ndim(), other.ndim()) {
+            (0, _) | (_, 0) => Err(Error::shape(
+                "matmul",
+                format!(
+                    "both arguments need at least 1 dim, got shapes {:?} and {:?}",
+                    self.shape(),
+                    other.shape()
+                ),
+            )),
+            (1, 1) => self
+                .unsqueeze(0)?
+                .matmul_nd(&other.unsqueeze(1)?)?
+                .reshape_internal(&[]),
+            (1, _) => self.unsqueeze(0)?.matmul_nd(other)?.squeeze(-2),
+            (_, 1) => self.matmul_nd(&other.unsqueeze(1)?)?.squeeze(-1),
+            _ => self.matmul_nd(other),
+        }
+    }
+
+    fn matmul_nd(&self, other: &Tensor) -> Result<Tensor> {
+        let (ra, rb) = (self.ndim(), other.ndim());
+        let (m, k) = (self.shape()[ra - 2], self.shape()[ra - 1]);
+        let (k2, n) = (other.shape()[rb - 2], other.shape()[rb - 1]);
+        if k != k2 {
+            return Err(Error::shape(
+                "matmul",
+                format!(
+                    "shapes {:?} and {:?} cannot be multiplied ({m}x{k} and {k2}x{n}): inner sizes {k} and {k2} differ",
+                    self.shape(),
+                    other.shape()
+                ),
+            ));
+        }
+        let ba = &self.shape()[..ra - 2];
+        let bb = &other.shape()[..rb - 2];
+        let batch = broadcast_shapes("matmul", ba, bb)?;
+        let mut shape = batch.clone();
+        shape.extend_from_slice(&[m, n]);
+        let sa: Shape = broadcast_strides(ba, &batch)
+            .iter()
+            .map(|s| s * m * k)
+            .collect();
+        let sb: Shape = broadcast_strides(bb, &batch)
+            .iter()
+            .map(|s| s * k * n)
+            .collect();
+        let so: Shape = contiguous_strides(&batch)
+            .iter()
+            .map(|s| s * m * n)
+            .collect();
+        let storage = float_op2!("matmul", self, other, "other", |x, y| {
+            let mut out = vec![T::zero(); numel(&shape)];
+            batched(
+                &batch,
+                x,
+                &sa,
+                y,
+                &sb,
+                &mut out,
+                &so,
+                (m, k, n),
+                (k, 1),
+                (n, 1),
+                false,
+            );
+            T::wrap(out)
+        });
+        Ok(Tensor::from_op(
+            storage,
+            &shape,
+            MatmulBackward,
+            &[self, other],
+        ))
+    }
+}
