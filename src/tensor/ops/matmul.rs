@@ -58,7 +58,7 @@ macro_rules! impl_gemm {
                     return;
                 }
                 if k == 0 {
-                    c[..m * n].iter_mut().for_each(|v| *v = *v * beta);
+                    c[..m * n].iter_mut().for_each(|v| *v *= beta);
                     return;
                 }
                 // SAFETY: a, b and c are valid for the extents checked above; c is

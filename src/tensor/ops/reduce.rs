@@ -162,7 +162,7 @@ impl Tensor {
             let mut v = sum_middle(x, outer, n, inner);
             if mean {
                 let nn = T::from_f64(n as f64);
-                v.iter_mut().for_each(|s| *s = *s / nn);
+                v.iter_mut().for_each(|s| *s /= nn);
             }
             T::wrap(v)
         });

@@ -1,0 +1,134 @@
+//! Autograd semantics: accumulation, no_grad, detach, graph freeing, threads.
+
+use std::sync::Mutex;
+use tapegrad::autograd::live_nodes;
+use tapegrad::{DType, Tensor, no_grad};
+
+/// `live_nodes()` counts the whole process, so the tests of this file run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn v(x: &[f32], s: &[usize]) -> Tensor {
+    Tensor::from_slice(x, s).unwrap()
+}
+
+#[test]
+fn gradients_accumulate_across_backward_calls() {
+    let _g = serial();
+    let x = v(&[1.0, 2.0], &[2]).requires_grad();
+    for _ in 0..3 {
+        x.mul(&x).unwrap().sum_all().backward().unwrap();
+    }
+    assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), vec![6.0, 12.0]);
+    x.zero_grad();
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn shared_subexpressions_sum_their_gradients() {
+    let _g = serial();
+    // y = a*b + a  =>  dy/da = b + 1, dy/db = a
+    let a = v(&[3.0], &[]).requires_grad();
+    let b = v(&[4.0], &[]).requires_grad();
+    let y = a.mul(&b).unwrap().add(&a).unwrap();
+    y.backward().unwrap();
+    assert_eq!(a.grad().unwrap().item::<f32>().unwrap(), 5.0);
+    assert_eq!(b.grad().unwrap().item::<f32>().unwrap(), 3.0);
+}
+
+#[test]
+fn no_grad_and_detach_record_nothing() {
+    let _g = serial();
+    let w = v(&[1.0, 2.0], &[2]).requires_grad();
+    let y = no_grad(|| w.mul(&w).unwrap());
+    assert!(!y.tracks_grad());
+    assert!(tapegrad::autograd::is_grad_enabled());
+    let d = w.detach();
+    assert!(!d.tracks_grad());
+    assert!(!d.mul(&d).unwrap().tracks_grad());
+    // a non-float leaf cannot require grad
+    assert!(
+        !Tensor::zeros(&[2], DType::I64)
+            .requires_grad()
+            .tracks_grad()
+    );
+}
+
+#[test]
+fn no_grad_is_per_thread() {
+    let _g = serial();
+    no_grad(|| {
+        let h = std::thread::spawn(tapegrad::autograd::is_grad_enabled);
+        assert!(h.join().unwrap(), "another thread must still record");
+        assert!(!tapegrad::autograd::is_grad_enabled());
+    });
+}
+
+#[test]
+fn backward_with_a_vector() {
+    let _g = serial();
+    let x = v(&[1.0, 2.0, 3.0], &[3]).requires_grad();
+    let y = x.mul_scalar(2.0).unwrap();
+    y.backward_with(&v(&[1.0, 0.5, -1.0], &[3])).unwrap();
+    assert_eq!(
+        x.grad().unwrap().to_vec::<f32>().unwrap(),
+        vec![2.0, 1.0, -2.0]
+    );
+}
+
+#[test]
+fn ten_thousand_training_steps_keep_the_graph_count_flat() {
+    let _g = serial();
+    let w = v(&[0.1, -0.2, 0.3, 0.05, 0.0, 0.2], &[3, 2]).requires_grad();
+    let x = v(&[1.0, 2.0, -1.0, 0.5, 0.0, 1.0, 2.0, 2.0, -2.0], &[3, 3]);
+    let target = v(&[1.0, 0.0, 0.0, 1.0, 1.0, 1.0], &[3, 2]);
+    let mut w = w;
+    let mut counts = Vec::new();
+    for step in 0..10_000 {
+        let loss = x
+            .matmul(&w)
+            .unwrap()
+            .tanh()
+            .sub(&target)
+            .unwrap()
+            .pow(2.0)
+            .unwrap()
+            .mean_all();
+        loss.backward().unwrap();
+        let g = w.grad().unwrap();
+        w = no_grad(|| w.sub(&g.mul_scalar(0.1).unwrap()).unwrap()).requires_grad();
+        drop(loss);
+        if step % 1000 == 0 {
+            counts.push(live_nodes());
+        }
+    }
+    assert!(
+        counts.windows(2).all(|p| p[0] == p[1]),
+        "live nodes grew: {counts:?}"
+    );
+    assert_eq!(counts[0], 0, "no graph outlives its step");
+}
+
+#[test]
+fn a_deep_chain_backpropagates_and_drops_without_overflow() {
+    let _g = serial();
+    let x = v(&[0.5], &[]).requires_grad();
+    let mut y = x.clone();
+    for _ in 0..100_000 {
+        y = y.mul_scalar(1.0).unwrap();
+    }
+    y.backward().unwrap();
+    assert_eq!(x.grad().unwrap().item::<f32>().unwrap(), 1.0);
+    drop(y);
+    assert_eq!(live_nodes(), 0);
+}
+
+#[test]
+fn tensors_are_send_and_sync() {
+    let _g = serial();
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tensor>();
+}
