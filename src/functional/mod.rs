@@ -1,5 +1,24 @@
 //! `functional` (PyTorch's `torch.nn.functional`, usually imported as `F`):
 //! free functions holding all the maths: activations, layers and losses.
+//!
+//! ```
+//! use tapegrad::{functional as F, Tensor};
+//! let x = Tensor::from_vec(vec![0.2f32, 0.8, -1.0, 0.3], &[2, 2])?;
+//! let y = Tensor::from_vec(vec![1i64, 0], &[2])?;
+//! let a = F::nll_loss(&F::log_softmax(&x, 1)?, &y, &F::NllLossOptions::default())?;
+//! let b = F::cross_entropy(&x, &y, &F::CrossEntropyOptions::default())?;
+//! assert!((a.item::<f32>()? - b.item::<f32>()?).abs() < 1e-6);
+//! # Ok::<(), tapegrad::Error>(())
+//! ```
 
+mod activation;
+mod conv;
+mod linear;
+mod loss;
 mod reduction;
+
+pub use activation::{log_softmax, sigmoid, softmax};
+pub use conv::{Conv2dOptions, conv2d};
+pub use linear::linear;
+pub use loss::*;
 pub use reduction::Reduction;

@@ -71,3 +71,5 @@ pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod shape_ops;
 pub(crate) mod unary;
+
+pub(crate) use {float_op, float_op2};

@@ -1,0 +1,173 @@
+//! What the class losses (`nll_loss`, `cross_entropy`) share: the
+//! `(N, C, d1, …, dK)` layout, target and weight validation.
+
+use crate::tensor::ops::index::unravel;
+use crate::tensor::{DType, Shape, Tensor};
+use crate::{Error, Result};
+
+/// An input of shape `(N, C, d1, …, dK)` (or `(C,)`) seen as `(N, C, inner)`,
+/// with `inner = d1·…·dK`; the class dim is read with stride `inner`, without a transpose.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub n: usize,
+    pub c: usize,
+    pub inner: usize,
+    /// the shape of a per-position loss (= the target shape for class indices)
+    pub out: Shape,
+}
+
+impl Layout {
+    /// Number of positions (`N · d1 · … · dK`).
+    pub fn positions(&self) -> usize {
+        self.n * self.inner
+    }
+    /// Flat offset of class `k` at position `j`.
+    #[inline]
+    pub fn at(&self, j: usize, k: usize) -> usize {
+        let (n, i) = (j / self.inner, j % self.inner);
+        (n * self.c + k) * self.inner + i
+    }
+}
+
+/// The layout of `input` for a class loss, checked against an index `target`.
+pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) -> Result<Layout> {
+    input.require_float(op, "input")?;
+    if target.dtype() != DType::I64 {
+        return Err(Error::dtype(
+            op,
+            format!(
+                "target has dtype {} and shape {:?}: class indices must be I64; for class probabilities \
+                 pass a float tensor of the input's shape {:?}",
+                target.dtype(),
+                target.shape(),
+                input.shape()
+            ),
+        ));
+    }
+    let (is, ts) = (input.shape(), target.shape());
+    match input.ndim() {
+        0 => Err(Error::shape(
+            op,
+            "input is 0-d; expected (C,), (N, C) or (N, C, d1, ..., dK)".to_string(),
+        )),
+        1 => {
+            if target.ndim() != 0 {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "target has shape {ts:?}; for unbatched input of shape {is:?} = (C,) the target must be 0-d"
+                    ),
+                ));
+            }
+            Ok(Layout {
+                n: 1,
+                c: is[0],
+                inner: 1,
+                out: Shape::new(),
+            })
+        }
+        _ => {
+            if target.ndim() == input.ndim()
+                && ts.last() == Some(&1)
+                && ts[..ts.len() - 1] == [is[0]][..]
+            {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "target has shape {ts:?}; expected ({},): squeeze the last dim of an (N, 1) target",
+                        is[0]
+                    ),
+                ));
+            }
+            if target.ndim() == 0 || ts[0] != is[0] {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "expected input batch_size ({}) to match target batch_size ({}) (input shape {is:?}, target shape {ts:?})",
+                        is[0],
+                        ts.first().map_or("none".to_string(), |v| v.to_string())
+                    ),
+                ));
+            }
+            if ts[1..] != is[2..] {
+                let hint = if input.ndim() >= 3
+                    && is[input.ndim() - 1] == is[1]
+                    && ts.len() + 1 == is.len()
+                {
+                    "; the class dim must be dim 1 (channels-first): permute a channels-last input"
+                } else {
+                    ""
+                };
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "target has shape {ts:?} but input of shape {is:?} expects ({}, {:?}...){hint}",
+                        is[0],
+                        &is[2..]
+                    ),
+                ));
+            }
+            Ok(Layout {
+                n: is[0],
+                c: is[1],
+                inner: is[2..].iter().product(),
+                out: ts.into(),
+            })
+        }
+    }
+}
+
+/// Checks every target against `[0, C)` (or `ignore_index`), naming the first bad one.
+pub(crate) fn check_targets(
+    op: &'static str,
+    target: &Tensor,
+    t: &[i64],
+    c: usize,
+    ignore_index: i64,
+) -> Result<()> {
+    if let Some((j, &v)) = t
+        .iter()
+        .enumerate()
+        .find(|&(_, &v)| v != ignore_index && (v < 0 || v as usize >= c))
+    {
+        let pos = unravel(j, target.shape());
+        let at = if pos.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "[{}]",
+                pos.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        return Err(Error::index(
+            op,
+            format!("target{at} = {v} is out of range for {c} classes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a class `weight`: 1-D, one entry per class, the input's dtype.
+pub(crate) fn check_weight(
+    op: &'static str,
+    input: &Tensor,
+    weight: Option<&Tensor>,
+    c: usize,
+) -> Result<()> {
+    if let Some(w) = weight {
+        input.require_same_dtype(w, op, "weight")?;
+        if w.ndim() != 1 || w.numel() != c {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "weight has shape {:?}; expected a 1-D tensor of {c} elements, one per class",
+                    w.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

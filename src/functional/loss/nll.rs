@@ -1,0 +1,165 @@
+//! Negative log-likelihood: `F.nll_loss`.
+
+use super::classes::{Layout, check_targets, check_weight, index_layout};
+use crate::autograd::Backward;
+use crate::tensor::Float;
+use crate::tensor::ops::float_op;
+use crate::tensor::shape::pairwise_sum;
+use crate::{Reduction, Result, Tensor};
+
+/// Options of [`nll_loss`]; `Default` is PyTorch's default.
+#[derive(Clone, Debug)]
+pub struct NllLossOptions {
+    /// Per-class weight, a 1-D tensor of `C` elements (default none).
+    pub weight: Option<Tensor>,
+    /// A target value that contributes nothing (default −100; any value).
+    pub ignore_index: i64,
+    /// How to reduce (default `Mean`).
+    pub reduction: Reduction,
+}
+
+impl Default for NllLossOptions {
+    fn default() -> Self {
+        NllLossOptions {
+            weight: None,
+            ignore_index: -100,
+            reduction: Reduction::Mean,
+        }
+    }
+}
+
+/// Per position: `(loss, weight of the target class)`, 0 for ignored targets.
+fn nll_forward<T: Float>(
+    x: &[T],
+    t: &[i64],
+    w: Option<&[T]>,
+    l: &Layout,
+    ignore: i64,
+) -> (Vec<T>, Vec<T>) {
+    let mut losses = Vec::with_capacity(t.len());
+    let mut weights = Vec::with_capacity(t.len());
+    for (j, &tj) in t.iter().enumerate() {
+        if tj == ignore {
+            losses.push(T::zero());
+            weights.push(T::zero());
+        } else {
+            let wj = w.map_or(T::one(), |w| w[tj as usize]);
+            losses.push(-wj * x[l.at(j, tj as usize)]);
+            weights.push(wj);
+        }
+    }
+    (losses, weights)
+}
+
+/// Reduces per-position losses; `mean` divides by the summed target weights
+/// (NaN when every target is ignored, as PyTorch). Returns the value and the divisor.
+pub(crate) fn reduce_classes<T: Float>(
+    losses: &[T],
+    weights: &[T],
+    reduction: Reduction,
+) -> (Vec<T>, f64) {
+    match reduction {
+        Reduction::None => (losses.to_vec(), 1.0),
+        Reduction::Sum => (vec![pairwise_sum(losses)], 1.0),
+        Reduction::Mean => {
+            let total = pairwise_sum(weights);
+            (vec![pairwise_sum(losses) / total], total.to_f64())
+        }
+    }
+}
+
+/// The upstream gradient reaching position `j`.
+#[inline]
+pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, denom: f64) -> T {
+    match reduction {
+        Reduction::None => g[j],
+        Reduction::Sum => g[0],
+        Reduction::Mean => g[0] / T::from_f64(denom),
+    }
+}
+
+struct NllBackward {
+    layout: Layout,
+    weight: Option<Tensor>,
+    ignore_index: i64,
+    reduction: Reduction,
+    denom: f64,
+}
+
+impl Backward for NllBackward {
+    fn name(&self) -> &'static str {
+        "NllLossBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (x, target) = (&inputs[0], &inputs[1]);
+        let t = target.data::<i64>("nll_loss", "target")?;
+        let l = &self.layout;
+        let gx = float_op!("nll_loss", "grad", grad, |g| {
+            let w = self
+                .weight
+                .as_ref()
+                .map(|w| w.data::<T>("nll_loss", "weight"))
+                .transpose()?;
+            let mut out = vec![T::zero(); x.numel()];
+            for (j, &tj) in t.iter().enumerate() {
+                if tj != self.ignore_index {
+                    let wj = w.map_or(T::one(), |w| w[tj as usize]);
+                    out[l.at(j, tj as usize)] =
+                        -wj * position_scale(g, j, self.reduction, self.denom);
+                }
+            }
+            T::wrap(out)
+        });
+        Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
+    }
+}
+
+/// Negative log-likelihood of class indices under log-probabilities:
+/// `ℓ_j = -w[y_j] · x[j, y_j]` (`F.nll_loss`, `nn.NLLLoss`). Usually fed by
+/// [`log_softmax`](crate::functional::log_softmax); see
+/// [`cross_entropy`](super::cross_entropy) for both fused.
+///
+/// Shapes: input `(N, C)` with target `(N,)`; unbatched `(C,)` with a 0-d
+/// target; or `(N, C, d1, …, dK)` with target `(N, d1, …, dK)`. Targets are
+/// I64 in `[0, C)` or equal to `ignore_index` (which then contributes
+/// nothing). `mean` divides by `Σ w[y_j]` over the non-ignored targets (NaN if
+/// all are ignored); `none` returns the target's shape.
+///
+/// ```
+/// use tapegrad::{functional as F, Tensor};
+/// let logp = Tensor::from_vec(vec![-0.5f32, -1.0, -2.0, -0.1], &[2, 2])?;
+/// let y = Tensor::from_vec(vec![1i64, 0], &[2])?;
+/// let l = F::nll_loss(&logp, &y, &F::NllLossOptions::default())?;
+/// assert_eq!(l.item::<f32>()?, (1.0 + 2.0) / 2.0);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Result<Tensor> {
+    const OP: &str = "nll_loss";
+    let layout = index_layout(OP, input, target)?;
+    check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
+    let t = target.data::<i64>(OP, "target")?;
+    check_targets(OP, target, t, layout.c, opts.ignore_index)?;
+    let (storage, denom) = float_op!(OP, "input", input, |x| {
+        let w = opts
+            .weight
+            .as_ref()
+            .map(|w| w.data::<T>(OP, "weight"))
+            .transpose()?;
+        let (losses, weights) = nll_forward(x, t, w, &layout, opts.ignore_index);
+        let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
+        (T::wrap(v), denom)
+    });
+    let shape = if opts.reduction == Reduction::None {
+        layout.out.clone()
+    } else {
+        Default::default()
+    };
+    let node = NllBackward {
+        layout,
+        weight: opts.weight.as_ref().map(Tensor::detach),
+        ignore_index: opts.ignore_index,
+        reduction: opts.reduction,
+        denom,
+    };
+    Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
+}

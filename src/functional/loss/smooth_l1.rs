@@ -1,0 +1,92 @@
+//! Smooth L1 loss: `F.smooth_l1_loss`.
+
+use super::l1::L1;
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use crate::tensor::Float;
+use crate::{Error, Reduction, Result, Tensor};
+
+/// Options of [`smooth_l1_loss`]; `Default` is PyTorch's default.
+#[derive(Clone, Debug)]
+pub struct SmoothL1Options {
+    /// How to reduce (default `Mean`).
+    pub reduction: Reduction,
+    /// Where the loss turns from quadratic to linear (default 1.0; `0` gives L1; must be >= 0).
+    pub beta: f64,
+}
+
+impl Default for SmoothL1Options {
+    fn default() -> Self {
+        SmoothL1Options {
+            reduction: Reduction::Mean,
+            beta: 1.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SmoothL1(f64);
+
+impl Pointwise for SmoothL1 {
+    const OP: &'static str = "smooth_l1_loss";
+    const BACKWARD: &'static str = "SmoothL1LossBackward0";
+    fn f<T: Float>(self, x: T, t: T, _: T) -> T {
+        let (d, beta) = ((x - t).abs(), T::from_f64(self.0));
+        let half = T::from_f64(0.5);
+        if d < beta {
+            half * d * d / beta
+        } else {
+            d - half * beta
+        }
+    }
+    fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
+        let (d, beta) = (x - t, T::from_f64(self.0));
+        if d <= -beta {
+            -T::one()
+        } else if d >= beta {
+            T::one()
+        } else {
+            d / beta
+        }
+    }
+    fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T {
+        -self.dfdx(x, t, p)
+    }
+}
+
+/// Smooth L1 loss: `ℓ = ½ d² / β` where `|d| < β`, else `|d| - ½ β`, with
+/// `d = x - y` (`F.smooth_l1_loss`, `nn.SmoothL1Loss`).
+///
+/// Shapes as [`mse_loss`](super::mse_loss). `beta = 0` is exactly
+/// [`l1_loss`](super::l1_loss) (gradient 0 at ties, as PyTorch). Errors if
+/// `beta < 0` or NaN.
+///
+/// ```
+/// use tapegrad::{functional as F, Tensor};
+/// let x = Tensor::from_vec(vec![0.5f64, 3.0], &[2])?;
+/// let y = Tensor::zeros(&[2], tapegrad::DType::F64);
+/// let l = F::smooth_l1_loss(&x, &y, &F::SmoothL1Options::default())?;
+/// assert_eq!(l.item::<f64>()?, (0.125 + 2.5) / 2.0);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, opts: &SmoothL1Options) -> Result<Tensor> {
+    if opts.beta.is_nan() || opts.beta < 0.0 {
+        return Err(Error::value(
+            "smooth_l1_loss",
+            format!("beta = {} must be >= 0", opts.beta),
+        ));
+    }
+    let args = Args {
+        input,
+        target,
+        weight: None,
+        pos_weight: None,
+        reduction: opts.reduction,
+        mean_over: MeanOver::Numel,
+        target_shape: TargetShape::Broadcast,
+    };
+    if opts.beta == 0.0 {
+        pointwise_loss(L1, args)
+    } else {
+        pointwise_loss(SmoothL1(opts.beta), args)
+    }
+}
