@@ -117,6 +117,7 @@ impl Backward for Conv2dBackward {
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
+            let g: &[T] = &g;
             let mut gx = vec![T::zero(); if x.tracks_grad() { xs.len() } else { 0 }];
             let mut gw = vec![T::zero(); if w.tracks_grad() { ws.len() } else { 0 }];
             let mut cols = vec![T::zero(); k * l];
@@ -311,6 +312,7 @@ pub fn conv2d(
         }
         if let Some(b) = bias {
             let bs = b.data::<T>(OP, "bias")?;
+            let bs: &[T] = &bs;
             for (plane, &bv) in out.chunks_exact_mut(l.max(1)).zip(bs.iter().cycle()) {
                 plane.iter_mut().for_each(|v| *v += bv);
             }

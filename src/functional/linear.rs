@@ -22,6 +22,7 @@ impl Backward for LinearBackward {
         let (m, fin, fout) = (self.m, self.fin, self.fout);
         let (gx, gw, gb) = float_op2!("linear", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("linear", "grad")?;
+            let g: &[T] = &g;
             // dx = G·W : (m×out)·(out×in)
             let gx = x.tracks_grad().then(|| {
                 let mut out = vec![T::zero(); m * fin];
@@ -130,6 +131,7 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
         let mut out: Vec<T> = match bias {
             Some(b) => {
                 let bs = b.data::<T>(OP, "bias")?;
+                let bs: &[T] = &bs;
                 (0..m).flat_map(|_| bs.iter().copied()).collect()
             }
             None => vec![T::zero(); m * fout],

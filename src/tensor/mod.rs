@@ -14,8 +14,10 @@ pub use shape::Shape;
 
 use crate::autograd::{self, Backward, Node};
 use crate::{Error, Result};
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
@@ -36,9 +38,57 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Inner>);
 
+/// A tensor's data: fixed for computed tensors (read without any lock), and
+/// replaceable for trainable leaves, which optimizers update in place.
+pub(crate) enum Data {
+    Fixed(Arc<Storage>),
+    Param(RwLock<Arc<Storage>>),
+}
+
+/// A read handle on a tensor's storage: a plain borrow for computed tensors,
+/// a counted reference for trainable leaves (whose data an optimizer may swap).
+pub(crate) enum StorageRef<'a> {
+    Borrowed(&'a Arc<Storage>),
+    Owned(Arc<Storage>),
+}
+
+impl Deref for StorageRef<'_> {
+    type Target = Storage;
+    fn deref(&self) -> &Storage {
+        match self {
+            StorageRef::Borrowed(s) => s,
+            StorageRef::Owned(s) => s,
+        }
+    }
+}
+
+impl StorageRef<'_> {
+    pub(crate) fn arc(&self) -> Arc<Storage> {
+        match self {
+            StorageRef::Borrowed(s) => Arc::clone(s),
+            StorageRef::Owned(s) => s.clone(),
+        }
+    }
+}
+
+/// The typed data of a tensor, borrowed for as long as the handle lives.
+pub(crate) struct Slice<'a, T: Element> {
+    storage: StorageRef<'a>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Deref for Slice<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // the dtype was checked when the Slice was made
+        T::slice(&self.storage).unwrap_or(&[])
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) id: usize,
-    pub(crate) storage: Arc<Storage>,
+    data: Data,
+    dtype: DType,
     pub(crate) shape: Shape,
     /// A leaf that accumulates gradients.
     pub(crate) requires_grad: bool,
@@ -52,7 +102,8 @@ impl Inner {
     fn new(storage: Arc<Storage>, shape: Shape, node: Option<Node>) -> Inner {
         Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            storage,
+            dtype: storage.dtype(),
+            data: Data::Fixed(storage),
             shape,
             requires_grad: false,
             node,
@@ -121,20 +172,34 @@ impl Tensor {
     pub(crate) fn id(&self) -> usize {
         self.0.id
     }
-    pub(crate) fn storage(&self) -> &Storage {
-        &self.0.storage
+    pub(crate) fn storage(&self) -> StorageRef<'_> {
+        match &self.0.data {
+            Data::Fixed(s) => StorageRef::Borrowed(s),
+            Data::Param(lock) => {
+                StorageRef::Owned(lock.read().unwrap_or_else(|e| e.into_inner()).clone())
+            }
+        }
+    }
+
+    /// A counted reference to the current storage (shared, not copied).
+    pub(crate) fn storage_arc(&self) -> Arc<Storage> {
+        self.storage().arc()
     }
     pub(crate) fn node(&self) -> Option<&Node> {
         self.0.node.as_ref()
     }
 
     /// The typed data as a slice, or a dtype error naming `op` and `arg`.
-    pub(crate) fn data<T: Element>(&self, op: &'static str, arg: &str) -> Result<&[T]> {
-        T::slice(self.storage()).ok_or_else(|| {
-            Error::dtype(
+    pub(crate) fn data<T: Element>(&self, op: &'static str, arg: &str) -> Result<Slice<'_, T>> {
+        if self.dtype() != T::DTYPE {
+            return Err(Error::dtype(
                 op,
                 format!("{arg} has dtype {}, expected {}", self.dtype(), T::DTYPE),
-            )
+            ));
+        }
+        Ok(Slice {
+            storage: self.storage(),
+            _t: PhantomData,
         })
     }
 
@@ -182,11 +247,11 @@ impl Tensor {
     }
     /// The element type.
     pub fn dtype(&self) -> DType {
-        self.0.storage.dtype()
+        self.0.dtype
     }
     /// The number of elements (1 for a 0-d tensor).
     pub fn numel(&self) -> usize {
-        self.0.storage.len()
+        shape::numel(&self.0.shape)
     }
     /// The number of dims (0 for a scalar).
     pub fn ndim(&self) -> usize {
@@ -233,13 +298,43 @@ impl Tensor {
     /// On a non-float tensor, or on a tensor computed from others, it returns a detached leaf
     /// of the same data (PyTorch would raise; only float leaves get gradients).
     pub fn requires_grad(self) -> Tensor {
-        let mut inner = match Arc::try_unwrap(self.0) {
-            Ok(inner) if inner.node.is_none() => inner,
-            Ok(inner) => Inner::new(inner.storage.clone(), inner.shape.clone(), None),
-            Err(shared) => Inner::new(shared.storage.clone(), shared.shape.clone(), None),
-        };
-        inner.requires_grad = inner.storage.dtype().is_float();
+        let storage = self.storage_arc();
+        let float = storage.dtype().is_float();
+        let mut inner = Inner::new(storage.clone(), self.0.shape.clone(), None);
+        if float {
+            inner.requires_grad = true;
+            inner.data = Data::Param(RwLock::new(storage));
+        }
         Tensor(Arc::new(inner))
+    }
+
+    /// Replaces the data of a trainable leaf in place, keeping its identity (what
+    /// an optimizer's step does; PyTorch's `p.data.copy_(value)`). `value` must have
+    /// this tensor's shape and dtype; the leaf must have been made with
+    /// [`requires_grad`](Tensor::requires_grad). Nothing is recorded.
+    pub fn set_data(&self, value: &Tensor) -> Result<()> {
+        if value.shape() != self.shape() || value.dtype() != self.dtype() {
+            return Err(Error::shape(
+                "set_data",
+                format!(
+                    "value has shape {:?} and dtype {}, expected shape {:?} and dtype {}",
+                    value.shape(),
+                    value.dtype(),
+                    self.shape(),
+                    self.dtype()
+                ),
+            ));
+        }
+        match &self.0.data {
+            Data::Param(lock) => {
+                *lock.write().unwrap_or_else(|e| e.into_inner()) = value.storage_arc();
+                Ok(())
+            }
+            Data::Fixed(_) => Err(Error::autograd(
+                "set_data",
+                "self is not a trainable leaf: only tensors made with requires_grad() can be updated in place",
+            )),
+        }
     }
 
     /// True for leaves marked with [`requires_grad`](Tensor::requires_grad) and for
@@ -274,7 +369,7 @@ impl Tensor {
 
     /// A tensor sharing this one's data, cut from the graph (tracks no gradient).
     pub fn detach(&self) -> Tensor {
-        Tensor::from_shared(self.0.storage.clone(), self.0.shape.clone())
+        Tensor::from_shared(self.storage_arc(), self.0.shape.clone())
     }
 
     /// Computes the gradient of this one-element tensor with respect to every

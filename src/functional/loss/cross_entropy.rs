@@ -88,6 +88,7 @@ impl Backward for IndexTargets {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (z, target) = (&inputs[0], &inputs[1]);
         let t = target.data::<i64>("cross_entropy", "target")?;
+        let t: &[i64] = &t;
         let l = &self.layout;
         let gz = float_op2!("cross_entropy", z, grad, "grad", |zs, g| {
             let w = self
@@ -95,7 +96,9 @@ impl Backward for IndexTargets {
                 .as_ref()
                 .map(|w| w.data::<T>("cross_entropy", "weight"))
                 .transpose()?;
+            let w = w.as_deref();
             let lse = self.lse.data::<T>("cross_entropy", "lse")?;
+            let lse: &[T] = &lse;
             let eps = T::from_f64(self.eps);
             let smooth = eps / T::from_f64(l.c as f64);
             let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
@@ -132,12 +135,15 @@ impl Backward for ProbTargets {
         let l = &self.layout;
         let (gz, gt) = float_op2!("cross_entropy", z, target, "target", |zs, ts| {
             let g = grad.data::<T>("cross_entropy", "grad")?;
+            let g: &[T] = &g;
             let w = self
                 .weight
                 .as_ref()
                 .map(|w| w.data::<T>("cross_entropy", "weight"))
                 .transpose()?;
+            let w = w.as_deref();
             let lse = self.lse.data::<T>("cross_entropy", "lse")?;
+            let lse: &[T] = &lse;
             let eps = T::from_f64(self.eps);
             let uniform = eps / T::from_f64(l.c as f64);
             let denom = l.positions() as f64;
@@ -170,6 +176,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let layout = index_layout(OP, input, target)?;
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let t = target.data::<i64>(OP, "target")?;
+    let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let (storage, lse, denom) = float_op!(OP, "input", input, |zs| {
         let w = opts
@@ -177,6 +184,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             .as_ref()
             .map(|w| w.data::<T>(OP, "weight"))
             .transpose()?;
+        let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
         let smooth = eps / T::from_f64(layout.c as f64);
         let mut lse = Vec::with_capacity(t.len());
@@ -274,6 +282,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
             .as_ref()
             .map(|w| w.data::<T>(OP, "weight"))
             .transpose()?;
+        let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
         let uniform = eps / T::from_f64(layout.c as f64);
         let mut lse = Vec::with_capacity(layout.positions());

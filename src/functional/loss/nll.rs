@@ -93,6 +93,7 @@ impl Backward for NllBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (x, target) = (&inputs[0], &inputs[1]);
         let t = target.data::<i64>("nll_loss", "target")?;
+        let t: &[i64] = &t;
         let l = &self.layout;
         let gx = float_op!("nll_loss", "grad", grad, |g| {
             let w = self
@@ -100,6 +101,7 @@ impl Backward for NllBackward {
                 .as_ref()
                 .map(|w| w.data::<T>("nll_loss", "weight"))
                 .transpose()?;
+            let w = w.as_deref();
             let mut out = vec![T::zero(); x.numel()];
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
@@ -138,6 +140,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     let layout = index_layout(OP, input, target)?;
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let t = target.data::<i64>(OP, "target")?;
+    let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let (storage, denom) = float_op!(OP, "input", input, |x| {
         let w = opts
@@ -145,6 +148,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
             .as_ref()
             .map(|w| w.data::<T>(OP, "weight"))
             .transpose()?;
+        let w = w.as_deref();
         let (losses, weights) = nll_forward(x, t, w, &layout, opts.ignore_index);
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
         (T::wrap(v), denom)

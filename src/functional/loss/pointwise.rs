@@ -132,11 +132,14 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         .transpose()?;
     let (storage, denom) = float_op!(op, "input", x, |xs| {
         let ts = t.data::<T>(op, "target")?;
+        let ts: &[T] = &ts;
         let ws = w.as_ref().map(|w| w.data::<T>(op, "weight")).transpose()?;
+        let ws = ws.as_deref();
         let ps = p
             .as_ref()
             .map(|p| p.data::<T>(op, "pos_weight"))
             .transpose()?;
+        let ps = ps.as_deref();
         let one = T::one();
         let vals: Vec<T> = (0..xs.len())
             .map(|k| {
@@ -182,17 +185,21 @@ impl<L: Pointwise> Backward for PointwiseBackward<L> {
         let loss = self.loss;
         let (gx, gt) = float_op!(L::OP, "grad", grad, |g| {
             let xs = self.x.data::<T>(L::OP, "input")?;
+            let xs: &[T] = &xs;
             let ts = self.t.data::<T>(L::OP, "target")?;
+            let ts: &[T] = &ts;
             let ws = self
                 .w
                 .as_ref()
                 .map(|w| w.data::<T>(L::OP, "weight"))
                 .transpose()?;
+            let ws = ws.as_deref();
             let ps = self
                 .p
                 .as_ref()
                 .map(|p| p.data::<T>(L::OP, "pos_weight"))
                 .transpose()?;
+            let ps = ps.as_deref();
             let scale = |k: usize| -> T {
                 let s = match self.reduction {
                     Reduction::None => g[k],

@@ -102,6 +102,7 @@ impl Backward for BinaryBackward {
         let (need_a, need_b) = (a.tracks_grad(), b.tracks_grad());
         let (ga, gb) = float_op2!(kind.op_name(), a, b, "other", |x, y| {
             let g = grad.data::<T>(kind.op_name(), "grad")?;
+            let g: &[T] = &g;
             let sa = broadcast_strides(a.shape(), &out);
             let sb = broadcast_strides(b.shape(), &out);
             let mut ga = vec![T::zero(); if need_a { x.len() } else { 0 }];

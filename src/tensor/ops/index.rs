@@ -12,6 +12,7 @@ use crate::{Error, Result};
 /// with every index checked against the size of `dim`.
 fn gather_offsets(op: &'static str, x: &Tensor, dim: usize, index: &Tensor) -> Result<Vec<usize>> {
     let idx = index.data::<i64>(op, "index")?;
+    let idx: &[i64] = &idx;
     if index.ndim() != x.ndim() {
         return Err(Error::shape(
             op,
@@ -104,7 +105,7 @@ fn take(x: &Tensor, offsets: &[usize]) -> Storage {
     fn t<T: Element>(v: &[T], offsets: &[usize]) -> Storage {
         T::wrap(offsets.iter().map(|&o| v[o]).collect())
     }
-    match x.storage() {
+    match &*x.storage() {
         Storage::F32(v) => t(v, offsets),
         Storage::F64(v) => t(v, offsets),
         Storage::I64(v) => t(v, offsets),
@@ -141,6 +142,7 @@ impl Tensor {
     pub fn index_select(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("index_select", dim, self.ndim())?;
         let idx = index.data::<i64>("index_select", "index")?;
+        let idx: &[i64] = &idx;
         if index.ndim() > 1 {
             return Err(Error::shape(
                 "index_select",

@@ -157,6 +157,7 @@ impl Backward for MatmulBackward {
         let (sa_b, sb_b, sg_b) = (bstride(a, m * k), bstride(b, k * n), bstride(grad, m * n));
         let (ga, gb) = float_op2!("matmul", a, b, "other", |x, y| {
             let g = grad.data::<T>("matmul", "grad")?;
+            let g: &[T] = &g;
             let ga = a.tracks_grad().then(|| {
                 // dA = G · Bᵀ : (m×n)·(n×k), summed over broadcast batches
                 let mut out = vec![T::zero(); x.len()];

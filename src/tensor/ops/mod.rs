@@ -5,7 +5,7 @@
 /// naming its element type; an I64 tensor returns a dtype error from the caller.
 macro_rules! float_op {
     ($op:expr, $arg:expr, $t:expr, |$v:ident| $body:expr) => {
-        match $t.storage() {
+        match &*$t.storage() {
             $crate::tensor::Storage::F32($v) => {
                 #[allow(unused_imports)]
                 use {$crate::tensor::Element as _, num_traits::Float as _, num_traits::One as _, num_traits::Zero as _};
@@ -33,7 +33,7 @@ macro_rules! float_op {
 /// Like `float_op!` for two tensors that must share one float dtype.
 macro_rules! float_op2 {
     ($op:expr, $a:expr, $b:expr, $barg:expr, |$x:ident, $y:ident| $body:expr) => {
-        match ($a.storage(), $b.storage()) {
+        match (&*$a.storage(), &*$b.storage()) {
             ($crate::tensor::Storage::F32($x), $crate::tensor::Storage::F32($y)) => {
                 #[allow(unused_imports)]
                 use {

@@ -17,7 +17,7 @@ impl Backward for ReshapeBackward {
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(Tensor::from_shared(
-            grad.0.storage.clone(),
+            grad.storage_arc(),
             inputs[0].0.shape.clone(),
         ))])
     }
@@ -66,7 +66,7 @@ fn strided_copy(x: &Tensor, out: &[usize], src: &[usize]) -> Storage {
         for_each_offset2(out, src, &zeros, |i, _| r.push(v[i]));
         T::wrap(r)
     }
-    match x.storage() {
+    match &*x.storage() {
         Storage::F32(v) => copy(v, out, src),
         Storage::F64(v) => copy(v, out, src),
         Storage::I64(v) => copy(v, out, src),
@@ -149,7 +149,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         Ok(Tensor::from_op_shared(
-            self.0.storage.clone(),
+            self.storage_arc(),
             shape.into(),
             ReshapeBackward,
             &[self],
@@ -254,7 +254,7 @@ impl Tensor {
         let out = permute_copy(self, &perm);
         let shape = out.0.shape.clone();
         Ok(Tensor::from_op_shared(
-            out.0.storage.clone(),
+            out.storage_arc(),
             shape,
             PermuteBackward { perm },
             &[self],
