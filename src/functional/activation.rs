@@ -23,9 +23,10 @@ pub(crate) fn log_softmax_kernel<T: Float>(
             });
             let shift = if m.is_infinite() { T::zero() } else { m };
             let s: T = (0..n).map(|k| (x[at(k)] - shift).exp()).sum();
-            let lse = shift + s.ln();
+            // (x - max) - log Σ: keeps the small differences that x - (max + log Σ) would round away
+            let log_s = s.ln();
             for k in 0..n {
-                out[at(k)] = x[at(k)] - lse;
+                out[at(k)] = (x[at(k)] - shift) - log_s;
             }
         }
     }

@@ -38,9 +38,39 @@ impl Default for CrossEntropyOptions {
     }
 }
 
-/// `log Σ_k exp(z_k)` at position `j`, with the maximum subtracted.
+/// The log-sum-exp of one position, kept as `(max, log Σ exp(z - max))` so that
+/// `log_softmax = (z - max) - log Σ` is formed as PyTorch forms it, without
+/// the rounding of `z - lse` at large logits.
+#[derive(Clone, Copy)]
+struct Lse<T> {
+    shift: T,
+    log_sum: T,
+}
+
+impl<T: Float> Lse<T> {
+    /// `log_softmax(z)` for a logit `z` of this position.
+    #[inline]
+    fn logp(self, z: T) -> T {
+        (z - self.shift) - self.log_sum
+    }
+    /// Reads position `j` of a saved `[positions, 2]` buffer.
+    #[inline]
+    fn load(buf: &[T], j: usize) -> Self {
+        Lse {
+            shift: buf[2 * j],
+            log_sum: buf[2 * j + 1],
+        }
+    }
+    #[inline]
+    fn store(self, buf: &mut Vec<T>) {
+        buf.push(self.shift);
+        buf.push(self.log_sum);
+    }
+}
+
+/// The log-sum-exp of the logits at position `j`, with the maximum subtracted.
 #[inline]
-fn lse_at<T: Float>(z: &[T], l: &Layout, j: usize) -> T {
+fn lse_at<T: Float>(z: &[T], l: &Layout, j: usize) -> Lse<T> {
     let mut m = T::neg_infinity();
     for k in 0..l.c {
         let v = z[l.at(j, k)];
@@ -53,7 +83,10 @@ fn lse_at<T: Float>(z: &[T], l: &Layout, j: usize) -> T {
     for k in 0..l.c {
         s += (z[l.at(j, k)] - shift).exp();
     }
-    shift + s.ln()
+    Lse {
+        shift,
+        log_sum: s.ln(),
+    }
 }
 
 /// Class weight `k`, 1 without weights.
@@ -69,7 +102,7 @@ struct IndexTargets {
     reduction: Reduction,
     eps: f64,
     denom: f64,
-    /// per-position log-sum-exp of the logits (a storage of the input's dtype)
+    /// per-position `(max, log Σ exp)` of the logits, shape `[positions, 2]`
     lse: Tensor,
 }
 
@@ -111,7 +144,7 @@ impl Backward for IndexTargets {
                 let wt = wk(w, tj as usize) * (T::one() - eps);
                 for k in 0..l.c {
                     let at = l.at(j, k);
-                    let p = (zs[at] - lse[j]).exp();
+                    let p = Lse::load(lse, j).logp(zs[at]).exp();
                     let hit = if k == tj as usize {
                         T::one()
                     } else {
@@ -156,7 +189,7 @@ impl Backward for ProbTargets {
                     .sum();
                 for k in 0..l.c {
                     let at = l.at(j, k);
-                    let logp = zs[at] - lse[j];
+                    let logp = Lse::load(lse, j).logp(zs[at]);
                     let tk = (T::one() - eps) * ts[at] + uniform;
                     gz[at] = s * (logp.exp() * tw - wk(w, k) * tk);
                     if !gt.is_empty() {
@@ -192,17 +225,17 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let mut weights = Vec::with_capacity(t.len());
         for (j, &tj) in t.iter().enumerate() {
             let m = lse_at(zs, &layout, j);
-            lse.push(m);
+            m.store(&mut lse);
             if tj == opts.ignore_index {
                 losses.push(T::zero());
                 weights.push(T::zero());
                 continue;
             }
             let wt = wk(w, tj as usize);
-            let nll = wt * (m - zs[layout.at(j, tj as usize)]);
+            let nll = -wt * m.logp(zs[layout.at(j, tj as usize)]);
             let loss = if opts.label_smoothing > 0.0 {
                 let sm: T = (0..layout.c)
-                    .map(|k| wk(w, k) * (m - zs[layout.at(j, k)]))
+                    .map(|k| -wk(w, k) * m.logp(zs[layout.at(j, k)]))
                     .sum();
                 (T::one() - eps) * nll + smooth * sm
             } else {
@@ -214,7 +247,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
         (
             T::wrap(v),
-            Tensor::from_storage(T::wrap(lse), &[t.len()]),
+            Tensor::from_storage(T::wrap(lse), &[t.len(), 2]),
             denom,
         )
     });
@@ -289,11 +322,11 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         let mut losses = Vec::with_capacity(layout.positions());
         for j in 0..layout.positions() {
             let m = lse_at(zs, &layout, j);
-            lse.push(m);
+            m.store(&mut lse);
             let loss: T = (0..layout.c)
                 .map(|k| {
                     let at = layout.at(j, k);
-                    wk(w, k) * ((T::one() - eps) * ts[at] + uniform) * (m - zs[at])
+                    -wk(w, k) * ((T::one() - eps) * ts[at] + uniform) * m.logp(zs[at])
                 })
                 .sum();
             losses.push(loss);
@@ -305,7 +338,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         };
         (
             T::wrap(v),
-            Tensor::from_storage(T::wrap(lse), &[layout.positions()]),
+            Tensor::from_storage(T::wrap(lse), &[layout.positions(), 2]),
         )
     });
     let shape: Shape = if opts.reduction == Reduction::None {

@@ -119,7 +119,6 @@ impl Backward for LogSumExpBackward {
         let (outer, n, inner) = split_at_dim(x.shape(), self.dim);
         let g = float_op!("logsumexp", "grad", grad, |g| {
             let xs = x.data::<T>("logsumexp", "input")?;
-            let g: &[T] = &g;
             let xs: &[T] = &xs;
             let lse = T::slice(&self.out).unwrap_or_default();
             let mut out = Vec::with_capacity(x.numel());

@@ -146,7 +146,6 @@ impl Backward for UnaryBackward {
         let kind = self.kind;
         let g = float_op!(kind.name(), "grad", grad, |g| {
             let xs = x.data::<T>(kind.name(), "input")?;
-            let g: &[T] = &g;
             let xs: &[T] = &xs;
             let ys = T::slice(&self.out).unwrap_or_default();
             let v: Vec<T> = g
