@@ -97,3 +97,5 @@ pub fn assert_close(what: &str, got: &Tensor, expected: &Value) -> Result<(), St
     }
     Ok(())
 }
+
+pub mod cases;

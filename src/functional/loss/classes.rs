@@ -90,20 +90,20 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
                 ));
             }
             if ts[1..] != is[2..] {
-                let hint = if input.ndim() >= 3
-                    && is[input.ndim() - 1] == is[1]
-                    && ts.len() + 1 == is.len()
-                {
-                    "; the class dim must be dim 1 (channels-first): permute a channels-last input"
+                let channels_last =
+                    input.ndim() >= 3 && ts.len() + 1 == is.len() && ts[1..] == is[1..is.len() - 1];
+                let hint = if channels_last {
+                    "; the class dim must be dim 1 (channels-first): permute a channels-last input, e.g. x.permute(&[0, 3, 1, 2])"
                 } else {
                     ""
                 };
+                let expected: Vec<usize> = std::iter::once(is[0])
+                    .chain(is[2..].iter().copied())
+                    .collect();
                 return Err(Error::shape(
                     op,
                     format!(
-                        "target has shape {ts:?} but input of shape {is:?} expects ({}, {:?}...){hint}",
-                        is[0],
-                        &is[2..]
+                        "target has shape {ts:?} but input of shape {is:?} needs a target of shape {expected:?}{hint}"
                     ),
                 ));
             }
