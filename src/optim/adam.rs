@@ -1,0 +1,103 @@
+//! Adam and AdamW, `torch.optim.Adam` / `torch.optim.AdamW`.
+
+use super::{check, update_param};
+use crate::{Result, Tensor};
+
+/// Adam (`torch.optim.Adam`), or AdamW with `.decoupled(true)`
+/// (`torch.optim.AdamW`). At step `t`, for each parameter `p` with gradient `g`:
+///
+/// ```text
+/// g ← g + weight_decay · p                (Adam)
+/// p ← p · (1 − lr · weight_decay)         (AdamW)
+/// m ← β₁ · m + (1 − β₁) · g
+/// v ← β₂ · v + (1 − β₂) · g²
+/// p ← p − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + eps)
+/// ```
+#[derive(Debug)]
+pub struct Adam {
+    params: Vec<Tensor>,
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+    decoupled: bool,
+    t: u64,
+    state: Vec<Vec<Tensor>>,
+}
+
+impl Adam {
+    /// Adam over `params` with learning rate `lr`, betas (0.9, 0.999), eps 1e-8.
+    pub fn new(params: Vec<Tensor>, lr: f64) -> Adam {
+        let state = vec![Vec::new(); params.len()];
+        Adam {
+            params,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            t: 0,
+            state,
+        }
+    }
+    /// Decay rates of the moment estimates (default (0.9, 0.999); each in [0, 1)).
+    pub fn betas(mut self, betas: (f64, f64)) -> Self {
+        self.betas = betas;
+        self
+    }
+    /// Added to the denominator for stability (default 1e-8).
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+    /// Weight decay (default 0): an L2 term in the gradient, or decoupled (AdamW).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+    /// Decoupled weight decay, i.e. AdamW (default false).
+    pub fn decoupled(mut self, decoupled: bool) -> Self {
+        self.decoupled = decoupled;
+        self
+    }
+
+    /// Updates every parameter that has a gradient. Errors on invalid options.
+    pub fn step(&mut self) -> Result<()> {
+        const OP: &str = "Adam::step";
+        check(OP, "lr", self.lr, 0.0, None)?;
+        check(OP, "betas.0", self.betas.0, 0.0, Some(1.0))?;
+        check(OP, "betas.1", self.betas.1, 0.0, Some(1.0))?;
+        check(OP, "eps", self.eps, 0.0, None)?;
+        check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
+        self.t += 1;
+        let (lr, (b1, b2), eps, wd, decoupled) = (
+            self.lr,
+            self.betas,
+            self.eps,
+            self.weight_decay,
+            self.decoupled,
+        );
+        let t = self.t as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        for (p, st) in self.params.iter().zip(&mut self.state) {
+            update_param(OP, p, st, 2, |p, g, st| {
+                let mut g = g;
+                if decoupled {
+                    p[0] *= 1.0 - lr * wd;
+                } else {
+                    g += wd * p[0];
+                }
+                st[0] = b1 * st[0] + (1.0 - b1) * g;
+                st[1] = b2 * st[1] + (1.0 - b2) * g * g;
+                let denom = st[1].sqrt() / bc2.sqrt() + eps;
+                p[0] -= (lr / bc1) * st[0] / denom;
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Clears the gradients of every parameter.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+}

@@ -1,0 +1,108 @@
+//! Stochastic gradient descent, `torch.optim.SGD`.
+
+use super::{check, update_param};
+use crate::{Error, Result, Tensor};
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov momentum
+/// and weight decay (`torch.optim.SGD`). For each parameter `p` with gradient `g`:
+///
+/// ```text
+/// g ← g + weight_decay · p
+/// b ← g                                  (first step)
+/// b ← momentum · b + (1 − dampening) · g (later steps)
+/// g ← g + momentum · b  if nesterov, else  g ← b     (when momentum ≠ 0)
+/// p ← p − lr · g
+/// ```
+#[derive(Debug)]
+pub struct Sgd {
+    params: Vec<Tensor>,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    weight_decay: f64,
+    buffers: Vec<Vec<Tensor>>,
+}
+
+impl Sgd {
+    /// SGD over `params` with learning rate `lr` (no momentum, no weight decay).
+    pub fn new(params: Vec<Tensor>, lr: f64) -> Sgd {
+        let buffers = vec![Vec::new(); params.len()];
+        Sgd {
+            params,
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            buffers,
+        }
+    }
+    /// Momentum factor (default 0).
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+    /// Dampening of the momentum (default 0).
+    pub fn dampening(mut self, dampening: f64) -> Self {
+        self.dampening = dampening;
+        self
+    }
+    /// Nesterov momentum (default false; needs momentum > 0 and dampening 0).
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+    /// L2 penalty added to the gradient (default 0).
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Updates every parameter that has a gradient. Errors on invalid options.
+    pub fn step(&mut self) -> Result<()> {
+        const OP: &str = "Sgd::step";
+        check(OP, "lr", self.lr, 0.0, None)?;
+        check(OP, "momentum", self.momentum, 0.0, None)?;
+        check(OP, "dampening", self.dampening, f64::MIN, None)?;
+        check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::value(
+                OP,
+                format!(
+                    "nesterov needs momentum > 0 and dampening = 0, got momentum = {}, dampening = {}",
+                    self.momentum, self.dampening
+                ),
+            ));
+        }
+        let (lr, mu, damp, nesterov, wd) = (
+            self.lr,
+            self.momentum,
+            self.dampening,
+            self.nesterov,
+            self.weight_decay,
+        );
+        for (p, buf) in self.params.iter().zip(&mut self.buffers) {
+            let first = buf.is_empty();
+            let n_state = usize::from(mu != 0.0);
+            update_param(OP, p, buf, n_state, |p, g, st| {
+                let mut g = g + wd * p[0];
+                if mu != 0.0 {
+                    st[0] = if first {
+                        g
+                    } else {
+                        mu * st[0] + (1.0 - damp) * g
+                    };
+                    g = if nesterov { g + mu * st[0] } else { st[0] };
+                }
+                p[0] -= lr * g;
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Clears the gradients of every parameter.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(Tensor::zero_grad);
+    }
+}
