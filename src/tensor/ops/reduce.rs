@@ -179,11 +179,41 @@ impl Tensor {
     /// The largest value over `dim` (the values of `torch.max(x, dim, keepdim)`);
     /// NaN propagates. The gradient goes to the first position of the maximum.
     pub fn max(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        let d = normalize_dim("max", dim, self.ndim())?;
+        let (d, values, argmax) = self.max_with_index("max", dim)?;
+        let shape = reduced_shape(self.shape(), d, keepdim);
+        Ok(Tensor::from_op(
+            values,
+            &shape,
+            MaxBackward { dim: d, argmax },
+            &[self],
+        ))
+    }
+
+    /// The position of the largest value over `dim`, as I64 (`torch.argmax(x, dim, keepdim)`);
+    /// the first one at ties, NaN counting as the largest. Not differentiable.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let x = Tensor::from_vec(vec![0.1f32, 0.7, 0.2, 0.9, 0.0, 0.1], &[2, 3])?;
+    /// assert_eq!(x.argmax(1, false)?.to_vec::<i64>()?, vec![1, 0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
+        let (d, _, argmax) = self.max_with_index("argmax", dim)?;
+        let shape = reduced_shape(self.shape(), d, keepdim);
+        Ok(Tensor::from_storage(
+            Storage::I64(argmax.into_iter().map(|k| k as i64).collect()),
+            &shape,
+        ))
+    }
+
+    /// The maxima over `dim` and their first positions.
+    fn max_with_index(&self, op: &'static str, dim: isize) -> Result<(usize, Storage, Vec<usize>)> {
+        let d = normalize_dim(op, dim, self.ndim())?;
         let (outer, n, inner) = split_at_dim(self.shape(), d);
         if n == 0 {
             return Err(Error::shape(
-                "max",
+                op,
                 format!(
                     "dim {dim} of input (shape {:?}) has size 0: the maximum of nothing is undefined",
                     self.shape()
@@ -191,7 +221,7 @@ impl Tensor {
             ));
         }
         let mut argmax = vec![0usize; outer * inner];
-        let out = float_op!("max", "input", self, |x| {
+        let values = float_op!(op, "input", self, |x| {
             let mut best: Vec<T> = x[..]
                 .chunks(n * inner)
                 .flat_map(|c| c[..inner].to_vec())
@@ -210,13 +240,7 @@ impl Tensor {
             }
             T::wrap(best)
         });
-        let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_op(
-            out,
-            &shape,
-            MaxBackward { dim: d, argmax },
-            &[self],
-        ))
+        Ok((d, values, argmax))
     }
 
     /// `log Σ exp(x)` over `dim`, computed stably with the maximum subtracted
