@@ -36,3 +36,8 @@ pub use autograd::no_grad;
 pub use error::{Error, Result};
 pub use functional::Reduction;
 pub use tensor::{DType, Element, Tensor};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
