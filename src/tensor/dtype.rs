@@ -56,11 +56,48 @@ pub trait Element:
 
 /// The float element types (`f32`, `f64`): what every differentiable kernel is generic over.
 pub trait Float:
-    Element + num_traits::Float + num_traits::FloatConst + std::iter::Sum + std::ops::AddAssign
+    Element + num_traits::Float + num_traits::FloatConst + num_traits::NumAssign + std::iter::Sum
 {
+    /// `eˣ`, vectorisable for f32 (within 2 ulp), `std` for f64.
+    #[doc(hidden)]
+    fn exp_fast(self) -> Self;
+    /// `ln x`, vectorisable for f32 (within 2 ulp), `std` for f64.
+    #[doc(hidden)]
+    fn ln_fast(self) -> Self;
+    /// `ln(1 + x)`, vectorisable for f32, `std` for f64.
+    #[doc(hidden)]
+    fn ln_1p_fast(self) -> Self;
 }
-impl Float for f32 {}
-impl Float for f64 {}
+
+impl Float for f32 {
+    #[inline(always)]
+    fn exp_fast(self) -> Self {
+        super::simd::exp_f32(self)
+    }
+    #[inline(always)]
+    fn ln_fast(self) -> Self {
+        super::simd::ln_f32(self)
+    }
+    #[inline(always)]
+    fn ln_1p_fast(self) -> Self {
+        super::simd::ln_1p_f32(self)
+    }
+}
+
+impl Float for f64 {
+    #[inline(always)]
+    fn exp_fast(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn ln_fast(self) -> Self {
+        self.ln()
+    }
+    #[inline(always)]
+    fn ln_1p_fast(self) -> Self {
+        self.ln_1p()
+    }
+}
 
 macro_rules! impl_element {
     ($t:ty, $variant:ident) => {

@@ -5,7 +5,9 @@ mod create;
 mod display;
 pub(crate) mod dtype;
 pub(crate) mod ops;
+pub(crate) mod par;
 pub(crate) mod shape;
+pub(crate) mod simd;
 
 #[doc(hidden)]
 pub use dtype::Storage;

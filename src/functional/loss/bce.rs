@@ -23,11 +23,13 @@ const EPSILON: f64 = 1e-12_f32 as f64;
 impl Pointwise for Bce {
     const OP: &'static str = "binary_cross_entropy";
     const BACKWARD: &'static str = "BinaryCrossEntropyBackward0";
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let floor = T::from_f64(-100.0);
-        let (lx, l1x) = (x.ln().max(floor), (T::one() - x).ln().max(floor));
+        let (lx, l1x) = (x.ln_fast().max(floor), (T::one() - x).ln_fast().max(floor));
         -(t * lx + (T::one() - t) * l1x)
     }
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
         (x - t) / ((T::one() - x) * x).max(T::from_f64(EPSILON))
     }

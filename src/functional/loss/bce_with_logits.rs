@@ -2,7 +2,6 @@
 
 use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
 use crate::tensor::Float;
-use crate::tensor::ops::unary::stable_sigmoid;
 use crate::{Reduction, Result, Tensor};
 
 /// Options of [`binary_cross_entropy_with_logits`]; `Default` is PyTorch's default.
@@ -29,22 +28,30 @@ impl Pointwise for BceLogits {
     const OP: &'static str = "binary_cross_entropy_with_logits";
     const BACKWARD: &'static str = "BinaryCrossEntropyWithLogitsBackward0";
     /// `(1 - y)·max(x, 0) + p·y·max(-x, 0) + (1 + (p - 1)·y)·log1p(e^{-|x|})`
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, p: T) -> T {
-        let one = T::one();
-        let lw = one + (p - one) * t;
-        mul0(one - t, x.max(T::zero()))
-            + mul0(p * t, (-x).max(T::zero()))
-            + lw * (-x.abs()).exp().ln_1p()
+        self.f_dfdx(x, t, p).0
     }
     /// `(1 + (p - 1)·y)·σ(x) - p·y`
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, p: T) -> T {
-        let one = T::one();
-        (one + (p - one) * t) * stable_sigmoid(x) - p * t
+        self.f_dfdx(x, t, p).1
     }
     /// `-x + (p - 1)·softplus(-x)`
     fn dfdt<T: Float>(self, x: T, _: T, p: T) -> T {
         let softplus = (-x).max(T::zero()) + (-x.abs()).exp().ln_1p();
         -x + mul0(p - T::one(), softplus)
+    }
+    /// Both from one `e^{-|x|}`: `σ(x) = 1/(1 + e)` for `x ≥ 0`, `e/(1 + e)` below.
+    #[inline(always)]
+    fn f_dfdx<T: Float>(self, x: T, t: T, p: T) -> (T, T) {
+        let (one, zero) = (T::one(), T::zero());
+        let e = (-x.abs()).exp_fast();
+        let lw = one + (p - one) * t;
+        let f = mul0(one - t, x.max(zero)) + mul0(p * t, (-x).max(zero)) + lw * e.ln_1p_fast();
+        let inv = one / (one + e);
+        let sig = if x >= zero { inv } else { e * inv };
+        (f, lw * sig - p * t)
     }
 }
 

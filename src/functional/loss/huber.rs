@@ -31,6 +31,7 @@ struct Huber(f64);
 impl Pointwise for Huber {
     const OP: &'static str = "huber_loss";
     const BACKWARD: &'static str = "HuberLossBackward0";
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, delta) = ((x - t).abs(), T::from_f64(self.0));
         let half = T::from_f64(0.5);
@@ -40,6 +41,7 @@ impl Pointwise for Huber {
             delta * (d - half * delta)
         }
     }
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, delta) = (x - t, T::from_f64(self.0));
         if d <= -delta {
@@ -50,6 +52,7 @@ impl Pointwise for Huber {
             d
         }
     }
+    #[inline(always)]
     fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T {
         -self.dfdx(x, t, p)
     }

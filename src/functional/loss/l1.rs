@@ -20,12 +20,15 @@ pub(crate) struct L1;
 impl Pointwise for L1 {
     const OP: &'static str = "l1_loss";
     const BACKWARD: &'static str = "L1LossBackward0";
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         (x - t).abs()
     }
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
         sign0(x - t)
     }
+    #[inline(always)]
     fn dfdt<T: Float>(self, x: T, t: T, _: T) -> T {
         -sign0(x - t)
     }

@@ -19,12 +19,15 @@ struct Mse;
 impl Pointwise for Mse {
     const OP: &'static str = "mse_loss";
     const BACKWARD: &'static str = "MseLossBackward0";
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         (x - t) * (x - t)
     }
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
         T::from_f64(2.0) * (x - t)
     }
+    #[inline(always)]
     fn dfdt<T: Float>(self, x: T, t: T, _: T) -> T {
         T::from_f64(2.0) * (t - x)
     }

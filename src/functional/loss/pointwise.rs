@@ -1,12 +1,19 @@
 //! One op for every elementwise loss: a value `f(x, t)` with its partial
 //! derivatives (dfdx style), an optional `weight` multiplying each element,
 //! an optional positive-class weight `p` (BCE-with-logits), and the reduction.
-//! The reduction is fused into the op, so the graph holds one node per loss.
+//!
+//! Fused: when the input tracks gradients, the forward computes each value and
+//! its derivative from one read of input and target (pre-scaled by the
+//! reduction), in parallel chunks with cascade summation. The backward then
+//! only scales the saved derivative by the upstream gradient, and hands it over
+//! without a copy when that gradient is 1 (the usual `loss.backward()`).
 
-use crate::autograd::Backward;
+use crate::autograd::{Backward, is_grad_enabled};
 use crate::functional::Reduction;
 use crate::tensor::ops::float_op;
+use crate::tensor::par::chunks3;
 use crate::tensor::shape::{broadcast_shapes, pairwise_sum, reduce_to};
+use crate::tensor::simd::dispatch;
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
 
@@ -20,6 +27,11 @@ pub(crate) trait Pointwise: Copy + Send + Sync + 'static {
     fn f<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdx<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T;
+    /// `(f, ∂f/∂x)` together; losses override it to share work between the two.
+    #[inline(always)]
+    fn f_dfdx<T: Float>(self, x: T, t: T, p: T) -> (T, T) {
+        (self.f(x, t, p), self.dfdx(x, t, p))
+    }
 }
 
 /// What `mean` divides by.
@@ -51,15 +63,82 @@ pub(crate) struct Args<'a> {
     pub target_shape: TargetShape,
 }
 
-struct PointwiseBackward<L: Pointwise> {
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 16;
+/// Elements per block of the cascade summation.
+const BLOCK: usize = 256;
+
+dispatch! {
+    /// Values (written to `vals`, or summed) and scaled derivatives `scale·w·∂f/∂x`
+    /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's sum.
+    #[allow(clippy::too_many_arguments)]
+    fn value_and_grad<T: Float, L: Pointwise>(
+        loss: L,
+        x: &[T],
+        t: &[T],
+        w: Option<&[T]>,
+        p: Option<&[T]>,
+        scale: T,
+        vals: &mut [T],
+        dx: &mut [T],
+    ) -> T {
+        let one = T::one();
+        let mut block_sums = Vec::with_capacity(x.len() / BLOCK + 1);
+        let mut buf = [T::zero(); BLOCK];
+        for start in (0..x.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(x.len());
+            let b = &mut buf[..end - start];
+            let (xb, tb) = (&x[start..end], &t[start..end]);
+            let wb = w.map(|w| &w[start..end]);
+            let pb = p.map(|p| &p[start..end]);
+            if dx.is_empty() {
+                for k in 0..b.len() {
+                    let v = loss.f(xb[k], tb[k], pb.map_or(one, |p| p[k]));
+                    b[k] = wb.map_or(v, |w| w[k] * v);
+                }
+            } else {
+                let db = &mut dx[start..end];
+                for k in 0..b.len() {
+                    let (v, d) = loss.f_dfdx(xb[k], tb[k], pb.map_or(one, |p| p[k]));
+                    let wk = wb.map_or(one, |w| w[k]);
+                    b[k] = wk * v;
+                    db[k] = scale * wk * d;
+                }
+            }
+            if vals.is_empty() {
+                block_sums.push(pairwise_sum(b));
+            } else {
+                vals[start..end].copy_from_slice(b);
+            }
+        }
+        pairwise_sum(&block_sums)
+    }
+}
+
+/// Scaled derivatives `scale·w·∂f/∂t` of one chunk.
+#[allow(clippy::too_many_arguments)]
+fn target_grad<T: Float, L: Pointwise>(
     loss: L,
+    x: &[T],
+    t: &[T],
+    w: Option<&[T]>,
+    p: Option<&[T]>,
+    scale: T,
+    dt: &mut [T],
+) {
+    for k in 0..x.len() {
+        let d = loss.dfdt(x[k], t[k], p.map_or(T::one(), |p| p[k]));
+        dt[k] = scale * w.map_or(d, |w| w[k] * d);
+    }
+}
+
+struct PointwiseBackward {
+    name: &'static str,
     reduction: Reduction,
-    /// what `mean` divided by
-    denom: f64,
-    x: Tensor,
-    t: Tensor,
-    w: Option<Tensor>,
-    p: Option<Tensor>,
+    /// `scale·w·∂f/∂x` over the broadcast shape, if the input tracks gradients
+    dx: Option<Tensor>,
+    /// `scale·w·∂f/∂t`, if the target does
+    dt: Option<Tensor>,
 }
 
 fn broadcast_arg(
@@ -70,16 +149,8 @@ fn broadcast_arg(
     out: &[usize],
 ) -> Result<Tensor> {
     input.require_same_dtype(a, op, name)?;
-    let s = broadcast_shapes(op, a.shape(), out).map_err(|_| {
-        Error::shape(
-            op,
-            format!(
-                "{name} of shape {:?} cannot be broadcast to the loss shape {out:?}",
-                a.shape()
-            ),
-        )
-    })?;
-    if s.as_slice() != out {
+    let fits = broadcast_shapes(op, a.shape(), out).is_ok_and(|s| s.as_slice() == out);
+    if !fits {
         return Err(Error::shape(
             op,
             format!(
@@ -130,33 +201,48 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         .pos_weight
         .map(|p| broadcast_arg(op, "pos_weight", p, a.input, &out))
         .transpose()?;
-    let (storage, denom) = float_op!(op, "input", x, |xs| {
+    let need_dx = is_grad_enabled() && a.input.tracks_grad();
+    let need_dt = is_grad_enabled() && a.target.tracks_grad();
+    let n = x.numel();
+    let (storage, dx, dt) = float_op!(op, "input", x, |xs| {
         let ts = t.data::<T>(op, "target")?;
-        let ts: &[T] = &ts;
         let ws = w.as_ref().map(|w| w.data::<T>(op, "weight")).transpose()?;
-        let ws = ws.as_deref();
         let ps = p
             .as_ref()
             .map(|p| p.data::<T>(op, "pos_weight"))
             .transpose()?;
-        let ps = ps.as_deref();
-        let one = T::one();
-        let vals: Vec<T> = (0..xs.len())
-            .map(|k| {
-                let v = loss.f(xs[k], ts[k], ps.map_or(one, |p| p[k]));
-                ws.map_or(v, |w| w[k] * v)
-            })
-            .collect();
+        let (ts, ws, ps): (&[T], Option<&[T]>, Option<&[T]>) = (&ts, ws.as_deref(), ps.as_deref());
         let denom = match (a.mean_over, ws) {
             (MeanOver::WeightSum, Some(w)) => pairwise_sum(w),
-            _ => T::from_f64(xs.len() as f64),
+            _ => T::from_f64(n as f64),
         };
+        let scale = if a.reduction == Reduction::Mean {
+            T::one() / denom
+        } else {
+            T::one()
+        };
+        let zeros = |want: bool| vec![T::zero(); if want { n } else { 0 }];
+        let (mut vals, mut dx, mut dt) = (
+            zeros(a.reduction == Reduction::None),
+            zeros(need_dx),
+            zeros(need_dt),
+        );
+        let sums = chunks3(n, CHUNK, &mut vals, &mut dx, &mut dt, |r, v, gx, gt| {
+            let (xc, tc) = (&xs[r.clone()], &ts[r.clone()]);
+            let (wc, pc) = (ws.map(|w| &w[r.clone()]), ps.map(|p| &p[r.clone()]));
+            if !gt.is_empty() {
+                target_grad(loss, xc, tc, wc, pc, scale, gt);
+            }
+            value_and_grad(loss, xc, tc, wc, pc, scale, v, gx)
+        });
+        let total = pairwise_sum(&sums);
         let storage = match a.reduction {
             Reduction::None => T::wrap(vals),
-            Reduction::Sum => T::wrap(vec![pairwise_sum(&vals)]),
-            Reduction::Mean => T::wrap(vec![pairwise_sum(&vals) / denom]),
+            Reduction::Sum => T::wrap(vec![total]),
+            Reduction::Mean => T::wrap(vec![total / denom]),
         };
-        (storage, denom.to_f64())
+        let keep = |v: Vec<T>, want: bool| want.then(|| Tensor::from_storage(T::wrap(v), &out));
+        (storage, keep(dx, need_dx), keep(dt, need_dt))
     });
     let shape: &[usize] = if a.reduction == Reduction::None {
         &out
@@ -164,66 +250,57 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         &[]
     };
     let node = PointwiseBackward {
-        loss,
+        name: L::BACKWARD,
         reduction: a.reduction,
-        denom,
-        x,
-        t,
-        w,
-        p,
+        dx,
+        dt,
     };
     Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target]))
 }
 
-impl<L: Pointwise> Backward for PointwiseBackward<L> {
+impl PointwiseBackward {
+    /// The saved derivative times the upstream gradient, summed down to `to`'s shape.
+    fn chain(&self, d: &Tensor, grad: &Tensor, to: &Tensor) -> Result<Tensor> {
+        let full = float_op!(self.name, "grad", grad, |g| {
+            if self.reduction != Reduction::None && g[0] == T::one() {
+                d.clone() // the usual loss.backward(): no pass over the data at all
+            } else {
+                let ds = d.data::<T>(self.name, "derivative")?;
+                let v: Vec<T> = if self.reduction == Reduction::None {
+                    ds.iter().zip(g.iter()).map(|(&d, &g)| d * g).collect()
+                } else {
+                    ds.iter().map(|&d| d * g[0]).collect()
+                };
+                Tensor::from_storage(T::wrap(v), d.shape())
+            }
+        });
+        if full.shape() == to.shape() {
+            return Ok(full);
+        }
+        let reduced = float_op!(self.name, "grad", full, |f| T::wrap(reduce_to(
+            f,
+            full.shape(),
+            to.shape()
+        )));
+        Ok(Tensor::from_storage(reduced, to.shape()))
+    }
+}
+
+impl Backward for PointwiseBackward {
     fn name(&self) -> &'static str {
-        L::BACKWARD
+        self.name
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let (input, target) = (&inputs[0], &inputs[1]);
-        let out = self.x.shape();
-        let loss = self.loss;
-        let (gx, gt) = float_op!(L::OP, "grad", grad, |g| {
-            let xs = self.x.data::<T>(L::OP, "input")?;
-            let xs: &[T] = &xs;
-            let ts = self.t.data::<T>(L::OP, "target")?;
-            let ts: &[T] = &ts;
-            let ws = self
-                .w
-                .as_ref()
-                .map(|w| w.data::<T>(L::OP, "weight"))
-                .transpose()?;
-            let ws = ws.as_deref();
-            let ps = self
-                .p
-                .as_ref()
-                .map(|p| p.data::<T>(L::OP, "pos_weight"))
-                .transpose()?;
-            let ps = ps.as_deref();
-            let scale = |k: usize| -> T {
-                let s = match self.reduction {
-                    Reduction::None => g[k],
-                    Reduction::Sum => g[0],
-                    Reduction::Mean => g[0] / T::from_f64(self.denom),
-                };
-                ws.map_or(s, |w| s * w[k])
-            };
-            let one = T::one();
-            let grad_of = |d: &dyn Fn(T, T, T) -> T, to: &Tensor| -> Tensor {
-                let full: Vec<T> = (0..xs.len())
-                    .map(|k| scale(k) * d(xs[k], ts[k], ps.map_or(one, |p| p[k])))
-                    .collect();
-                Tensor::from_storage(T::wrap(reduce_to(&full, out, to.shape())), to.shape())
-            };
-            (
-                input
-                    .tracks_grad()
-                    .then(|| grad_of(&|x, t, p| loss.dfdx(x, t, p), input)),
-                target
-                    .tracks_grad()
-                    .then(|| grad_of(&|x, t, p| loss.dfdt(x, t, p), target)),
-            )
-        });
+        let gx = self
+            .dx
+            .as_ref()
+            .map(|d| self.chain(d, grad, &inputs[0]))
+            .transpose()?;
+        let gt = self
+            .dt
+            .as_ref()
+            .map(|d| self.chain(d, grad, &inputs[1]))
+            .transpose()?;
         Ok(vec![gx, gt])
     }
 }

@@ -29,6 +29,7 @@ struct SmoothL1(f64);
 impl Pointwise for SmoothL1 {
     const OP: &'static str = "smooth_l1_loss";
     const BACKWARD: &'static str = "SmoothL1LossBackward0";
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, beta) = ((x - t).abs(), T::from_f64(self.0));
         let half = T::from_f64(0.5);
@@ -38,6 +39,7 @@ impl Pointwise for SmoothL1 {
             d - half * beta
         }
     }
+    #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, beta) = (x - t, T::from_f64(self.0));
         if d <= -beta {
@@ -48,6 +50,7 @@ impl Pointwise for SmoothL1 {
             d / beta
         }
     }
+    #[inline(always)]
     fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T {
         -self.dfdx(x, t, p)
     }

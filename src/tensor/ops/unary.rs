@@ -2,6 +2,8 @@
 //! (dfdx style): the backward multiplies the incoming gradient by `df(x, y)`.
 
 use crate::autograd::Backward;
+use crate::tensor::par::chunks3;
+use crate::tensor::simd::dispatch;
 use crate::tensor::{DType, Float, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -25,18 +27,15 @@ pub(crate) enum Unary {
 }
 
 /// Numerically stable logistic function: never computes `exp` of a large positive number.
-#[inline]
+#[inline(always)]
 pub(crate) fn stable_sigmoid<T: Float>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
-    }
+    let e = (-x.abs()).exp_fast();
+    let inv = T::one() / (T::one() + e);
+    if x >= T::zero() { inv } else { e * inv }
 }
 
 /// sign(x) with sign(0) = 0, as PyTorch's `sgn` (NaN stays NaN).
-#[inline]
+#[inline(always)]
 pub(crate) fn sign0<T: Float>(x: T) -> T {
     if x > T::zero() {
         T::one()
@@ -65,12 +64,12 @@ impl Unary {
     }
 
     /// The value `y = f(x)`.
-    #[inline]
+    #[inline(always)]
     fn f<T: Float>(self, x: T) -> T {
         match self {
             Unary::Neg => -x,
-            Unary::Exp => x.exp(),
-            Unary::Log => x.ln(),
+            Unary::Exp => x.exp_fast(),
+            Unary::Log => x.ln_fast(),
             Unary::Log1p => x.ln_1p(),
             Unary::Sqrt => x.sqrt(),
             Unary::Abs => x.abs(),
@@ -95,7 +94,7 @@ impl Unary {
     }
 
     /// The derivative `dy/dx`, given `x` and `y = f(x)`.
-    #[inline]
+    #[inline(always)]
     fn df<T: Float>(self, x: T, y: T) -> T {
         let one = T::one();
         match self {
@@ -132,6 +131,95 @@ impl Unary {
     }
 }
 
+/// An elementwise op fixed at compile time, so that its `match` folds away
+/// inside the vectorised loops.
+trait UnaryFn: Copy + Send + Sync {
+    fn f<T: Float>(self, x: T) -> T;
+    fn df<T: Float>(self, x: T, y: T) -> T;
+}
+
+/// `Unary` with its variant known at compile time: variant number `C`.
+#[derive(Clone, Copy)]
+struct Fixed<const C: u8>(Unary);
+
+impl<const C: u8> Fixed<C> {
+    #[inline(always)]
+    fn op(self) -> Unary {
+        match C {
+            0 => Unary::Neg,
+            1 => Unary::Exp,
+            2 => Unary::Log,
+            3 => Unary::Log1p,
+            4 => Unary::Sqrt,
+            5 => Unary::Abs,
+            6 => Unary::Tanh,
+            7 => Unary::Relu,
+            8 => Unary::Sigmoid,
+            _ => self.0, // pow and clamp carry run-time parameters
+        }
+    }
+}
+
+impl<const C: u8> UnaryFn for Fixed<C> {
+    #[inline(always)]
+    fn f<T: Float>(self, x: T) -> T {
+        self.op().f(x)
+    }
+    #[inline(always)]
+    fn df<T: Float>(self, x: T, y: T) -> T {
+        self.op().df(x, y)
+    }
+}
+
+/// Runs `$run` with `$k` bound to the op as a [`Fixed`], chosen once per
+/// tensor rather than once per element.
+macro_rules! per_kind {
+    ($kind:expr, |$k:ident| $run:expr) => {
+        match $kind {
+            Unary::Neg => {
+                let $k = Fixed::<0>($kind);
+                $run
+            }
+            Unary::Exp => {
+                let $k = Fixed::<1>($kind);
+                $run
+            }
+            Unary::Log => {
+                let $k = Fixed::<2>($kind);
+                $run
+            }
+            Unary::Log1p => {
+                let $k = Fixed::<3>($kind);
+                $run
+            }
+            Unary::Sqrt => {
+                let $k = Fixed::<4>($kind);
+                $run
+            }
+            Unary::Abs => {
+                let $k = Fixed::<5>($kind);
+                $run
+            }
+            Unary::Tanh => {
+                let $k = Fixed::<6>($kind);
+                $run
+            }
+            Unary::Relu => {
+                let $k = Fixed::<7>($kind);
+                $run
+            }
+            Unary::Sigmoid => {
+                let $k = Fixed::<8>($kind);
+                $run
+            }
+            Unary::Pow(_) | Unary::Clamp(..) => {
+                let $k = Fixed::<9>($kind);
+                $run
+            }
+        }
+    };
+}
+
 struct UnaryBackward {
     kind: Unary,
     out: Arc<Storage>,
@@ -148,22 +236,58 @@ impl Backward for UnaryBackward {
             let xs = x.data::<T>(kind.name(), "input")?;
             let xs: &[T] = &xs;
             let ys = T::slice(&self.out).unwrap_or_default();
-            let v: Vec<T> = g
-                .iter()
-                .zip(xs)
-                .zip(ys)
-                .map(|((&g, &x), &y)| g * kind.df(x, y))
-                .collect();
-            T::wrap(v)
+            per_kind!(kind, |k| T::wrap(chain(g, xs, ys, k)))
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
 }
 
+/// `out[i] = f(x[i])`, in parallel chunks for large inputs.
+fn map<T: Float, U: UnaryFn>(x: &[T], op: U) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    chunks3(
+        x.len(),
+        1 << 16,
+        &mut out,
+        &mut [],
+        &mut [],
+        |r, o, _, _| map_chunk(&x[r], o, op),
+    );
+    out
+}
+
+dispatch! {
+    fn map_chunk<T: Float, U: UnaryFn>(x: &[T], out: &mut [T], op: U) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = op.f(v);
+        }
+    }
+}
+
+/// `g · df(x, y)` elementwise, in parallel chunks for large inputs.
+fn chain<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], op: U) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    chunks3(
+        x.len(),
+        1 << 16,
+        &mut out,
+        &mut [],
+        &mut [],
+        |r, o, _, _| chain_chunk(&g[r.clone()], &x[r.clone()], &y[r], o, op),
+    );
+    out
+}
+
+dispatch! {
+    fn chain_chunk<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], out: &mut [T], op: U) {
+        for i in 0..out.len() {
+            out[i] = g[i] * op.df(x[i], y[i]);
+        }
+    }
+}
+
 pub(crate) fn apply(x: &Tensor, kind: Unary, op: &'static str) -> Result<Tensor> {
-    let out = float_op!(op, "input", x, |v| T::wrap(
-        v.iter().map(|&a| kind.f(a)).collect()
-    ));
+    let out = float_op!(op, "input", x, |v| per_kind!(kind, |k| T::wrap(map(v, k))));
     let out = Arc::new(out);
     Ok(Tensor::from_op_shared(
         out.clone(),

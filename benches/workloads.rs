@@ -1,0 +1,209 @@
+//! The benchmark workloads of the project's BENCHMARKS.md, under the same names
+//! and shapes as the PyTorch side (`bench/torch_baseline.py` in the shared
+//! folder): f32, contiguous, fixed seeds; "fwd_bwd" computes the loss and
+//! `backward()` fills the input's (and parameters') gradient.
+//!
+//! Run: `cargo bench --bench workloads` (or `-- NAME` for one workload).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use std::hint::black_box;
+use std::time::Duration;
+use tapegrad::functional as F;
+use tapegrad::nn::{self, Module};
+use tapegrad::{DType, Reduction, Tensor, optim};
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(0)
+}
+
+fn ce_fwd_bwd(c: &mut Criterion, name: &str, n: usize, k: usize, opts: F::CrossEntropyOptions) {
+    let mut r = rng();
+    let x = Tensor::randn(&[n, k], DType::F32, &mut r).requires_grad();
+    let t = Tensor::randint(0, k as i64, &[n], &mut r);
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::cross_entropy(&x, &t, &opts).unwrap().backward().unwrap();
+        })
+    });
+}
+
+fn cross_entropy(c: &mut Criterion) {
+    ce_fwd_bwd(c, "ce_fwd_bwd_2048x8192", 2048, 8192, Default::default());
+    ce_fwd_bwd(c, "ce_fwd_bwd_64x10", 64, 10, Default::default());
+    let w = Tensor::rand(&[1000], DType::F32, &mut rng())
+        .add_scalar(0.5)
+        .unwrap();
+    let opts = F::CrossEntropyOptions {
+        weight: Some(w),
+        label_smoothing: 0.1,
+        ..Default::default()
+    };
+    ce_fwd_bwd(c, "ce_ls_weighted_2048x1000", 2048, 1000, opts);
+
+    let mut r = rng();
+    let x = Tensor::randn(&[2048, 8192], DType::F32, &mut r);
+    let t = Tensor::randint(0, 8192, &[2048], &mut r);
+    c.bench_function("ce_fwd_2048x8192", |b| {
+        b.iter(|| black_box(F::cross_entropy(&x, &t, &Default::default()).unwrap()))
+    });
+
+    let x = Tensor::randn(&[2048, 1000], DType::F32, &mut r).requires_grad();
+    let p = F::softmax(&Tensor::randn(&[2048, 1000], DType::F32, &mut r), 1).unwrap();
+    c.bench_function("ce_prob_fwd_bwd_2048x1000", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::cross_entropy(&x, &p, &Default::default())
+                .unwrap()
+                .backward()
+                .unwrap();
+        })
+    });
+
+    let x = Tensor::randn(&[8, 21, 128, 128], DType::F32, &mut r).requires_grad();
+    let t = Tensor::randint(0, 21, &[8, 128, 128], &mut r);
+    c.bench_function("nll_2d_fwd_bwd_8x21x128x128", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &t, &Default::default())
+                .unwrap()
+                .backward()
+                .unwrap();
+        })
+    });
+}
+
+fn elementwise(c: &mut Criterion) {
+    const N: usize = 1 << 22;
+    let mut r = rng();
+    let x = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let y = Tensor::rand(&[N], DType::F32, &mut r);
+    let mean = Reduction::Mean;
+    let mut run = |name: &str, f: &dyn Fn() -> Tensor| {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                x.zero_grad();
+                f().backward().unwrap();
+            })
+        });
+    };
+    run("bce_logits_fwd_bwd_4M", &|| {
+        F::binary_cross_entropy_with_logits(&x, &y, &Default::default()).unwrap()
+    });
+    run("bce_sigmoid_fwd_bwd_4M", &|| {
+        F::binary_cross_entropy(
+            &F::sigmoid(&x).unwrap(),
+            &y,
+            &F::BceOptions {
+                weight: None,
+                reduction: mean,
+            },
+        )
+        .unwrap()
+    });
+    run("mse_fwd_bwd_4M", &|| {
+        F::mse_loss(&x, &y, &Default::default()).unwrap()
+    });
+    run("l1_fwd_bwd_4M", &|| {
+        F::l1_loss(&x, &y, &Default::default()).unwrap()
+    });
+    run("smooth_l1_fwd_bwd_4M", &|| {
+        F::smooth_l1_loss(&x, &y, &Default::default()).unwrap()
+    });
+}
+
+fn overhead(c: &mut Criterion) {
+    let a = Tensor::scalar(0.5f32).requires_grad();
+    let bb = Tensor::scalar(-1.5f32).requires_grad();
+    c.bench_function("scalar_chain_1000ops", |b| {
+        b.iter(|| {
+            a.zero_grad();
+            bb.zero_grad();
+            let mut y = a.clone();
+            for _ in 0..250 {
+                y = y.mul(&bb).unwrap().add(&a).unwrap().tanh();
+            }
+            y.backward().unwrap();
+        })
+    });
+}
+
+fn layers(c: &mut Criterion) {
+    let mut r = rng();
+    let m = nn::Sequential::new(vec![
+        Box::new(nn::Linear::new(784, 256, &mut r)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::Linear::new(256, 10, &mut r)),
+    ]);
+    let mut opt = optim::Sgd::new(m.parameters(), 0.01);
+    let x = Tensor::randn(&[128, 784], DType::F32, &mut r);
+    let t = Tensor::randint(0, 10, &[128], &mut r);
+    c.bench_function("mlp_train_step_b128", |b| {
+        b.iter(|| {
+            opt.zero_grad();
+            F::cross_entropy(&m.forward(&x).unwrap(), &t, &Default::default())
+                .unwrap()
+                .backward()
+                .unwrap();
+            opt.step().unwrap();
+        })
+    });
+
+    let conv = nn::Conv2d::new(16, 4, (3, 3), &mut r);
+    let data = Tensor::randn(&[5, 16, 10, 10], DType::F32, &mut r);
+    let t = Tensor::randint(0, 4, &[5, 8, 8], &mut r);
+    c.bench_function("conv_seed_example", |b| {
+        b.iter(|| {
+            conv.parameters().iter().for_each(Tensor::zero_grad);
+            let out = F::log_softmax(&conv.forward(&data).unwrap(), 1).unwrap();
+            F::nll_loss(&out, &t, &Default::default())
+                .unwrap()
+                .backward()
+                .unwrap();
+        })
+    });
+
+    let pad = F::Conv2dOptions {
+        padding: (1, 1),
+        ..Default::default()
+    };
+    let conv = nn::Conv2d::new(16, 32, (3, 3), &mut r).options(pad);
+    let data = Tensor::randn(&[32, 16, 32, 32], DType::F32, &mut r);
+    let t = Tensor::randint(0, 32, &[32, 32, 32], &mut r);
+    c.bench_function("conv_train_step_32x16x32x32", |b| {
+        b.iter(|| {
+            conv.parameters().iter().for_each(Tensor::zero_grad);
+            F::cross_entropy(&conv.forward(&data).unwrap(), &t, &Default::default())
+                .unwrap()
+                .backward()
+                .unwrap();
+        })
+    });
+}
+
+/// The floor of a memory-bound loss: one copy of the 64 MiB of logits of
+/// `ce_*_2048x8192`, on all cores (as PyTorch's `copy_`, which the baseline
+/// script times as its floor).
+fn memcpy(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let src = vec![1.0f32; 2048 * 8192];
+    let mut dst = vec![0.0f32; 2048 * 8192];
+    let chunk = src.len() / rayon::current_num_threads().max(1);
+    c.bench_function("memcpy_64MiB", |b| {
+        b.iter(|| {
+            dst.par_chunks_mut(chunk)
+                .zip(black_box(&src).par_chunks(chunk))
+                .for_each(|(d, s)| d.copy_from_slice(s));
+            black_box(&mut dst);
+        })
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = cross_entropy, elementwise, overhead, layers, memcpy
+}
+criterion_main!(benches);
