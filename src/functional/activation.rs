@@ -2,41 +2,22 @@
 
 use crate::Result;
 use crate::autograd::Backward;
+use crate::functional::softmax_kernels::{Dims, all_stats, normalise, softmax_backward};
+use crate::tensor::alloc::zeros;
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
-use crate::tensor::{Float, Storage, Tensor};
+use crate::tensor::{Storage, Tensor};
 use std::sync::Arc;
-
-/// `x - logsumexp(x)` along the middle axis of `(outer, n, inner)`, max subtracted.
-pub(crate) fn log_softmax_kernel<T: Float>(
-    x: &[T],
-    outer: usize,
-    n: usize,
-    inner: usize,
-) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| (o * n + k) * inner + i;
-            let m = (0..n).map(|k| x[at(k)]).fold(T::neg_infinity(), |m, v| {
-                if v > m || v.is_nan() { v } else { m }
-            });
-            let shift = if m.is_infinite() { T::zero() } else { m };
-            let s: T = (0..n).map(|k| (x[at(k)] - shift).exp()).sum();
-            // (x - max) - log Σ: keeps the small differences that x - (max + log Σ) would round away
-            let log_s = s.ln();
-            for k in 0..n {
-                out[at(k)] = (x[at(k)] - shift) - log_s;
-            }
-        }
-    }
-    out
-}
 
 struct SoftmaxBackward {
     dim: usize,
     log: bool,
     out: Arc<Storage>,
+}
+
+fn dims_of(shape: &[usize], dim: usize) -> Dims {
+    let (n, c, inner) = split_at_dim(shape, dim);
+    Dims { n, c, inner }
 }
 
 impl Backward for SoftmaxBackward {
@@ -49,28 +30,15 @@ impl Backward for SoftmaxBackward {
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
-        let (outer, n, inner) = split_at_dim(x.shape(), self.dim);
+        let d = dims_of(x.shape(), self.dim);
         let g = float_op!(self.name(), "grad", grad, |g| {
             let y = T::slice(&self.out).unwrap_or_default();
-            let mut out = vec![T::zero(); g.len()];
-            for o in 0..outer {
-                for i in 0..inner {
-                    let at = |k: usize| (o * n + k) * inner + i;
-                    if self.log {
-                        // d/dx of log_softmax: g - softmax · Σ g
-                        let sg: T = (0..n).map(|k| g[at(k)]).sum();
-                        for k in 0..n {
-                            out[at(k)] = g[at(k)] - y[at(k)].exp() * sg;
-                        }
-                    } else {
-                        // d/dx of softmax: y · (g - Σ g·y)
-                        let sgy: T = (0..n).map(|k| g[at(k)] * y[at(k)]).sum();
-                        for k in 0..n {
-                            out[at(k)] = y[at(k)] * (g[at(k)] - sgy);
-                        }
-                    }
-                }
-            }
+            let mut out = zeros::<T>(g.len());
+            d.run([], [&mut out], |u, [], [o]| {
+                let e = u.e0..u.e0 + u.len * d.c;
+                let mut sums = zeros::<T>(if d.inner > 1 { u.len } else { 0 });
+                softmax_backward(&g[e.clone()], &y[e], d.c, d.inner, self.log, &mut sums, o)
+            });
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
@@ -78,20 +46,22 @@ impl Backward for SoftmaxBackward {
 }
 
 fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
-    let d = normalize_dim(op, dim, input.ndim())?;
-    let (outer, n, inner) = split_at_dim(input.shape(), d);
+    let dim = normalize_dim(op, dim, input.ndim())?;
+    let d = dims_of(input.shape(), dim);
     let out = float_op!(op, "input", input, |x| {
-        let mut v = log_softmax_kernel(x, outer, n, inner);
-        if !log {
-            v.iter_mut().for_each(|y| *y = y.exp());
-        }
-        T::wrap(v)
+        let (m, ls) = all_stats(x, d);
+        let mut out = zeros::<T>(x.len());
+        d.run([], [&mut out], |u, [], [o]| {
+            let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * d.c);
+            normalise(&x[e], d.c, d.inner, &m[p.clone()], &ls[p], !log, o)
+        });
+        T::wrap(out)
     });
     let out = Arc::new(out);
     Ok(Tensor::from_op_shared(
         out.clone(),
         input.0.shape.clone(),
-        SoftmaxBackward { dim: d, log, out },
+        SoftmaxBackward { dim, log, out },
         &[input],
     ))
 }

@@ -118,10 +118,12 @@ impl Backward for Conv2dBackward {
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
-            let mut gx = vec![T::zero(); if x.tracks_grad() { xs.len() } else { 0 }];
-            let mut gw = vec![T::zero(); if w.tracks_grad() { ws.len() } else { 0 }];
-            let mut cols = vec![T::zero(); k * l];
-            let mut dcols = vec![T::zero(); k * l];
+            let mut gx =
+                crate::tensor::alloc::zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
+            let mut gw =
+                crate::tensor::alloc::zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
+            let mut cols = crate::tensor::alloc::zeros::<T>(k * l);
+            let mut dcols = crate::tensor::alloc::zeros::<T>(k * l);
             for n in 0..geo.n {
                 for gr in 0..geo.groups {
                     let go = &g[(n * geo.o + gr * og) * l..(n * geo.o + (gr + 1) * og) * l];
@@ -149,7 +151,7 @@ impl Backward for Conv2dBackward {
                 }
             }
             let gb = inputs.get(2).filter(|b| b.tracks_grad()).map(|b| {
-                let mut out = vec![T::zero(); geo.o];
+                let mut out = crate::tensor::alloc::zeros::<T>(geo.o);
                 for n in 0..geo.n {
                     for (oc, acc) in out.iter_mut().enumerate() {
                         *acc += g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l]
@@ -291,8 +293,8 @@ pub fn conv2d(
     }
     let (og, k, l) = (geo.og(), geo.k(), geo.l());
     let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {
-        let mut out = vec![T::zero(); geo.n * geo.o * l];
-        let mut cols = vec![T::zero(); k * l];
+        let mut out = crate::tensor::alloc::zeros::<T>(geo.n * geo.o * l);
+        let mut cols = crate::tensor::alloc::zeros::<T>(k * l);
         for n in 0..geo.n {
             for g in 0..geo.groups {
                 geo.im2col(xs, n, g, &mut cols);

@@ -25,7 +25,7 @@ impl Backward for LinearBackward {
             let g: &[T] = &g;
             // dx = G·W : (m×out)·(out×in)
             let gx = x.tracks_grad().then(|| {
-                let mut out = vec![T::zero(); m * fin];
+                let mut out = crate::tensor::alloc::zeros::<T>(m * fin);
                 T::gemm(
                     m,
                     fout,
@@ -41,7 +41,7 @@ impl Backward for LinearBackward {
             });
             // dW = Gᵀ·x : (out×m)·(m×in)
             let gw = w.tracks_grad().then(|| {
-                let mut out = vec![T::zero(); fout * fin];
+                let mut out = crate::tensor::alloc::zeros::<T>(fout * fin);
                 T::gemm(
                     fout,
                     m,
@@ -57,7 +57,7 @@ impl Backward for LinearBackward {
             });
             // db = Σ_rows G
             let gb = inputs.get(2).filter(|b| b.tracks_grad()).map(|b| {
-                let mut out = vec![T::zero(); fout];
+                let mut out = crate::tensor::alloc::zeros::<T>(fout);
                 for row in g.chunks_exact(fout.max(1)).take(m) {
                     out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
                 }
@@ -134,7 +134,7 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
                 let bs: &[T] = &bs;
                 (0..m).flat_map(|_| bs.iter().copied()).collect()
             }
-            None => vec![T::zero(); m * fout],
+            None => crate::tensor::alloc::zeros::<T>(m * fout),
         };
         // y = x·Wᵀ (+ b already in y): (m×in)·(in×out), Wᵀ read through strides
         T::gemm(m, fin, fout, xs, (fin, 1), ws, (1, fin), &mut out, T::one());

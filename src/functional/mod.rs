@@ -16,6 +16,7 @@ mod conv;
 mod linear;
 mod loss;
 mod reduction;
+pub(crate) mod softmax_kernels;
 
 pub use activation::{log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};

@@ -49,6 +49,10 @@ pub trait Element:
     #[doc(hidden)]
     fn wrap(v: Vec<Self>) -> Storage;
     #[doc(hidden)]
+    fn capacity(s: &Storage) -> Option<usize>;
+    #[doc(hidden)]
+    fn take_vec(s: &mut Storage) -> Option<Vec<Self>>;
+    #[doc(hidden)]
     fn to_f64(self) -> f64;
     #[doc(hidden)]
     fn from_f64(v: f64) -> Self;
@@ -112,6 +116,18 @@ macro_rules! impl_element {
             fn wrap(v: Vec<Self>) -> Storage {
                 Storage::$variant(v)
             }
+            fn capacity(s: &Storage) -> Option<usize> {
+                match s {
+                    Storage::$variant(v) => Some(v.capacity()),
+                    _ => None,
+                }
+            }
+            fn take_vec(s: &mut Storage) -> Option<Vec<Self>> {
+                match s {
+                    Storage::$variant(v) => Some(std::mem::take(v)),
+                    _ => None,
+                }
+            }
             fn to_f64(self) -> f64 {
                 self as f64
             }
@@ -135,6 +151,13 @@ pub enum Storage {
     F64(Vec<f64>),
     /// i64 data
     I64(Vec<i64>),
+}
+
+impl Drop for Storage {
+    /// Large buffers go back to the buffer cache (see `tensor::alloc`).
+    fn drop(&mut self) {
+        super::alloc::recycle(self);
+    }
 }
 
 impl Storage {

@@ -1,6 +1,7 @@
 //! The [`Tensor`] type: a cheap-to-clone handle on shared, contiguous,
 //! row-major storage, with the autograd node that produced it.
 
+pub(crate) mod alloc;
 mod create;
 mod display;
 pub(crate) mod dtype;
@@ -9,6 +10,7 @@ pub(crate) mod par;
 pub(crate) mod shape;
 pub(crate) mod simd;
 
+pub use alloc::{cached_bytes, empty_cache};
 #[doc(hidden)]
 pub use dtype::Storage;
 pub use dtype::{DType, Element, Float};

@@ -156,7 +156,7 @@ pub(crate) fn reduce_to<T: crate::tensor::Float>(
     if from == to {
         return grad.to_vec();
     }
-    let mut out = vec![T::zero(); numel(to)];
+    let mut out = crate::tensor::alloc::zeros::<T>(numel(to));
     let st = broadcast_strides(to, from);
     let sg = contiguous_strides(from);
     for_each_offset2(from, &st, &sg, |it, ig| out[it] += grad[ig]);

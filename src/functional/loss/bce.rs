@@ -59,11 +59,15 @@ impl Pointwise for Bce {
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, opts: &BceOptions) -> Result<Tensor> {
     const OP: &str = "binary_cross_entropy";
     float_op!(OP, "input", input, |x| {
-        if let Some((k, v)) = x
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(**v >= T::zero() && **v <= T::one()))
-        {
+        let outside = |v: T| !(v >= T::zero() && v <= T::one());
+        // a branch-free scan first (it vectorises); the position only when it fails
+        let any_outside = x.iter().fold(false, |acc, &v| acc | outside(v));
+        let first = if any_outside {
+            x.iter().enumerate().find(|(_, v)| outside(**v))
+        } else {
+            None
+        };
+        if let Some((k, v)) = first {
             return Err(Error::value(
                 OP,
                 format!(

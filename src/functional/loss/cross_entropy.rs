@@ -1,13 +1,18 @@
 //! Cross-entropy on logits, fused with the log-softmax: `F.cross_entropy`.
 //!
-//! One pass per position computes the log-sum-exp of the logits and the loss;
-//! only the per-position log-sum-exp is kept for the backward, which writes
-//! `softmax - target` (scaled) in one pass. No one-hot tensor, no
-//! log-probability tensor, no transpose for K-dimensional inputs.
+//! The forward reads the logits once per position for the maximum and the
+//! log-sum-exp (see `softmax_kernels`), keeps only those two numbers per
+//! position for the backward, and the backward writes `softmax − target`
+//! (scaled) in one pass. No one-hot tensor, no log-probability tensor, no
+//! transpose for K-dimensional inputs; large inputs run in parallel.
 
 use super::classes::{Layout, check_targets, check_weight, index_layout};
 use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
+use crate::functional::softmax_kernels::{
+    Dims, all_stats, prob_grads, prob_sums, softmax_affine, weighted_shifted_sum,
+};
+use crate::tensor::alloc::zeros;
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Shape};
@@ -38,54 +43,11 @@ impl Default for CrossEntropyOptions {
     }
 }
 
-/// The log-sum-exp of one position, kept as `(max, log Σ exp(z - max))` so that
-/// `log_softmax = (z - max) - log Σ` is formed as PyTorch forms it, without
-/// the rounding of `z - lse` at large logits.
-#[derive(Clone, Copy)]
-struct Lse<T> {
-    shift: T,
-    log_sum: T,
-}
-
-impl<T: Float> Lse<T> {
-    /// `log_softmax(z)` for a logit `z` of this position.
-    #[inline]
-    fn logp(self, z: T) -> T {
-        (z - self.shift) - self.log_sum
-    }
-    /// Reads position `j` of a saved `[positions, 2]` buffer.
-    #[inline]
-    fn load(buf: &[T], j: usize) -> Self {
-        Lse {
-            shift: buf[2 * j],
-            log_sum: buf[2 * j + 1],
-        }
-    }
-    #[inline]
-    fn store(self, buf: &mut Vec<T>) {
-        buf.push(self.shift);
-        buf.push(self.log_sum);
-    }
-}
-
-/// The log-sum-exp of the logits at position `j`, with the maximum subtracted.
-#[inline]
-fn lse_at<T: Float>(z: &[T], l: &Layout, j: usize) -> Lse<T> {
-    let mut m = T::neg_infinity();
-    for k in 0..l.c {
-        let v = z[l.at(j, k)];
-        if v > m || v.is_nan() {
-            m = v;
-        }
-    }
-    let shift = if m.is_infinite() { T::zero() } else { m };
-    let mut s = T::zero();
-    for k in 0..l.c {
-        s += (z[l.at(j, k)] - shift).exp();
-    }
-    Lse {
-        shift,
-        log_sum: s.ln(),
+fn dims(l: &Layout) -> Dims {
+    Dims {
+        n: l.n,
+        c: l.c,
+        inner: l.inner,
     }
 }
 
@@ -95,6 +57,12 @@ fn wk<T: Float>(w: Option<&[T]>, k: usize) -> T {
     w.map_or(T::one(), |w| w[k])
 }
 
+/// What the backward keeps: per position the maximum `m` and `ls = log Σ exp(z − m)`.
+struct Saved {
+    m: Tensor,
+    ls: Tensor,
+}
+
 struct IndexTargets {
     layout: Layout,
     weight: Option<Tensor>,
@@ -102,8 +70,7 @@ struct IndexTargets {
     reduction: Reduction,
     eps: f64,
     denom: f64,
-    /// per-position `(max, log Σ exp)` of the logits, shape `[positions, 2]`
-    lse: Tensor,
+    saved: Saved,
 }
 
 struct ProbTargets {
@@ -111,7 +78,9 @@ struct ProbTargets {
     weight: Option<Tensor>,
     reduction: Reduction,
     eps: f64,
-    lse: Tensor,
+    saved: Saved,
+    /// per position `Σ_c w_c·t'_c`
+    tw: Tensor,
 }
 
 impl Backward for IndexTargets {
@@ -119,38 +88,54 @@ impl Backward for IndexTargets {
         "CrossEntropyLossBackward0"
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        const OP: &str = "cross_entropy";
         let (z, target) = (&inputs[0], &inputs[1]);
-        let t = target.data::<i64>("cross_entropy", "target")?;
+        let t = target.data::<i64>(OP, "target")?;
         let t: &[i64] = &t;
         let l = &self.layout;
-        let gz = float_op2!("cross_entropy", z, grad, "grad", |zs, g| {
+        let d = dims(l);
+        let gz = float_op2!(OP, z, grad, "grad", |zs, g| {
             let w = self
                 .weight
                 .as_ref()
-                .map(|w| w.data::<T>("cross_entropy", "weight"))
+                .map(|w| w.data::<T>(OP, "weight"))
                 .transpose()?;
             let w = w.as_deref();
-            let lse = self.lse.data::<T>("cross_entropy", "lse")?;
-            let lse: &[T] = &lse;
+            let (m, ls) = (
+                self.saved.m.data::<T>(OP, "m")?,
+                self.saved.ls.data::<T>(OP, "ls")?,
+            );
             let eps = T::from_f64(self.eps);
-            let smooth = eps / T::from_f64(l.c as f64);
+            let uniform = eps / T::from_f64(l.c as f64);
             let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
-            let mut out = vec![T::zero(); zs.len()];
+            // per position: out_c = a·softmax_c − b·w_c, then the target's entry − s·(1 − ε)·w_t
+            let (mut a, mut b) = (zeros::<T>(t.len()), zeros::<T>(t.len()));
             for (j, &tj) in t.iter().enumerate() {
-                if tj == self.ignore_index {
-                    continue;
+                if tj != self.ignore_index {
+                    let s = position_scale(g, j, self.reduction, self.denom);
+                    a[j] = s * ((T::one() - eps) * wk(w, tj as usize) + uniform * wsum);
+                    b[j] = s * uniform;
                 }
-                let s = position_scale(g, j, self.reduction, self.denom);
-                let wt = wk(w, tj as usize) * (T::one() - eps);
-                for k in 0..l.c {
-                    let at = l.at(j, k);
-                    let p = Lse::load(lse, j).logp(zs[at]).exp();
-                    let hit = if k == tj as usize {
-                        T::one()
-                    } else {
-                        T::zero()
-                    };
-                    out[at] = s * (wt * (p - hit) + smooth * (wsum * p - wk(w, k)));
+            }
+            let mut out = zeros::<T>(zs.len());
+            d.run([], [&mut out], |u, [], [o]| {
+                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                softmax_affine(
+                    &zs[e],
+                    l.c,
+                    l.inner,
+                    &m[p.clone()],
+                    &ls[p.clone()],
+                    &a[p.clone()],
+                    &b[p],
+                    w,
+                    o,
+                )
+            });
+            for (j, &tj) in t.iter().enumerate() {
+                if tj != self.ignore_index {
+                    let s = position_scale(g, j, self.reduction, self.denom);
+                    out[l.at(j, tj as usize)] -= s * (T::one() - eps) * wk(w, tj as usize);
                 }
             }
             T::wrap(out)
@@ -164,39 +149,47 @@ impl Backward for ProbTargets {
         "CrossEntropyLossBackward0"
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        const OP: &str = "cross_entropy";
         let (z, target) = (&inputs[0], &inputs[1]);
         let l = &self.layout;
-        let (gz, gt) = float_op2!("cross_entropy", z, target, "target", |zs, ts| {
-            let g = grad.data::<T>("cross_entropy", "grad")?;
-            let g: &[T] = &g;
+        let d = dims(l);
+        let (gz, gt) = float_op2!(OP, z, target, "target", |zs, ts| {
+            let g = grad.data::<T>(OP, "grad")?;
             let w = self
                 .weight
                 .as_ref()
-                .map(|w| w.data::<T>("cross_entropy", "weight"))
+                .map(|w| w.data::<T>(OP, "weight"))
                 .transpose()?;
             let w = w.as_deref();
-            let lse = self.lse.data::<T>("cross_entropy", "lse")?;
-            let lse: &[T] = &lse;
-            let eps = T::from_f64(self.eps);
-            let uniform = eps / T::from_f64(l.c as f64);
+            let (m, ls) = (
+                self.saved.m.data::<T>(OP, "m")?,
+                self.saved.ls.data::<T>(OP, "ls")?,
+            );
+            let tw = self.tw.data::<T>(OP, "tw")?;
             let denom = l.positions() as f64;
-            let mut gz = vec![T::zero(); zs.len()];
-            let mut gt = vec![T::zero(); if target.tracks_grad() { zs.len() } else { 0 }];
-            for j in 0..l.positions() {
-                let s = position_scale(g, j, self.reduction, denom);
-                let tw: T = (0..l.c)
-                    .map(|k| wk(w, k) * ((T::one() - eps) * ts[l.at(j, k)] + uniform))
-                    .sum();
-                for k in 0..l.c {
-                    let at = l.at(j, k);
-                    let logp = Lse::load(lse, j).logp(zs[at]);
-                    let tk = (T::one() - eps) * ts[at] + uniform;
-                    gz[at] = s * (logp.exp() * tw - wk(w, k) * tk);
-                    if !gt.is_empty() {
-                        gt[at] = -s * (T::one() - eps) * wk(w, k) * logp;
-                    }
-                }
-            }
+            let s: Vec<T> = (0..l.positions())
+                .map(|j| position_scale(&g, j, self.reduction, denom))
+                .collect();
+            let eps = T::from_f64(self.eps);
+            let mut gz = zeros::<T>(zs.len());
+            let mut gt = zeros::<T>(if target.tracks_grad() { zs.len() } else { 0 });
+            d.run([], [&mut gz, &mut gt], |u, [], [gz, gt]| {
+                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                prob_grads(
+                    &zs[e.clone()],
+                    &ts[e],
+                    l.c,
+                    l.inner,
+                    &m[p.clone()],
+                    &ls[p.clone()],
+                    &s[p.clone()],
+                    &tw[p],
+                    w,
+                    eps,
+                    gz,
+                    gt,
+                )
+            });
             let gt = (!gt.is_empty()).then(|| Tensor::from_storage(T::wrap(gt), target.shape()));
             (Tensor::from_storage(T::wrap(gz), z.shape()), gt)
         });
@@ -211,45 +204,52 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
-    let (storage, lse, denom) = float_op!(OP, "input", input, |zs| {
+    let d = dims(&layout);
+    let (storage, saved, denom) = float_op!(OP, "input", input, |zs| {
         let w = opts
             .weight
             .as_ref()
             .map(|w| w.data::<T>(OP, "weight"))
             .transpose()?;
         let w = w.as_deref();
+        let (m, ls) = all_stats(zs, d);
         let eps = T::from_f64(opts.label_smoothing);
-        let smooth = eps / T::from_f64(layout.c as f64);
-        let mut lse = Vec::with_capacity(t.len());
-        let mut losses = Vec::with_capacity(t.len());
-        let mut weights = Vec::with_capacity(t.len());
+        // ε > 0: per position Σ_c w_c·(z_c − m), for the uniform part of the target
+        let mut smooth = zeros::<T>(if opts.label_smoothing > 0.0 {
+            t.len()
+        } else {
+            0
+        });
+        if !smooth.is_empty() {
+            d.run([&mut smooth], [], |u, [o], []| {
+                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
+                weighted_shifted_sum(&zs[e], layout.c, layout.inner, &m[p], w, o)
+            });
+        }
+        let uniform = eps / T::from_f64(layout.c as f64);
+        let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
+        let mut losses = zeros::<T>(t.len());
+        let mut weights = zeros::<T>(t.len());
         for (j, &tj) in t.iter().enumerate() {
-            let m = lse_at(zs, &layout, j);
-            m.store(&mut lse);
             if tj == opts.ignore_index {
-                losses.push(T::zero());
-                weights.push(T::zero());
                 continue;
             }
             let wt = wk(w, tj as usize);
-            let nll = -wt * m.logp(zs[layout.at(j, tj as usize)]);
-            let loss = if opts.label_smoothing > 0.0 {
-                let sm: T = (0..layout.c)
-                    .map(|k| -wk(w, k) * m.logp(zs[layout.at(j, k)]))
-                    .sum();
-                (T::one() - eps) * nll + smooth * sm
-            } else {
+            // −log_softmax at the target: ls − (z_t − m)
+            let nll = wt * (ls[j] - (zs[layout.at(j, tj as usize)] - m[j]));
+            losses[j] = if smooth.is_empty() {
                 nll
+            } else {
+                (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j])
             };
-            losses.push(loss);
-            weights.push(wt);
+            weights[j] = wt;
         }
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
-        (
-            T::wrap(v),
-            Tensor::from_storage(T::wrap(lse), &[t.len(), 2]),
-            denom,
-        )
+        let saved = Saved {
+            m: Tensor::from_storage(T::wrap(m), &[t.len()]),
+            ls: Tensor::from_storage(T::wrap(ls), &[t.len()]),
+        };
+        (T::wrap(v), saved, denom)
     });
     let shape: Shape = if opts.reduction == Reduction::None {
         layout.out.clone()
@@ -263,7 +263,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         reduction: opts.reduction,
         eps: opts.label_smoothing,
         denom,
-        lse,
+        saved,
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }
@@ -309,37 +309,43 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         }
     };
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
-    let (storage, lse) = float_op2!(OP, input, target, "target", |zs, ts| {
+    let d = dims(&layout);
+    let (storage, saved, tw) = float_op2!(OP, input, target, "target", |zs, ts| {
         let w = opts
             .weight
             .as_ref()
             .map(|w| w.data::<T>(OP, "weight"))
             .transpose()?;
         let w = w.as_deref();
+        let (m, ls) = all_stats(zs, d);
         let eps = T::from_f64(opts.label_smoothing);
-        let uniform = eps / T::from_f64(layout.c as f64);
-        let mut lse = Vec::with_capacity(layout.positions());
-        let mut losses = Vec::with_capacity(layout.positions());
-        for j in 0..layout.positions() {
-            let m = lse_at(zs, &layout, j);
-            m.store(&mut lse);
-            let loss: T = (0..layout.c)
-                .map(|k| {
-                    let at = layout.at(j, k);
-                    -wk(w, k) * ((T::one() - eps) * ts[at] + uniform) * m.logp(zs[at])
-                })
-                .sum();
-            losses.push(loss);
-        }
+        let (mut tw, mut zw) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
+        d.run([&mut tw, &mut zw], [], |u, [tw, zw], []| {
+            let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
+            prob_sums(
+                &zs[e.clone()],
+                &ts[e],
+                layout.c,
+                layout.inner,
+                &m[p],
+                w,
+                eps,
+                tw,
+                zw,
+            )
+        });
+        let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {
             Reduction::None => losses,
             Reduction::Sum => vec![pairwise_sum(&losses)],
             Reduction::Mean => vec![pairwise_sum(&losses) / T::from_f64(layout.positions() as f64)],
         };
-        (
-            T::wrap(v),
-            Tensor::from_storage(T::wrap(lse), &[layout.positions(), 2]),
-        )
+        let p = d.positions();
+        let saved = Saved {
+            m: Tensor::from_storage(T::wrap(m), &[p]),
+            ls: Tensor::from_storage(T::wrap(ls), &[p]),
+        };
+        (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]))
     });
     let shape: Shape = if opts.reduction == Reduction::None {
         layout.out.clone()
@@ -351,7 +357,8 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         weight: opts.weight.as_ref().map(Tensor::detach),
         reduction: opts.reduction,
         eps: opts.label_smoothing,
-        lse,
+        saved,
+        tw,
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }

@@ -102,7 +102,7 @@ impl Backward for NllBackward {
                 .map(|w| w.data::<T>("nll_loss", "weight"))
                 .transpose()?;
             let w = w.as_deref();
-            let mut out = vec![T::zero(); x.numel()];
+            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
                     let wj = w.map_or(T::one(), |w| w[tj as usize]);

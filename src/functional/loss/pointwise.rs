@@ -221,7 +221,7 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         } else {
             T::one()
         };
-        let zeros = |want: bool| vec![T::zero(); if want { n } else { 0 }];
+        let zeros = |want: bool| crate::tensor::alloc::zeros::<T>(if want { n } else { 0 });
         let (mut vals, mut dx, mut dt) = (
             zeros(a.reduction == Reduction::None),
             zeros(need_dx),

@@ -91,7 +91,7 @@ impl Backward for ScatterBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let g = float_op!(self.name, "grad", grad, |g| {
-            let mut out = vec![T::zero(); x.numel()];
+            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
             for (&o, &gv) in self.offsets.iter().zip(g) {
                 out[o] += gv;
             }

@@ -160,7 +160,7 @@ impl Backward for MatmulBackward {
             let g: &[T] = &g;
             let ga = a.tracks_grad().then(|| {
                 // dA = G · Bᵀ : (m×n)·(n×k), summed over broadcast batches
-                let mut out = vec![T::zero(); x.len()];
+                let mut out = crate::tensor::alloc::zeros::<T>(x.len());
                 batched(
                     &batch,
                     g,
@@ -178,7 +178,7 @@ impl Backward for MatmulBackward {
             });
             let gb = b.tracks_grad().then(|| {
                 // dB = Aᵀ · G : (k×m)·(m×n)
-                let mut out = vec![T::zero(); y.len()];
+                let mut out = crate::tensor::alloc::zeros::<T>(y.len());
                 batched(
                     &batch,
                     x,
@@ -264,7 +264,7 @@ impl Tensor {
             .map(|s| s * m * n)
             .collect();
         let storage = float_op2!("matmul", self, other, "other", |x, y| {
-            let mut out = vec![T::zero(); numel(&shape)];
+            let mut out = crate::tensor::alloc::zeros::<T>(numel(&shape));
             batched(
                 &batch,
                 x,

@@ -28,7 +28,7 @@ pub(crate) fn sum_middle<T: Float>(x: &[T], outer: usize, n: usize, inner: usize
             .map(|o| pairwise_sum(&x[o * n..(o + 1) * n]))
             .collect();
     }
-    let mut out = vec![T::zero(); outer * inner];
+    let mut out = crate::tensor::alloc::zeros::<T>(outer * inner);
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         for k in 0..n {
@@ -94,7 +94,7 @@ impl Backward for MaxBackward {
         let x = &inputs[0];
         let (_, n, inner) = split_at_dim(x.shape(), self.dim);
         let g = float_op!("max", "grad", grad, |g| {
-            let mut out = vec![T::zero(); x.numel()];
+            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
             for (j, (&gv, &k)) in g.iter().zip(&self.argmax).enumerate() {
                 let (o, i) = (j / inner, j % inner);
                 out[(o * n + k) * inner + i] += gv;

@@ -4,7 +4,7 @@
 use crate::autograd::Backward;
 use crate::tensor::par::chunks3;
 use crate::tensor::simd::dispatch;
-use crate::tensor::{DType, Float, Storage, Tensor};
+use crate::tensor::{DType, Element, Float, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -244,7 +244,7 @@ impl Backward for UnaryBackward {
 
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
 fn map<T: Float, U: UnaryFn>(x: &[T], op: U) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
+    let mut out = crate::tensor::alloc::zeros::<T>(x.len());
     chunks3(
         x.len(),
         1 << 16,
@@ -266,7 +266,7 @@ dispatch! {
 
 /// `g · df(x, y)` elementwise, in parallel chunks for large inputs.
 fn chain<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], op: U) -> Vec<T> {
-    let mut out = vec![T::zero(); x.len()];
+    let mut out = crate::tensor::alloc::zeros::<T>(x.len());
     chunks3(
         x.len(),
         1 << 16,
@@ -304,10 +304,11 @@ fn apply_any(x: &Tensor, kind: Unary, op: &'static str) -> Tensor {
         Ok(t) => t,
         Err(_) => {
             let v = x.storage().convert(DType::F64);
-            let Storage::F64(v) = v else {
-                unreachable!("convert(F64) yields F64")
-            };
-            let r: Vec<f64> = v.into_iter().map(|a| kind.f(a)).collect();
+            let r: Vec<f64> = f64::slice(&v)
+                .unwrap_or(&[])
+                .iter()
+                .map(|&a| kind.f(a))
+                .collect();
             Tensor::from_storage(Storage::F64(r).convert(x.dtype()), x.shape())
         }
     }

@@ -1,0 +1,405 @@
+//! The kernels shared by `log_softmax`, `softmax` and `cross_entropy`.
+//!
+//! Data is seen as `(N, C, inner)`. When `inner == 1` the classes of a position
+//! are contiguous (a row) and the loops vectorise along the classes; otherwise
+//! the loops vectorise along the `inner` positions of one sample, reading the
+//! classes with stride `inner`: no transpose. Work is split into units that are
+//! row ranges or whole samples, so that every unit's outputs are contiguous.
+//!
+//! Per position the softmax is summarised by `m` (the maximum) and
+//! `ls = log Σ exp(z − m)`, so that `log_softmax = (z − m) − ls`.
+
+use crate::tensor::Float;
+use crate::tensor::alloc::zeros;
+use crate::tensor::par::PAR_THRESHOLD;
+use crate::tensor::simd::dispatch;
+use rayon::prelude::*;
+
+/// `(N, C, inner)`: the shape around the class dim.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub n: usize,
+    pub c: usize,
+    pub inner: usize,
+}
+
+/// One unit of work: the positions `j0..j0 + len` and its elements `e0..e0 + len·C`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Unit {
+    pub j0: usize,
+    pub len: usize,
+    pub e0: usize,
+}
+
+impl Dims {
+    pub fn positions(&self) -> usize {
+        self.n * self.inner
+    }
+
+    /// Row ranges of about 32K elements (`inner == 1`) or whole samples.
+    pub fn units(&self) -> Vec<Unit> {
+        if self.inner == 1 {
+            let rows = (PAR_THRESHOLD / self.c.max(1)).max(1);
+            (0..self.n)
+                .step_by(rows)
+                .map(|r| Unit {
+                    j0: r,
+                    len: rows.min(self.n - r),
+                    e0: r * self.c,
+                })
+                .collect()
+        } else {
+            (0..self.n)
+                .map(|s| Unit {
+                    j0: s * self.inner,
+                    len: self.inner,
+                    e0: s * self.c * self.inner,
+                })
+                .collect()
+        }
+    }
+
+    /// Runs `f(unit, per-position outputs, per-element outputs)` over all units,
+    /// in parallel when there is enough work. `pos` buffers have one entry per
+    /// position, `elem` buffers one per element; each unit gets its own sub-slices.
+    pub fn run<T: Float, const P: usize, const E: usize>(
+        &self,
+        pos: [&mut [T]; P],
+        elem: [&mut [T]; E],
+        f: impl Fn(Unit, [&mut [T]; P], [&mut [T]; E]) + Sync,
+    ) {
+        let units = self.units();
+        let mut pos = pos;
+        let mut elem = elem;
+        let mut work = Vec::with_capacity(units.len());
+        for u in &units {
+            let p = pos.each_mut().map(|s| split(s, u.len));
+            let e = elem.each_mut().map(|s| split(s, u.len * self.c));
+            work.push((*u, p, e));
+        }
+        let total = self.positions() * self.c;
+        if total < PAR_THRESHOLD || work.len() == 1 {
+            work.into_iter().for_each(|(u, p, e)| f(u, p, e));
+        } else {
+            work.into_par_iter().for_each(|(u, p, e)| f(u, p, e));
+        }
+    }
+}
+
+/// Splits `len` elements off the front of `s` (nothing off an empty slice).
+fn split<'a, T>(s: &mut &'a mut [T], len: usize) -> &'a mut [T] {
+    if s.is_empty() {
+        return &mut [];
+    }
+    let (head, tail) = std::mem::take(s).split_at_mut(len);
+    *s = tail;
+    head
+}
+
+/// The maximum, NaN winning (so that NaN propagates).
+#[inline(always)]
+fn nan_max<T: Float>(a: T, b: T) -> T {
+    if b > a || b.is_nan() { b } else { a }
+}
+
+/// Maximum of `x` (NaN winning) with 16 independent lanes, so that it vectorises.
+#[inline(always)]
+fn lanes_max<T: Float>(x: &[T]) -> T {
+    let mut acc = [T::neg_infinity(); 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for k in 0..16 {
+            acc[k] = nan_max(acc[k], ch[k]);
+        }
+    }
+    let mut m = rest.iter().fold(T::neg_infinity(), |a, &b| nan_max(a, b));
+    for a in acc {
+        m = nan_max(m, a);
+    }
+    m
+}
+
+/// `Σ f(x_i)` with 16 independent lanes over slices (no indices, so no bounds
+/// checks: it vectorises, and is more accurate than one running sum).
+#[inline(always)]
+fn sum1<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
+    let mut acc = [T::zero(); 16];
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for (a, &v) in acc.iter_mut().zip(ch) {
+            *a += f(v);
+        }
+    }
+    crate::tensor::shape::pairwise_sum(&acc) + rest.iter().fold(T::zero(), |s, &v| s + f(v))
+}
+
+/// `Σ f(x_i, y_i)` over two slices of one length, as [`sum1`].
+#[inline(always)]
+fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); 16];
+    let (xc, yc) = (x.chunks_exact(16), y.chunks_exact(16));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a16, b16) in xc.zip(yc) {
+        for ((a, &u), &v) in acc.iter_mut().zip(a16).zip(b16) {
+            *a += f(u, v);
+        }
+    }
+    crate::tensor::shape::pairwise_sum(&acc)
+        + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
+}
+
+dispatch! {
+    /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
+    pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
+        if inner == 1 {
+            for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(m.len()) {
+                let mx = lanes_max(row);
+                let shift = if mx.is_infinite() { T::zero() } else { mx };
+                let s = sum1(row, |v| (v - shift).exp_fast());
+                m[r] = shift;
+                ls[r] = s.ln_fast();
+            }
+        } else {
+            m.fill(T::neg_infinity());
+            for zk in z.chunks_exact(inner).take(c) {
+                for (mi, &v) in m.iter_mut().zip(zk) {
+                    *mi = nan_max(*mi, v);
+                }
+            }
+            for v in m.iter_mut() {
+                if v.is_infinite() {
+                    *v = T::zero();
+                }
+            }
+            ls.fill(T::zero());
+            for zk in z.chunks_exact(inner).take(c) {
+                for ((l, &v), &mi) in ls.iter_mut().zip(zk).zip(m.iter()) {
+                    *l += (v - mi).exp_fast();
+                }
+            }
+            for v in ls.iter_mut() {
+                *v = v.ln_fast();
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// `out = (z − m) − ls`, or its exponential (`softmax`), for one unit.
+    pub(crate) fn normalise<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], ls: &[T], exp: bool, out: &mut [T]) {
+        if inner == 1 {
+            for (r, (orow, zrow)) in out.chunks_exact_mut(c.max(1)).zip(z.chunks_exact(c.max(1))).enumerate() {
+                let (mr, lr) = (m[r], ls[r]);
+                for (o, &v) in orow.iter_mut().zip(zrow) {
+                    let y = (v - mr) - lr;
+                    *o = if exp { y.exp_fast() } else { y };
+                }
+            }
+        } else {
+            for (ok, zk) in out.chunks_exact_mut(inner).zip(z.chunks_exact(inner)).take(c) {
+                for (((o, &v), &mi), &li) in ok.iter_mut().zip(zk).zip(m).zip(ls) {
+                    let y = (v - mi) - li;
+                    *o = if exp { y.exp_fast() } else { y };
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Per position, `Σ_c w_c · (z_c − m)` (`w = 1` when absent): the label-smoothing term.
+    pub(crate) fn weighted_shifted_sum<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], w: Option<&[T]>, out: &mut [T]) {
+        if inner == 1 {
+            for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(out.len()) {
+                let mr = m[r];
+                out[r] = match w {
+                    Some(w) => sum2(row, w, |v, wi| wi * (v - mr)),
+                    None => sum1(row, |v| v - mr),
+                };
+            }
+        } else {
+            out.fill(T::zero());
+            for (k, zk) in z.chunks_exact(inner).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for ((o, &v), &mi) in out.iter_mut().zip(zk).zip(m) {
+                    *o += wk * (v - mi);
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// `out_c = a · softmax_c − b · w_c` for every element of one unit, with
+    /// per-position `a` and `b` (zero rows stay exactly zero).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn softmax_affine<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], ls: &[T], a: &[T], b: &[T], w: Option<&[T]>, out: &mut [T]) {
+        if inner == 1 {
+            for (r, (orow, zrow)) in out.chunks_exact_mut(c.max(1)).zip(z.chunks_exact(c.max(1))).enumerate() {
+                let (mr, lr, ar, br) = (m[r], ls[r], a[r], b[r]);
+                if ar == T::zero() && br == T::zero() {
+                    orow.fill(T::zero());
+                    continue;
+                }
+                match w {
+                    Some(w) => {
+                        for ((o, &v), &wi) in orow.iter_mut().zip(zrow).zip(w) {
+                            *o = ar * ((v - mr) - lr).exp_fast() - br * wi;
+                        }
+                    }
+                    None => {
+                        for (o, &v) in orow.iter_mut().zip(zrow) {
+                            *o = ar * ((v - mr) - lr).exp_fast() - br;
+                        }
+                    }
+                }
+            }
+        } else {
+            for (k, (ok, zk)) in out.chunks_exact_mut(inner).zip(z.chunks_exact(inner)).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for (((((o, &v), &mi), &li), &ai), &bi) in ok.iter_mut().zip(zk).zip(m).zip(ls).zip(a).zip(b) {
+                    let r = ai * ((v - mi) - li).exp_fast() - bi * wk;
+                    *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { r };
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// The backward of `log_softmax` (`g − softmax · Σ g`) or of `softmax`
+    /// (`y · (g − Σ g·y)`), for one unit; `y` is the forward's output.
+    pub(crate) fn softmax_backward<T: Float>(g: &[T], y: &[T], c: usize, inner: usize, log: bool, sums: &mut [T], out: &mut [T]) {
+        if inner == 1 {
+            for ((orow, grow), yrow) in out.chunks_exact_mut(c.max(1)).zip(g.chunks_exact(c.max(1))).zip(y.chunks_exact(c.max(1))) {
+                if log {
+                    let sg = sum1(grow, |v| v);
+                    for ((o, &gv), &yv) in orow.iter_mut().zip(grow).zip(yrow) {
+                        *o = gv - yv.exp_fast() * sg;
+                    }
+                } else {
+                    let sgy = sum2(grow, yrow, |gv, yv| gv * yv);
+                    for ((o, &gv), &yv) in orow.iter_mut().zip(grow).zip(yrow) {
+                        *o = yv * (gv - sgy);
+                    }
+                }
+            }
+        } else {
+            sums.fill(T::zero());
+            for (gk, yk) in g.chunks_exact(inner).zip(y.chunks_exact(inner)).take(c) {
+                for ((sm, &gv), &yv) in sums.iter_mut().zip(gk).zip(yk) {
+                    *sm += if log { gv } else { gv * yv };
+                }
+            }
+            for ((ok, gk), yk) in out.chunks_exact_mut(inner).zip(g.chunks_exact(inner)).zip(y.chunks_exact(inner)).take(c) {
+                for (((o, &gv), &yv), &sm) in ok.iter_mut().zip(gk).zip(yk).zip(sums.iter()) {
+                    *o = if log { gv - yv.exp_fast() * sm } else { yv * (gv - sm) };
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Class-probability targets `t` smoothed to `t' = (1 − ε)·t + ε/C`: per
+    /// position `tw = Σ_c w_c·t'_c` and `zw = Σ_c w_c·t'_c·(z_c − m)`, so that the
+    /// loss is `ls·tw − zw`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prob_sums<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, m: &[T], w: Option<&[T]>, eps: T, tw: &mut [T], zw: &mut [T]) {
+        let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        if inner == 1 {
+            for (r, (zrow, trow)) in z.chunks_exact(c.max(1)).zip(t.chunks_exact(c.max(1))).enumerate() {
+                let mr = m[r];
+                match w {
+                    Some(w) => {
+                        tw[r] = sum2(trow, w, |tv, wv| wv * (keep * tv + uniform));
+                        // Σ w·t'·(z − m), pairing (t, w) products with z
+                        let mut acc = T::zero();
+                        for ((&tv, &wv), &zv) in trow.iter().zip(w).zip(zrow) {
+                            acc += wv * (keep * tv + uniform) * (zv - mr);
+                        }
+                        zw[r] = acc;
+                    }
+                    None => {
+                        tw[r] = sum1(trow, |tv| keep * tv + uniform);
+                        zw[r] = sum2(trow, zrow, |tv, zv| (keep * tv + uniform) * (zv - mr));
+                    }
+                }
+            }
+        } else {
+            tw.fill(T::zero());
+            zw.fill(T::zero());
+            for (k, (zk, tk)) in z.chunks_exact(inner).zip(t.chunks_exact(inner)).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
+                    let wt = wk * (keep * tv + uniform);
+                    *twi += wt;
+                    *zwi += wt * (zv - mi);
+                }
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// Gradients with class-probability targets, per element of one unit:
+    /// `gz_c = s·(softmax_c·tw − w_c·t'_c)` and, if `gt` is not empty,
+    /// `gt_c = −s·(1 − ε)·w_c·log_softmax_c`, with per-position `s` and `tw`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prob_grads<T: Float>(
+        z: &[T], t: &[T], c: usize, inner: usize, m: &[T], ls: &[T], s: &[T], tw: &[T],
+        w: Option<&[T]>, eps: T, gz: &mut [T], gt: &mut [T],
+    ) {
+        let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let want_t = !gt.is_empty();
+        if inner == 1 {
+            let c1 = c.max(1);
+            for (r, (gzr, (zrow, trow))) in gz.chunks_exact_mut(c1).zip(z.chunks_exact(c1).zip(t.chunks_exact(c1))).enumerate() {
+                let (mr, lr, sr, twr) = (m[r], ls[r], s[r], tw[r]);
+                match w {
+                    Some(w) => {
+                        for (((o, &zv), &tv), &wv) in gzr.iter_mut().zip(zrow).zip(trow).zip(w) {
+                            *o = sr * (((zv - mr) - lr).exp_fast() * twr - wv * (keep * tv + uniform));
+                        }
+                    }
+                    None => {
+                        for ((o, &zv), &tv) in gzr.iter_mut().zip(zrow).zip(trow) {
+                            *o = sr * (((zv - mr) - lr).exp_fast() * twr - (keep * tv + uniform));
+                        }
+                    }
+                }
+                if want_t {
+                    let gtr = &mut gt[r * c..(r + 1) * c];
+                    for (i, (o, &zv)) in gtr.iter_mut().zip(zrow).enumerate() {
+                        let wv = w.map_or(T::one(), |w| w[i]);
+                        *o = -sr * keep * wv * ((zv - mr) - lr);
+                    }
+                }
+            }
+        } else {
+            for (k, (gzk, (zk, tk))) in gz.chunks_exact_mut(inner).zip(z.chunks_exact(inner).zip(t.chunks_exact(inner))).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for (((((o, &zv), &tv), &mi), &li), (&si, &twi)) in gzk.iter_mut().zip(zk).zip(tk).zip(m).zip(ls).zip(s.iter().zip(tw)) {
+                    *o = si * (((zv - mi) - li).exp_fast() * twi - wk * (keep * tv + uniform));
+                }
+                if want_t {
+                    let gtk = &mut gt[k * inner..(k + 1) * inner];
+                    for ((((o, &zv), &mi), &li), &si) in gtk.iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
+                        *o = -si * keep * wk * ((zv - mi) - li);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `(m, ls)` of every position, in parallel.
+pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
+    let (mut m, mut ls) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
+    d.run([&mut m, &mut ls], [], |u, [m, ls], []| {
+        stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls)
+    });
+    (m, ls)
+}

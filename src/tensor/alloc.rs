@@ -1,0 +1,110 @@
+//! Buffer allocation for kernel outputs, with a small cache of large buffers.
+//!
+//! A freshly mapped large buffer costs a page fault per 4 KiB page on first
+//! write: for the 16 MiB buffers of a 4M-element loss, or the 64 MiB gradient
+//! of a 2048 × 8192 cross-entropy, more time than the kernel itself. So large
+//! buffers (at least [`MIN_CACHED`] bytes) are kept when their storage is freed,
+//! up to [`MAX_BUFFERS`] buffers and [`MAX_BYTES`] in all (the oldest evicted
+//! first), and handed out again.
+//! [`empty_cache`] gives them back to the system.
+
+use super::{Element, Float, Storage};
+use std::sync::Mutex;
+
+/// Buffers smaller than this are left to the allocator.
+pub(crate) const MIN_CACHED: usize = 1 << 20;
+/// At most this many buffers are kept.
+pub(crate) const MAX_BUFFERS: usize = 16;
+/// At most this many bytes are kept.
+pub(crate) const MAX_BYTES: usize = 512 << 20;
+
+static CACHE: Mutex<Vec<Storage>> = Mutex::new(Vec::new());
+
+fn bytes(s: &Storage) -> usize {
+    match s {
+        Storage::F32(v) => v.capacity() * 4,
+        Storage::F64(v) => v.capacity() * 8,
+        Storage::I64(v) => v.capacity() * 8,
+    }
+}
+
+/// A vector of `n` zeros, from the cache when a large enough buffer is there.
+pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
+    let mut v = take::<T>(n).unwrap_or_default();
+    v.clear();
+    v.resize(n, T::zero());
+    v
+}
+
+/// A cached buffer of `T` with room for `n` (but not more than twice that).
+fn take<T: Element>(n: usize) -> Option<Vec<T>> {
+    if n * std::mem::size_of::<T>() < MIN_CACHED {
+        return None;
+    }
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let at = cache
+        .iter()
+        .position(|s| T::capacity(s).is_some_and(|cap| cap >= n && cap <= 2 * n))?;
+    let mut s = cache.swap_remove(at);
+    drop(cache);
+    T::take_vec(&mut s)
+}
+
+/// Keeps the buffer of a storage being freed, if it is large, evicting the
+/// oldest buffers when the cache would exceed its limits.
+pub(crate) fn recycle(s: &mut Storage) {
+    let size = bytes(s);
+    if !(MIN_CACHED..=MAX_BYTES).contains(&size) {
+        return;
+    }
+    let kept = match s {
+        Storage::F32(v) => Storage::F32(std::mem::take(v)),
+        Storage::F64(v) => Storage::F64(std::mem::take(v)),
+        Storage::I64(v) => Storage::I64(std::mem::take(v)),
+    };
+    let mut evicted = Vec::new();
+    {
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held: usize = cache.iter().map(bytes).sum();
+        while !cache.is_empty() && (cache.len() >= MAX_BUFFERS || held + size > MAX_BYTES) {
+            let old = cache.remove(0);
+            held -= bytes(&old);
+            evicted.push(old);
+        }
+        cache.push(kept);
+    }
+    // freed outside the lock, and not recycled again (see `release`)
+    evicted.into_iter().for_each(release);
+}
+
+/// Frees a storage's buffer without offering it to the cache.
+fn release(mut s: Storage) {
+    match &mut s {
+        Storage::F32(v) => drop(std::mem::take(v)),
+        Storage::F64(v) => drop(std::mem::take(v)),
+        Storage::I64(v) => drop(std::mem::take(v)),
+    }
+}
+
+/// Returns every buffer the cache holds to the system (the CPU counterpart
+/// of `torch.cuda.empty_cache`).
+///
+/// ```
+/// tapegrad::tensor::empty_cache();
+/// assert_eq!(tapegrad::tensor::cached_bytes(), 0);
+/// ```
+pub fn empty_cache() {
+    let drained: Vec<Storage> =
+        std::mem::take(&mut *CACHE.lock().unwrap_or_else(|e| e.into_inner()));
+    drained.into_iter().for_each(release);
+}
+
+/// Bytes of freed buffers the cache currently holds for reuse.
+pub fn cached_bytes() -> usize {
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(bytes)
+        .sum()
+}
