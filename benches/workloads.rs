@@ -33,14 +33,8 @@ fn ce_fwd_bwd(c: &mut Criterion, name: &str, n: usize, k: usize, opts: F::CrossE
 fn cross_entropy(c: &mut Criterion) {
     ce_fwd_bwd(c, "ce_fwd_bwd_2048x8192", 2048, 8192, Default::default());
     ce_fwd_bwd(c, "ce_fwd_bwd_64x10", 64, 10, Default::default());
-    let w = Tensor::rand(&[1000], DType::F32, &mut rng())
-        .add_scalar(0.5)
-        .unwrap();
-    let opts = F::CrossEntropyOptions {
-        weight: Some(w),
-        label_smoothing: 0.1,
-        ..Default::default()
-    };
+    let w = Tensor::rand(&[1000], DType::F32, &mut rng()).add_scalar(0.5).unwrap();
+    let opts = F::CrossEntropyOptions { weight: Some(w), label_smoothing: 0.1, ..Default::default() };
     ce_fwd_bwd(c, "ce_ls_weighted_2048x1000", 2048, 1000, opts);
 
     let mut r = rng();
@@ -55,10 +49,7 @@ fn cross_entropy(c: &mut Criterion) {
     c.bench_function("ce_prob_fwd_bwd_2048x1000", |b| {
         b.iter(|| {
             x.zero_grad();
-            F::cross_entropy(&x, &p, &Default::default())
-                .unwrap()
-                .backward()
-                .unwrap();
+            F::cross_entropy(&x, &p, &Default::default()).unwrap().backward().unwrap();
         })
     });
 
@@ -67,10 +58,7 @@ fn cross_entropy(c: &mut Criterion) {
     c.bench_function("nll_2d_fwd_bwd_8x21x128x128", |b| {
         b.iter(|| {
             x.zero_grad();
-            F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &t, &Default::default())
-                .unwrap()
-                .backward()
-                .unwrap();
+            F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &t, &Default::default()).unwrap().backward().unwrap();
         })
     });
 }
@@ -89,29 +77,13 @@ fn elementwise(c: &mut Criterion) {
             })
         });
     };
-    run("bce_logits_fwd_bwd_4M", &|| {
-        F::binary_cross_entropy_with_logits(&x, &y, &Default::default()).unwrap()
-    });
+    run("bce_logits_fwd_bwd_4M", &|| F::binary_cross_entropy_with_logits(&x, &y, &Default::default()).unwrap());
     run("bce_sigmoid_fwd_bwd_4M", &|| {
-        F::binary_cross_entropy(
-            &F::sigmoid(&x).unwrap(),
-            &y,
-            &F::BceOptions {
-                weight: None,
-                reduction: mean,
-            },
-        )
-        .unwrap()
+        F::binary_cross_entropy(&F::sigmoid(&x).unwrap(), &y, &F::BceOptions { weight: None, reduction: mean }).unwrap()
     });
-    run("mse_fwd_bwd_4M", &|| {
-        F::mse_loss(&x, &y, &Default::default()).unwrap()
-    });
-    run("l1_fwd_bwd_4M", &|| {
-        F::l1_loss(&x, &y, &Default::default()).unwrap()
-    });
-    run("smooth_l1_fwd_bwd_4M", &|| {
-        F::smooth_l1_loss(&x, &y, &Default::default()).unwrap()
-    });
+    run("mse_fwd_bwd_4M", &|| F::mse_loss(&x, &y, &Default::default()).unwrap());
+    run("l1_fwd_bwd_4M", &|| F::l1_loss(&x, &y, &Default::default()).unwrap());
+    run("smooth_l1_fwd_bwd_4M", &|| F::smooth_l1_loss(&x, &y, &Default::default()).unwrap());
 }
 
 fn overhead(c: &mut Criterion) {
@@ -143,10 +115,7 @@ fn layers(c: &mut Criterion) {
     c.bench_function("mlp_train_step_b128", |b| {
         b.iter(|| {
             opt.zero_grad();
-            F::cross_entropy(&m.forward(&x).unwrap(), &t, &Default::default())
-                .unwrap()
-                .backward()
-                .unwrap();
+            F::cross_entropy(&m.forward(&x).unwrap(), &t, &Default::default()).unwrap().backward().unwrap();
             opt.step().unwrap();
         })
     });
@@ -158,27 +127,18 @@ fn layers(c: &mut Criterion) {
         b.iter(|| {
             conv.parameters().iter().for_each(Tensor::zero_grad);
             let out = F::log_softmax(&conv.forward(&data).unwrap(), 1).unwrap();
-            F::nll_loss(&out, &t, &Default::default())
-                .unwrap()
-                .backward()
-                .unwrap();
+            F::nll_loss(&out, &t, &Default::default()).unwrap().backward().unwrap();
         })
     });
 
-    let pad = F::Conv2dOptions {
-        padding: (1, 1),
-        ..Default::default()
-    };
+    let pad = F::Conv2dOptions { padding: (1, 1), ..Default::default() };
     let conv = nn::Conv2d::new(16, 32, (3, 3), &mut r).options(pad);
     let data = Tensor::randn(&[32, 16, 32, 32], DType::F32, &mut r);
     let t = Tensor::randint(0, 32, &[32, 32, 32], &mut r);
     c.bench_function("conv_train_step_32x16x32x32", |b| {
         b.iter(|| {
             conv.parameters().iter().for_each(Tensor::zero_grad);
-            F::cross_entropy(&conv.forward(&data).unwrap(), &t, &Default::default())
-                .unwrap()
-                .backward()
-                .unwrap();
+            F::cross_entropy(&conv.forward(&data).unwrap(), &t, &Default::default()).unwrap().backward().unwrap();
         })
     });
 }
@@ -193,9 +153,7 @@ fn memcpy(c: &mut Criterion) {
     let chunk = src.len() / rayon::current_num_threads().max(1);
     c.bench_function("memcpy_64MiB", |b| {
         b.iter(|| {
-            dst.par_chunks_mut(chunk)
-                .zip(black_box(&src).par_chunks(chunk))
-                .for_each(|(d, s)| d.copy_from_slice(s));
+            dst.par_chunks_mut(chunk).zip(black_box(&src).par_chunks(chunk)).for_each(|(d, s)| d.copy_from_slice(s));
             black_box(&mut dst);
         })
     });

@@ -13,18 +13,11 @@ use tapegrad::{DType, Result, Tensor};
 fn show(section: &str, via_nn: &Tensor, via_f: &Tensor) -> Result<()> {
     let (a, b) = (via_nn.to_vec::<f32>()?, via_f.to_vec::<f32>()?);
     let same = a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
-    println!(
-        "{section:<58} nn: {:<10} F: {:<10} agree: {same}",
-        format!("{:.4}", a[0]),
-        format!("{:.4}", b[0])
-    );
+    println!("{section:<58} nn: {:<10} F: {:<10} agree: {same}", format!("{:.4}", a[0]), format!("{:.4}", b[0]));
     if same {
         Ok(())
     } else {
-        Err(tapegrad::Error::Value {
-            op: "article",
-            msg: format!("{section}: nn and functional disagree"),
-        })
+        Err(tapegrad::Error::Value { op: "article", msg: format!("{section}: nn and functional disagree") })
     }
 }
 
@@ -40,15 +33,8 @@ fn main() -> Result<()> {
     let output = loss.forward(&m.forward(&input)?, &target)?;
     output.backward()?;
     let f = F::nll_loss(&F::log_softmax(&input, 1)?, &target, &Default::default())?;
-    show(
-        "nll_loss(log_softmax(input, 1), target), (3, 5)",
-        &output,
-        &f,
-    )?;
-    println!(
-        "   input.grad = {}",
-        input.grad().unwrap_or_else(|| input.full_like(0.0))
-    );
+    show("nll_loss(log_softmax(input, 1), target), (3, 5)", &output, &f)?;
+    println!("   input.grad = {}", input.grad().unwrap_or_else(|| input.full_like(0.0)));
 
     // 2-D loss: input of size N x C x height x width, from a conv2d
     let (n, c) = (5, 4);
@@ -58,70 +44,34 @@ fn main() -> Result<()> {
     let output = loss.forward(&m.forward(&conv.forward(&data)?)?, &target)?;
     output.backward()?;
     let f = F::nll_loss(
-        &F::log_softmax(
-            &F::conv2d(&data, conv.weight(), conv.bias(), &Default::default())?,
-            1,
-        )?,
+        &F::log_softmax(&F::conv2d(&data, conv.weight(), conv.bias(), &Default::default())?, 1)?,
         &target,
         &Default::default(),
     )?;
-    show(
-        "2-D: nll_loss(log_softmax(conv2d(data), 1)), (5, 4, 8, 8)",
-        &output,
-        &f,
-    )?;
+    show("2-D: nll_loss(log_softmax(conv2d(data), 1)), (5, 4, 8, 8)", &output, &f)?;
 
     // point cloud: (N, L, 3) through Linear layers, then view(-1, C)
     let (n, l, c) = (4, 10, 6);
     let pcl = Tensor::randn(&[n, l, 3], DType::F32, &mut rng);
-    let (fc1, fc2) = (
-        nn::Linear::new(3, 64, &mut rng),
-        nn::Linear::new(64, c, &mut rng),
-    );
+    let (fc1, fc2) = (nn::Linear::new(3, 64, &mut rng), nn::Linear::new(64, c, &mut rng));
     let target = Tensor::randint(0, c as i64, &[n, l], &mut rng);
     let output = nn::LogSoftmax::new(-1).forward(&fc2.forward(&fc1.forward(&pcl)?)?)?;
     let via_nn = loss.forward(&output.view(&[-1, c as isize])?, &target.view(&[-1])?)?;
-    let logits = F::linear(
-        &F::linear(&pcl, fc1.weight(), fc1.bias())?,
-        fc2.weight(),
-        fc2.bias(),
-    )?;
-    let f = F::nll_loss(
-        &F::log_softmax(&logits, -1)?.view(&[-1, c as isize])?,
-        &target.view(&[-1])?,
-        &Default::default(),
-    )?;
-    show(
-        "point cloud: nll_loss(log_softmax(fc2(fc1(pcl)), -1).view(-1, C))",
-        &via_nn,
-        &f,
-    )?;
+    let logits = F::linear(&F::linear(&pcl, fc1.weight(), fc1.bias())?, fc2.weight(), fc2.bias())?;
+    let f =
+        F::nll_loss(&F::log_softmax(&logits, -1)?.view(&[-1, c as isize])?, &target.view(&[-1])?, &Default::default())?;
+    show("point cloud: nll_loss(log_softmax(fc2(fc1(pcl)), -1).view(-1, C))", &via_nn, &f)?;
 
     println!("\n== Cross-entropy: nn.CrossEntropyLoss / F.cross_entropy");
     let input = Tensor::randn(&[3, 5], DType::F32, &mut rng).requires_grad();
     let target = Tensor::randint(0, 5, &[3], &mut rng);
     let ce = nn::CrossEntropyLoss::new();
-    show(
-        "class indices",
-        &ce.forward(&input, &target)?,
-        &F::cross_entropy(&input, &target, &Default::default())?,
-    )?;
+    show("class indices", &ce.forward(&input, &target)?, &F::cross_entropy(&input, &target, &Default::default())?)?;
     let probs = F::softmax(&Tensor::randn(&[3, 5], DType::F32, &mut rng), 1)?;
-    show(
-        "class probabilities",
-        &ce.forward(&input, &probs)?,
-        &F::cross_entropy(&input, &probs, &Default::default())?,
-    )?;
+    show("class probabilities", &ce.forward(&input, &probs)?, &F::cross_entropy(&input, &probs, &Default::default())?)?;
     let smooth = nn::CrossEntropyLoss::new().label_smoothing(0.1);
-    let opts = F::CrossEntropyOptions {
-        label_smoothing: 0.1,
-        ..Default::default()
-    };
-    show(
-        "label_smoothing = 0.1",
-        &smooth.forward(&input, &target)?,
-        &F::cross_entropy(&input, &target, &opts)?,
-    )?;
+    let opts = F::CrossEntropyOptions { label_smoothing: 0.1, ..Default::default() };
+    show("label_smoothing = 0.1", &smooth.forward(&input, &target)?, &F::cross_entropy(&input, &target, &opts)?)?;
 
     println!("\n== Binary cross-entropy: nn.BCELoss, nn.BCEWithLogitsLoss");
     let input = Tensor::randn(&[3, 2], DType::F32, &mut rng).requires_grad();
@@ -151,11 +101,7 @@ fn main() -> Result<()> {
         &nn::MseLoss::new().forward(&input, &target)?,
         &F::mse_loss(&input, &target, &Default::default())?,
     )?;
-    show(
-        "L1Loss",
-        &nn::L1Loss::new().forward(&input, &target)?,
-        &F::l1_loss(&input, &target, &Default::default())?,
-    )?;
+    show("L1Loss", &nn::L1Loss::new().forward(&input, &target)?, &F::l1_loss(&input, &target, &Default::default())?)?;
     show(
         "HuberLoss (delta = 1)",
         &nn::HuberLoss::new().forward(&input, &target)?,

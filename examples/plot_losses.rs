@@ -21,17 +21,8 @@ fn curve(
     let y = f(&x, &x.full_like(target))?;
     y.backward_with(&y.full_like(1.0))?;
     let (xs, ys) = (x.to_vec::<f64>()?, y.to_vec::<f64>()?);
-    let gs = x
-        .grad()
-        .map(|g| g.to_vec::<f64>())
-        .transpose()?
-        .unwrap_or_default();
-    Ok(xs
-        .into_iter()
-        .zip(ys)
-        .zip(gs)
-        .map(|((a, b), c)| (a, b, c))
-        .collect())
+    let gs = x.grad().map(|g| g.to_vec::<f64>()).transpose()?.unwrap_or_default();
+    Ok(xs.into_iter().zip(ys).zip(gs).map(|((a, b), c)| (a, b, c)).collect())
 }
 
 type Series = (&'static str, Vec<(f64, f64, f64)>);
@@ -52,11 +43,7 @@ fn panel(
         .x_label_area_size(30)
         .y_label_area_size(40)
         .build_cartesian_2d(x0..x1, y)?;
-    chart
-        .configure_mesh()
-        .x_desc(xlabel)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    chart.configure_mesh().x_desc(xlabel).light_line_style(WHITE.mix(0.0)).draw()?;
     const COLORS: [RGBColor; 5] = [
         RGBColor(214, 39, 40),
         RGBColor(31, 119, 180),
@@ -68,127 +55,40 @@ fn panel(
         let color = COLORS[i % COLORS.len()];
         // a curve that a later one covers exactly (SmoothL1 with beta = 1 under Huber
         // with delta = 1; BCE∘sigmoid under BCE-with-logits) is drawn wider, to stay visible
-        let covered = series[i + 1..].iter().any(|later| {
-            later
-                .1
-                .iter()
-                .zip(pts)
-                .all(|(a, b)| (a.1 - b.1).abs() < 1e-9)
-        });
+        let covered =
+            series[i + 1..].iter().any(|later| later.1.iter().zip(pts).all(|(a, b)| (a.1 - b.1).abs() < 1e-9));
         let width = if covered { 6 } else { 2 };
-        let line = pts
-            .iter()
-            .map(|&(x, l, g)| (x, if gradient { g } else { l }));
+        let line = pts.iter().map(|&(x, l, g)| (x, if gradient { g } else { l }));
         chart
             .draw_series(LineSeries::new(line, color.stroke_width(width)))?
             .label(*name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(width))
-            });
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(width)));
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .draw()?;
+    chart.configure_series_labels().border_style(BLACK).background_style(WHITE.mix(0.8)).draw()?;
     Ok(())
 }
 
 fn main() -> Res<()> {
-    let out = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| format!("{}/docs/losses.svg", env!("CARGO_MANIFEST_DIR")));
+    let out = std::env::args().nth(1).unwrap_or_else(|| format!("{}/docs/losses.svg", env!("CARGO_MANIFEST_DIR")));
     if let Some(dir) = std::path::Path::new(&out).parent() {
         std::fs::create_dir_all(dir)?;
     }
     let none = Reduction::None;
     let e = linspace(-3.0, 3.0, 601);
     let regression: Vec<Series> = vec![
-        (
-            "MSE (L2)",
-            curve(
-                &e,
-                |x, t| {
-                    F::mse_loss(
-                        x,
-                        t,
-                        &F::MseOptions {
-                            reduction: none,
-                            weight: None,
-                        },
-                    )
-                },
-                0.0,
-            )?,
-        ),
-        (
-            "L1 (MAE)",
-            curve(
-                &e,
-                |x, t| {
-                    F::l1_loss(
-                        x,
-                        t,
-                        &F::L1Options {
-                            reduction: none,
-                            weight: None,
-                        },
-                    )
-                },
-                0.0,
-            )?,
-        ),
+        ("MSE (L2)", curve(&e, |x, t| F::mse_loss(x, t, &F::MseOptions { reduction: none, weight: None }), 0.0)?),
+        ("L1 (MAE)", curve(&e, |x, t| F::l1_loss(x, t, &F::L1Options { reduction: none, weight: None }), 0.0)?),
         (
             "SmoothL1, beta = 1",
-            curve(
-                &e,
-                |x, t| {
-                    F::smooth_l1_loss(
-                        x,
-                        t,
-                        &F::SmoothL1Options {
-                            reduction: none,
-                            beta: 1.0,
-                        },
-                    )
-                },
-                0.0,
-            )?,
+            curve(&e, |x, t| F::smooth_l1_loss(x, t, &F::SmoothL1Options { reduction: none, beta: 1.0 }), 0.0)?,
         ),
         (
             "SmoothL1, beta = 0.5",
-            curve(
-                &e,
-                |x, t| {
-                    F::smooth_l1_loss(
-                        x,
-                        t,
-                        &F::SmoothL1Options {
-                            reduction: none,
-                            beta: 0.5,
-                        },
-                    )
-                },
-                0.0,
-            )?,
+            curve(&e, |x, t| F::smooth_l1_loss(x, t, &F::SmoothL1Options { reduction: none, beta: 0.5 }), 0.0)?,
         ),
         (
             "Huber, delta = 1",
-            curve(
-                &e,
-                |x, t| {
-                    F::huber_loss(
-                        x,
-                        t,
-                        &F::HuberOptions {
-                            reduction: none,
-                            delta: 1.0,
-                            weight: None,
-                        },
-                    )
-                },
-                0.0,
-            )?,
+            curve(&e, |x, t| F::huber_loss(x, t, &F::HuberOptions { reduction: none, delta: 1.0, weight: None }), 0.0)?,
         ),
     ];
     let z = linspace(-6.0, 6.0, 601);
@@ -197,16 +97,7 @@ fn main() -> Res<()> {
             "BCE(sigmoid(z), 1)",
             curve(
                 &z,
-                |x, t| {
-                    F::binary_cross_entropy(
-                        &F::sigmoid(x)?,
-                        t,
-                        &F::BceOptions {
-                            weight: None,
-                            reduction: none,
-                        },
-                    )
-                },
+                |x, t| F::binary_cross_entropy(&F::sigmoid(x)?, t, &F::BceOptions { weight: None, reduction: none }),
                 1.0,
             )?,
         ),
@@ -218,10 +109,7 @@ fn main() -> Res<()> {
                     F::binary_cross_entropy_with_logits(
                         x,
                         t,
-                        &F::BceWithLogitsOptions {
-                            reduction: none,
-                            ..Default::default()
-                        },
+                        &F::BceWithLogitsOptions { reduction: none, ..Default::default() },
                     )
                 },
                 1.0,
@@ -235,10 +123,7 @@ fn main() -> Res<()> {
                     F::binary_cross_entropy_with_logits(
                         x,
                         t,
-                        &F::BceWithLogitsOptions {
-                            reduction: none,
-                            ..Default::default()
-                        },
+                        &F::BceWithLogitsOptions { reduction: none, ..Default::default() },
                     )
                 },
                 0.0,
@@ -248,38 +133,10 @@ fn main() -> Res<()> {
     let root = SVGBackend::new(&out, (1200, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let areas = root.split_evenly((2, 2));
-    panel(
-        &areas[0],
-        "regression losses",
-        "error x - y",
-        &regression,
-        false,
-        0.0..9.2,
-    )?;
-    panel(
-        &areas[1],
-        "their gradients (from backward)",
-        "error x - y",
-        &regression,
-        true,
-        -6.3..6.3,
-    )?;
-    panel(
-        &areas[2],
-        "binary cross-entropy",
-        "logit z",
-        &binary,
-        false,
-        0.0..6.5,
-    )?;
-    panel(
-        &areas[3],
-        "its gradient (from backward)",
-        "logit z",
-        &binary,
-        true,
-        -1.1..1.1,
-    )?;
+    panel(&areas[0], "regression losses", "error x - y", &regression, false, 0.0..9.2)?;
+    panel(&areas[1], "their gradients (from backward)", "error x - y", &regression, true, -6.3..6.3)?;
+    panel(&areas[2], "binary cross-entropy", "logit z", &binary, false, 0.0..6.5)?;
+    panel(&areas[3], "its gradient (from backward)", "logit z", &binary, true, -1.1..1.1)?;
     root.present()?;
     println!("wrote {out}");
     Ok(())

@@ -7,9 +7,7 @@
 mod common;
 
 fn main() -> common::tasks::Res<()> {
-    println!(
-        "tapegrad: per-point classification, Linear(3→64) → ReLU → Linear(64→3) on (8, 128, 3) clouds"
-    );
+    println!("tapegrad: per-point classification, Linear(3→64) → ReLU → Linear(64→3) on (8, 128, 3) clouds");
     let acc = common::tasks::pointcloud(300, 0, &mut |e| {
         if e.epoch % 30 == 0 || e.epoch == 1 {
             println!(
@@ -21,9 +19,6 @@ fn main() -> common::tasks::Res<()> {
             );
         }
     })?;
-    println!(
-        "final point accuracy: {:.1}% (chance: about 33%)",
-        100.0 * acc
-    );
+    println!("final point accuracy: {:.1}% (chance: about 33%)", 100.0 * acc);
     Ok(())
 }

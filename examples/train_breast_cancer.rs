@@ -7,9 +7,7 @@
 mod common;
 
 fn main() -> common::tasks::Res<()> {
-    println!(
-        "tapegrad: MLP 30→32→1 on 569 tumours (80/20 split), BCEWithLogitsLoss with pos_weight, Adam lr 1e-3"
-    );
+    println!("tapegrad: MLP 30→32→1 on 569 tumours (80/20 split), BCEWithLogitsLoss with pos_weight, Adam lr 1e-3");
     let acc = common::tasks::breast_cancer(50, 0, &mut |e| {
         if e.epoch % 5 == 0 || e.epoch == 1 {
             println!(
@@ -21,9 +19,6 @@ fn main() -> common::tasks::Res<()> {
             );
         }
     })?;
-    println!(
-        "final test accuracy: {:.1}% (PyTorch 2.15, same setup: 97–100%)",
-        100.0 * acc
-    );
+    println!("final test accuracy: {:.1}% (PyTorch 2.15, same setup: 97–100%)", 100.0 * acc);
     Ok(())
 }

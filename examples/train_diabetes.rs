@@ -9,9 +9,7 @@ mod common;
 use common::tasks::{Regression, diabetes};
 
 fn main() -> common::tasks::Res<()> {
-    println!(
-        "tapegrad: MLP 10→32→1 on 442 patients (80/20 split), 100 epochs per loss, Adam lr 1e-3"
-    );
+    println!("tapegrad: MLP 10→32→1 on 442 patients (80/20 split), 100 epochs per loss, Adam lr 1e-3");
     let mut rows = Vec::new();
     for kind in Regression::ALL {
         let mae = diabetes(kind, 100, 0, &mut |e| {

@@ -7,9 +7,7 @@
 mod common;
 
 fn main() -> common::tasks::Res<()> {
-    println!(
-        "tapegrad: MLP 64→128→10 on 1797 handwritten digits (80/20 split), Adam lr 1e-3, batch 64"
-    );
+    println!("tapegrad: MLP 64→128→10 on 1797 handwritten digits (80/20 split), Adam lr 1e-3, batch 64");
     let acc = common::tasks::digits(30, 0, &mut |e| {
         println!(
             "epoch {:>2}  train loss {:.4}  test accuracy {:5.1}%  elapsed {:.2}s",
@@ -19,9 +17,6 @@ fn main() -> common::tasks::Res<()> {
             e.elapsed.as_secs_f64()
         );
     })?;
-    println!(
-        "final test accuracy: {:.1}% (PyTorch 2.15, same setup: 97.5%)",
-        100.0 * acc
-    );
+    println!("final test accuracy: {:.1}% (PyTorch 2.15, same setup: 97.5%)", 100.0 * acc);
     Ok(())
 }

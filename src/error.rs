@@ -46,34 +46,19 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn shape(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Shape {
-            op,
-            msg: msg.into(),
-        }
+        Error::Shape { op, msg: msg.into() }
     }
     pub(crate) fn dtype(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::DType {
-            op,
-            msg: msg.into(),
-        }
+        Error::DType { op, msg: msg.into() }
     }
     pub(crate) fn index(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Index {
-            op,
-            msg: msg.into(),
-        }
+        Error::Index { op, msg: msg.into() }
     }
     pub(crate) fn value(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Value {
-            op,
-            msg: msg.into(),
-        }
+        Error::Value { op, msg: msg.into() }
     }
     pub(crate) fn autograd(op: &'static str, msg: impl Into<String>) -> Self {
-        Error::Autograd {
-            op,
-            msg: msg.into(),
-        }
+        Error::Autograd { op, msg: msg.into() }
     }
 
     /// The name of the operation that failed.

@@ -50,11 +50,7 @@ fn no_grad_and_detach_record_nothing() {
     assert!(!d.tracks_grad());
     assert!(!d.mul(&d).unwrap().tracks_grad());
     // a non-float leaf cannot require grad
-    assert!(
-        !Tensor::zeros(&[2], DType::I64)
-            .requires_grad()
-            .tracks_grad()
-    );
+    assert!(!Tensor::zeros(&[2], DType::I64).requires_grad().tracks_grad());
 }
 
 #[test]
@@ -73,10 +69,7 @@ fn backward_with_a_vector() {
     let x = v(&[1.0, 2.0, 3.0], &[3]).requires_grad();
     let y = x.mul_scalar(2.0).unwrap();
     y.backward_with(&v(&[1.0, 0.5, -1.0], &[3])).unwrap();
-    assert_eq!(
-        x.grad().unwrap().to_vec::<f32>().unwrap(),
-        vec![2.0, 1.0, -2.0]
-    );
+    assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), vec![2.0, 1.0, -2.0]);
 }
 
 #[test]
@@ -88,15 +81,7 @@ fn ten_thousand_training_steps_keep_the_graph_count_flat() {
     let mut w = w;
     let mut counts = Vec::new();
     for step in 0..10_000 {
-        let loss = x
-            .matmul(&w)
-            .unwrap()
-            .tanh()
-            .sub(&target)
-            .unwrap()
-            .pow(2.0)
-            .unwrap()
-            .mean_all();
+        let loss = x.matmul(&w).unwrap().tanh().sub(&target).unwrap().pow(2.0).unwrap().mean_all();
         loss.backward().unwrap();
         let g = w.grad().unwrap();
         w = no_grad(|| w.sub(&g.mul_scalar(0.1).unwrap()).unwrap()).requires_grad();
@@ -105,10 +90,7 @@ fn ten_thousand_training_steps_keep_the_graph_count_flat() {
             counts.push(live_nodes());
         }
     }
-    assert!(
-        counts.windows(2).all(|p| p[0] == p[1]),
-        "live nodes grew: {counts:?}"
-    );
+    assert!(counts.windows(2).all(|p| p[0] == p[1]), "live nodes grew: {counts:?}");
     assert_eq!(counts[0], 0, "no graph outlives its step");
 }
 

@@ -16,10 +16,7 @@ fn train_digits_reaches_96_percent() {
         let mut log = Vec::new();
         let acc = tasks::digits(30, seed, &mut record(&mut log)).unwrap();
         assert!(acc >= 0.96, "seed {seed}: test accuracy {acc}");
-        assert!(
-            log.last().unwrap().train_loss < log[0].train_loss / 5.0,
-            "{log:?}"
-        );
+        assert!(log.last().unwrap().train_loss < log[0].train_loss / 5.0, "{log:?}");
     }
 }
 
@@ -38,10 +35,7 @@ fn train_diabetes_learns_with_every_loss() {
         let mae = tasks::diabetes(kind, 15, 0, &mut record(&mut log)).unwrap();
         // predicting the mean gives an MAE of about 66 on this data set
         assert!(mae < 60.0, "{kind:?}: test MAE {mae}");
-        assert!(
-            log.last().unwrap().train_loss < log[0].train_loss,
-            "{kind:?}"
-        );
+        assert!(log.last().unwrap().train_loss < log[0].train_loss, "{kind:?}");
     }
 }
 
@@ -49,11 +43,7 @@ fn train_diabetes_learns_with_every_loss() {
 fn segmentation_pixel_accuracy_rises() {
     let mut log = Vec::new();
     let acc = tasks::segmentation(25, 0, &mut record(&mut log)).unwrap();
-    assert!(
-        acc > 0.85 && acc > log[0].metric,
-        "pixel accuracy {} -> {acc}",
-        log[0].metric
-    );
+    assert!(acc > 0.85 && acc > log[0].metric, "pixel accuracy {} -> {acc}", log[0].metric);
     assert!(log.last().unwrap().train_loss < log[0].train_loss);
 }
 
@@ -61,10 +51,6 @@ fn segmentation_pixel_accuracy_rises() {
 fn pointcloud_point_accuracy_rises() {
     let mut log = Vec::new();
     let acc = tasks::pointcloud(60, 0, &mut record(&mut log)).unwrap();
-    assert!(
-        acc > 0.6 && acc > log[0].metric,
-        "point accuracy {} -> {acc}",
-        log[0].metric
-    );
+    assert!(acc > 0.6 && acc > log[0].metric, "point accuracy {} -> {acc}", log[0].metric);
     assert!(log.last().unwrap().train_loss < log[0].train_loss);
 }

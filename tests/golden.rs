@@ -16,9 +16,7 @@ fn opt_tensor(o: &Value, k: &str) -> Option<Tensor> {
     o.get(k).filter(|v| !v.is_null()).map(tensor)
 }
 fn reduction(o: &Value) -> Reduction {
-    o.get("reduction")
-        .and_then(Value::as_str)
-        .map_or(Reduction::Mean, |s| s.parse().unwrap())
+    o.get("reduction").and_then(Value::as_str).map_or(Reduction::Mean, |s| s.parse().unwrap())
 }
 fn f(o: &Value, k: &str, default: f64) -> f64 {
     o.get(k).and_then(Value::as_f64).unwrap_or(default)
@@ -26,12 +24,7 @@ fn f(o: &Value, k: &str, default: f64) -> f64 {
 fn pair(o: &Value, k: &str, default: usize) -> (usize, usize) {
     o.get(k)
         .and_then(Value::as_array)
-        .map_or((default, default), |a| {
-            (
-                a[0].as_u64().unwrap() as usize,
-                a[1].as_u64().unwrap() as usize,
-            )
-        })
+        .map_or((default, default), |a| (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize))
 }
 
 /// Calls the functional op a golden case names, with its options.
@@ -43,10 +36,7 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
             y.unwrap(),
             &F::NllLossOptions {
                 weight: opt_tensor(o, "weight"),
-                ignore_index: o
-                    .get("ignore_index")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-100),
+                ignore_index: o.get("ignore_index").and_then(Value::as_i64).unwrap_or(-100),
                 reduction: reduction(o),
             },
         ),
@@ -55,10 +45,7 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
             y.unwrap(),
             &F::CrossEntropyOptions {
                 weight: opt_tensor(o, "weight"),
-                ignore_index: o
-                    .get("ignore_index")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(-100),
+                ignore_index: o.get("ignore_index").and_then(Value::as_i64).unwrap_or(-100),
                 reduction: reduction(o),
                 label_smoothing: f(o, "label_smoothing", 0.0),
             },
@@ -66,10 +53,7 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
         "binary_cross_entropy" => F::binary_cross_entropy(
             x,
             y.unwrap(),
-            &F::BceOptions {
-                weight: opt_tensor(o, "weight"),
-                reduction: reduction(o),
-            },
+            &F::BceOptions { weight: opt_tensor(o, "weight"), reduction: reduction(o) },
         ),
         "binary_cross_entropy_with_logits" => F::binary_cross_entropy_with_logits(
             x,
@@ -80,39 +64,20 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
                 reduction: reduction(o),
             },
         ),
-        "smooth_l1_loss" => F::smooth_l1_loss(
-            x,
-            y.unwrap(),
-            &F::SmoothL1Options {
-                reduction: reduction(o),
-                beta: f(o, "beta", 1.0),
-            },
-        ),
+        "smooth_l1_loss" => {
+            F::smooth_l1_loss(x, y.unwrap(), &F::SmoothL1Options { reduction: reduction(o), beta: f(o, "beta", 1.0) })
+        }
         "huber_loss" => F::huber_loss(
             x,
             y.unwrap(),
-            &F::HuberOptions {
-                reduction: reduction(o),
-                delta: f(o, "delta", 1.0),
-                weight: opt_tensor(o, "weight"),
-            },
+            &F::HuberOptions { reduction: reduction(o), delta: f(o, "delta", 1.0), weight: opt_tensor(o, "weight") },
         ),
-        "mse_loss" => F::mse_loss(
-            x,
-            y.unwrap(),
-            &F::MseOptions {
-                reduction: reduction(o),
-                weight: opt_tensor(o, "weight"),
-            },
-        ),
-        "l1_loss" => F::l1_loss(
-            x,
-            y.unwrap(),
-            &F::L1Options {
-                reduction: reduction(o),
-                weight: opt_tensor(o, "weight"),
-            },
-        ),
+        "mse_loss" => {
+            F::mse_loss(x, y.unwrap(), &F::MseOptions { reduction: reduction(o), weight: opt_tensor(o, "weight") })
+        }
+        "l1_loss" => {
+            F::l1_loss(x, y.unwrap(), &F::L1Options { reduction: reduction(o), weight: opt_tensor(o, "weight") })
+        }
         "log_softmax" => F::log_softmax(x, o["dim"].as_i64().unwrap() as isize),
         "softmax" => F::softmax(x, o["dim"].as_i64().unwrap() as isize),
         "sigmoid" => F::sigmoid(x),
@@ -137,11 +102,7 @@ fn check_case(case: &Value) -> std::result::Result<(), String> {
     let id = case["id"].as_str().unwrap();
     let op = case["op"].as_str().unwrap();
     let o = &case["options"];
-    let grads = case
-        .get("grads")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let grads = case.get("grads").and_then(Value::as_object).cloned().unwrap_or_default();
     let mut t = tensors(&case["inputs"]);
     for k in grads.keys() {
         let leaf = t.remove(k).unwrap().requires_grad();
@@ -152,21 +113,16 @@ fn check_case(case: &Value) -> std::result::Result<(), String> {
     if let Some(err) = case.get("error") {
         return match result {
             Err(_) => Ok(()),
-            Ok(out) => Err(format!(
-                "{id}: PyTorch rejects this ({err}), we returned {out}"
-            )),
+            Ok(out) => Err(format!("{id}: PyTorch rejects this ({err}), we returned {out}")),
         };
     }
     let out = result.map_err(|e| format!("{id}: unexpected error: {e}"))?;
     assert_close(&format!("{id}: output"), &out, &case["output"])?;
     if !grads.is_empty() {
         let go = tensor(&case["grad_output"]);
-        out.backward_with(&go)
-            .map_err(|e| format!("{id}: backward: {e}"))?;
+        out.backward_with(&go).map_err(|e| format!("{id}: backward: {e}"))?;
         for (k, g) in &grads {
-            let got = t[k]
-                .grad()
-                .ok_or_else(|| format!("{id}: no gradient for {k}"))?;
+            let got = t[k].grad().ok_or_else(|| format!("{id}: no gradient for {k}"))?;
             assert_close(&format!("{id}: grad {k}"), &got, g)?;
         }
     }
@@ -177,18 +133,8 @@ fn run_file(name: &str) {
     let file = load(name);
     let cases = file["cases"].as_array().unwrap();
     let failures: Vec<String> = cases.iter().filter_map(|c| check_case(c).err()).collect();
-    println!(
-        "{name}: {} of {} golden cases pass",
-        cases.len() - failures.len(),
-        cases.len()
-    );
-    assert!(
-        failures.is_empty(),
-        "{name}: {} of {} cases fail:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    println!("{name}: {} of {} golden cases pass", cases.len() - failures.len(), cases.len());
+    assert!(failures.is_empty(), "{name}: {} of {} cases fail:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 macro_rules! golden {
@@ -215,13 +161,7 @@ golden!(
 #[test]
 fn harness_detects_wrong_values_and_gradients() {
     let file = load("cross_entropy");
-    let case = file["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c.get("error").is_none())
-        .unwrap()
-        .clone();
+    let case = file["cases"].as_array().unwrap().iter().find(|c| c.get("error").is_none()).unwrap().clone();
     assert!(check_case(&case).is_ok());
     let nudge = |v: &mut Value| {
         let x = v["data"][0].as_f64().unwrap();
@@ -235,8 +175,5 @@ fn harness_detects_wrong_values_and_gradients() {
     assert!(check_case(&wrong_grad).is_err());
     let mut expects_error = case;
     expects_error["error"] = Value::from("PyTorch would reject this");
-    assert!(
-        check_case(&expects_error).is_err(),
-        "an accepted input where PyTorch errs must fail"
-    );
+    assert!(check_case(&expects_error).is_err(), "an accepted input where PyTorch errs must fail");
 }

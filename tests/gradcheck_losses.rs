@@ -23,15 +23,7 @@ fn every_loss_passes_gradcheck_on_random_configurations() {
                 let x = case.input.clone().requires_grad();
                 let out = case.functional(&x, &case.target).unwrap();
                 out.backward_with(&out.full_like(1.0)).unwrap();
-                assert!(
-                    x.grad()
-                        .unwrap()
-                        .to_vec::<f64>()
-                        .unwrap()
-                        .iter()
-                        .all(|g| *g == 0.0),
-                    "{case:?}"
-                );
+                assert!(x.grad().unwrap().to_vec::<f64>().unwrap().iter().all(|g| *g == 0.0), "{case:?}");
                 degenerate += 1;
                 continue;
             }
@@ -52,23 +44,12 @@ fn every_loss_passes_gradcheck_on_random_configurations() {
 fn log_softmax_and_softmax_pass_gradcheck() {
     let x = tapegrad::Tensor::randn(&[2, 3, 4], DType::F64, &mut rand::rng());
     for dim in [-1isize, 0, 1, 2] {
-        let r = gradcheck(
-            |t| tapegrad::functional::log_softmax(&t[0], dim),
-            std::slice::from_ref(&x),
-            1e-6,
-            1e-6,
-            1e-4,
-        )
-        .unwrap();
+        let r =
+            gradcheck(|t| tapegrad::functional::log_softmax(&t[0], dim), std::slice::from_ref(&x), 1e-6, 1e-6, 1e-4)
+                .unwrap();
         assert!(r.passed, "log_softmax dim {dim}: {r:?}");
-        let r = gradcheck(
-            |t| tapegrad::functional::softmax(&t[0], dim),
-            std::slice::from_ref(&x),
-            1e-6,
-            1e-6,
-            1e-4,
-        )
-        .unwrap();
+        let r = gradcheck(|t| tapegrad::functional::softmax(&t[0], dim), std::slice::from_ref(&x), 1e-6, 1e-6, 1e-4)
+            .unwrap();
         assert!(r.passed, "softmax dim {dim}: {r:?}");
     }
 }

@@ -39,28 +39,12 @@ fn unary_ops() {
         check("log", |t| Ok(t[0].log()), std::slice::from_ref(&pos));
         check("log1p", |t| Ok(t[0].log1p()), std::slice::from_ref(&pos));
         check("sqrt", |t| Ok(t[0].sqrt()), std::slice::from_ref(&pos));
-        check(
-            "abs",
-            |t| Ok(t[0].abs()),
-            std::slice::from_ref(&pos.sub_scalar(1.6).unwrap()),
-        );
-        check(
-            "relu",
-            |t| Ok(t[0].relu()),
-            std::slice::from_ref(&pos.sub_scalar(1.6).unwrap()),
-        );
+        check("abs", |t| Ok(t[0].abs()), std::slice::from_ref(&pos.sub_scalar(1.6).unwrap()));
+        check("relu", |t| Ok(t[0].relu()), std::slice::from_ref(&pos.sub_scalar(1.6).unwrap()));
         check("pow 3", |t| t[0].pow(3.0), std::slice::from_ref(&x));
         check("pow -0.5", |t| t[0].pow(-0.5), std::slice::from_ref(&pos));
-        check(
-            "clamp",
-            |t| t[0].clamp(Some(-0.5), Some(0.7)),
-            std::slice::from_ref(&uniform(s, -2.0, 2.0, 9)),
-        );
-        check(
-            "to_dtype",
-            |t| t[0].to_dtype(DType::F64),
-            std::slice::from_ref(&x),
-        );
+        check("clamp", |t| t[0].clamp(Some(-0.5), Some(0.7)), std::slice::from_ref(&uniform(s, -2.0, 2.0, 9)));
+        check("to_dtype", |t| t[0].to_dtype(DType::F64), std::slice::from_ref(&x));
     }
 }
 
@@ -86,11 +70,7 @@ fn binary_ops_with_broadcasting() {
         check("div", |t| t[0].div(&t[1]), &[x.clone(), ypos]);
         check("maximum", |t| t[0].maximum(&t[1]), &inputs);
         check("minimum", |t| t[0].minimum(&t[1]), &inputs);
-        check(
-            "operators",
-            |t| ((&t[0] * 2.0)? - (&t[1] / 3.0)?)?.add(&t[1]),
-            &inputs,
-        );
+        check("operators", |t| ((&t[0] * 2.0)? - (&t[1] / 3.0)?)?.add(&t[1]), &inputs);
     }
 }
 
@@ -102,62 +82,26 @@ fn reductions() {
             check("sum", |t| t[0].sum(dim, keep), std::slice::from_ref(&x));
             check("mean", |t| t[0].mean(dim, keep), std::slice::from_ref(&x));
             check("max", |t| t[0].max(dim, keep), std::slice::from_ref(&x));
-            check(
-                "logsumexp",
-                |t| t[0].logsumexp(dim, keep),
-                std::slice::from_ref(&x),
-            );
+            check("logsumexp", |t| t[0].logsumexp(dim, keep), std::slice::from_ref(&x));
         }
     }
     check("sum_all", |t| Ok(t[0].sum_all()), std::slice::from_ref(&x));
-    check(
-        "mean_all",
-        |t| Ok(t[0].mean_all()),
-        std::slice::from_ref(&x),
-    );
+    check("mean_all", |t| Ok(t[0].mean_all()), std::slice::from_ref(&x));
     let z = randn(&[2, 0, 3], 2);
-    check(
-        "sum empty dim",
-        |t| t[0].sum(1, false),
-        std::slice::from_ref(&z),
-    );
-    check(
-        "sum over nonempty dim of empty",
-        |t| t[0].sum(0, true),
-        std::slice::from_ref(&z),
-    );
+    check("sum empty dim", |t| t[0].sum(1, false), std::slice::from_ref(&z));
+    check("sum over nonempty dim of empty", |t| t[0].sum(0, true), std::slice::from_ref(&z));
     check("scalar sum", |t| t[0].sum(0, false), &[randn(&[], 3)]);
 }
 
 #[test]
 fn shape_ops() {
     let x = randn(&[2, 3, 4], 4);
-    check(
-        "reshape",
-        |t| t[0].reshape(&[4, -1])?.mul(&t[0].reshape(&[4, 6])?),
-        std::slice::from_ref(&x),
-    );
-    check(
-        "transpose",
-        |t| t[0].transpose(0, 2),
-        std::slice::from_ref(&x),
-    );
-    check(
-        "permute",
-        |t| t[0].permute(&[1, 2, 0]),
-        std::slice::from_ref(&x),
-    );
-    check(
-        "unsqueeze+squeeze",
-        |t| t[0].unsqueeze(1)?.squeeze(1)?.unsqueeze(-1),
-        std::slice::from_ref(&x),
-    );
+    check("reshape", |t| t[0].reshape(&[4, -1])?.mul(&t[0].reshape(&[4, 6])?), std::slice::from_ref(&x));
+    check("transpose", |t| t[0].transpose(0, 2), std::slice::from_ref(&x));
+    check("permute", |t| t[0].permute(&[1, 2, 0]), std::slice::from_ref(&x));
+    check("unsqueeze+squeeze", |t| t[0].unsqueeze(1)?.squeeze(1)?.unsqueeze(-1), std::slice::from_ref(&x));
     check("flatten", |t| t[0].flatten(1, 2), std::slice::from_ref(&x));
-    check(
-        "broadcast_to",
-        |t| t[0].broadcast_to(&[5, 3, 1]),
-        &[randn(&[3, 1], 5)],
-    );
+    check("broadcast_to", |t| t[0].broadcast_to(&[5, 3, 1]), &[randn(&[3, 1], 5)]);
 }
 
 #[test]
@@ -166,23 +110,11 @@ fn indexing_ops() {
     let idx = Tensor::from_vec(vec![4i64, 0, 0, 2, 1, 1], &[3, 2]).unwrap();
     check("gather dim 1", |t| t[0].gather(1, &t[1]), &[x.clone(), idx]);
     let idx0 = Tensor::from_vec(vec![2i64, 0, 1, 2, 2], &[1, 5]).unwrap();
-    check(
-        "gather dim 0",
-        |t| t[0].gather(0, &t[1]),
-        &[x.clone(), idx0],
-    );
+    check("gather dim 0", |t| t[0].gather(0, &t[1]), &[x.clone(), idx0]);
     let sel = Tensor::from_vec(vec![4i64, 4, 0], &[3]).unwrap();
-    check(
-        "index_select",
-        |t| t[0].index_select(1, &t[1]),
-        &[x.clone(), sel],
-    );
+    check("index_select", |t| t[0].index_select(1, &t[1]), &[x.clone(), sel]);
     let mask = Tensor::from_vec(vec![1i64, 0, 1, 1, 0], &[5]).unwrap();
-    check(
-        "where",
-        |t| Tensor::where_cond(&mask, &t[0], &t[1]),
-        &[x, randn(&[1], 7)],
-    );
+    check("where", |t| Tensor::where_cond(&mask, &t[0], &t[1]), &[x, randn(&[1], 7)]);
 }
 
 #[test]
@@ -199,11 +131,7 @@ fn matmul_shapes() {
         (&[3, 0], &[0, 2]),
     ];
     for (k, &(a, b)) in cases.iter().enumerate() {
-        check(
-            "matmul",
-            |t| t[0].matmul(&t[1]),
-            &[randn(a, 40 + k as u64), randn(b, 50 + k as u64)],
-        );
+        check("matmul", |t| t[0].matmul(&t[1]), &[randn(a, 40 + k as u64), randn(b, 50 + k as u64)]);
     }
 }
 

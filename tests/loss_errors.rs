@@ -19,76 +19,33 @@ fn class_index_out_of_range_names_position_and_value() {
     let x = Tensor::zeros(&[2, 5, 4], DType::F32);
     let mut t = vec![0i64; 8];
     t[7] = 7;
-    let msg = err(F::cross_entropy(
-        &x,
-        &i64s(&t, &[2, 4]),
-        &Default::default(),
-    ));
-    assert_eq!(
-        msg,
-        "cross_entropy: target[1, 3] = 7 is out of range for 5 classes"
-    );
-    let msg = err(F::nll_loss(
-        &Tensor::zeros(&[3], DType::F32),
-        &Tensor::scalar(-2i64),
-        &Default::default(),
-    ));
+    let msg = err(F::cross_entropy(&x, &i64s(&t, &[2, 4]), &Default::default()));
+    assert_eq!(msg, "cross_entropy: target[1, 3] = 7 is out of range for 5 classes");
+    let msg = err(F::nll_loss(&Tensor::zeros(&[3], DType::F32), &Tensor::scalar(-2i64), &Default::default()));
     assert_eq!(msg, "nll_loss: target = -2 is out of range for 3 classes");
     // an ignored value is fine wherever it lies
-    let opts = F::NllLossOptions {
-        ignore_index: 9,
-        ..Default::default()
-    };
-    assert!(
-        F::nll_loss(
-            &Tensor::zeros(&[1, 3], DType::F32),
-            &i64s(&[9], &[1]),
-            &opts
-        )
-        .is_ok()
-    );
+    let opts = F::NllLossOptions { ignore_index: 9, ..Default::default() };
+    assert!(F::nll_loss(&Tensor::zeros(&[1, 3], DType::F32), &i64s(&[9], &[1]), &opts).is_ok());
 }
 
 #[test]
 fn batch_and_spatial_mismatch() {
     let x = Tensor::zeros(&[3, 4], DType::F64);
     let msg = err(F::nll_loss(&x, &i64s(&[0, 1], &[2]), &Default::default()));
-    assert!(
-        msg.contains("batch_size (3)") && msg.contains("batch_size (2)"),
-        "{msg}"
-    );
+    assert!(msg.contains("batch_size (3)") && msg.contains("batch_size (2)"), "{msg}");
     let x = Tensor::zeros(&[2, 4, 3, 3], DType::F64);
-    let msg = err(F::cross_entropy(
-        &x,
-        &Tensor::zeros(&[2, 3, 2], DType::I64),
-        &Default::default(),
-    ));
-    assert!(
-        msg.contains("[2, 3, 2]") && msg.contains("[2, 4, 3, 3]"),
-        "{msg}"
-    );
+    let msg = err(F::cross_entropy(&x, &Tensor::zeros(&[2, 3, 2], DType::I64), &Default::default()));
+    assert!(msg.contains("[2, 3, 2]") && msg.contains("[2, 4, 3, 3]"), "{msg}");
 }
 
 #[test]
 fn classic_mistakes_get_advice() {
     let x = Tensor::zeros(&[4, 3], DType::F32);
     // float class indices to nll_loss
-    let msg = err(F::nll_loss(
-        &x,
-        &Tensor::zeros(&[4], DType::F32),
-        &Default::default(),
-    ));
-    assert!(
-        msg.contains("class indices must be I64")
-            && msg.contains("float tensor of the input's shape"),
-        "{msg}"
-    );
+    let msg = err(F::nll_loss(&x, &Tensor::zeros(&[4], DType::F32), &Default::default()));
+    assert!(msg.contains("class indices must be I64") && msg.contains("float tensor of the input's shape"), "{msg}");
     // (N, 1) targets
-    let msg = err(F::cross_entropy(
-        &x,
-        &Tensor::zeros(&[4, 1], DType::I64),
-        &Default::default(),
-    ));
+    let msg = err(F::cross_entropy(&x, &Tensor::zeros(&[4, 1], DType::I64), &Default::default()));
     assert!(msg.contains("squeeze the last dim"), "{msg}");
     // channels-last K-dim input: (N, H, W, C) with targets (N, H, W)
     let msg = err(F::cross_entropy(
@@ -98,23 +55,14 @@ fn classic_mistakes_get_advice() {
     ));
     assert!(msg.contains("channels-first"), "{msg}");
     // logits to BCE
-    let msg = err(F::binary_cross_entropy(
-        &f32s(&[0.5, 2.0], &[2]),
-        &f32s(&[1.0, 0.0], &[2]),
-        &Default::default(),
-    ));
+    let msg = err(F::binary_cross_entropy(&f32s(&[0.5, 2.0], &[2]), &f32s(&[1.0, 0.0], &[2]), &Default::default()));
     assert!(
-        msg.starts_with("binary_cross_entropy: input[1] = 2")
-            && msg.contains("binary_cross_entropy_with_logits"),
+        msg.starts_with("binary_cross_entropy: input[1] = 2") && msg.contains("binary_cross_entropy_with_logits"),
         "{msg}"
     );
     assert!(
-        err(F::binary_cross_entropy(
-            &f32s(&[f32::NAN], &[1]),
-            &f32s(&[1.0], &[1]),
-            &Default::default()
-        ))
-        .contains("NaN")
+        err(F::binary_cross_entropy(&f32s(&[f32::NAN], &[1]), &f32s(&[1.0], &[1]), &Default::default()))
+            .contains("NaN")
     );
 }
 
@@ -123,55 +71,26 @@ fn invalid_options() {
     let x = Tensor::zeros(&[2, 3], DType::F32);
     let t = i64s(&[0, 1], &[2]);
     for ls in [-0.1, 1.5, f64::NAN] {
-        let msg = err(nn::CrossEntropyLoss::new()
-            .label_smoothing(ls)
-            .forward(&x, &t));
-        assert!(
-            msg.starts_with("cross_entropy: label_smoothing = "),
-            "{msg}"
-        );
+        let msg = err(nn::CrossEntropyLoss::new().label_smoothing(ls).forward(&x, &t));
+        assert!(msg.starts_with("cross_entropy: label_smoothing = "), "{msg}");
     }
-    let msg = err(nn::NllLoss::new()
-        .weight(Tensor::ones(&[2], DType::F32))
-        .forward(&x, &t));
-    assert!(
-        msg.contains("weight has shape [2]") && msg.contains("3 elements"),
-        "{msg}"
-    );
-    let msg = err(nn::NllLoss::new()
-        .weight(Tensor::ones(&[3], DType::F64))
-        .forward(&x, &t));
+    let msg = err(nn::NllLoss::new().weight(Tensor::ones(&[2], DType::F32)).forward(&x, &t));
+    assert!(msg.contains("weight has shape [2]") && msg.contains("3 elements"), "{msg}");
+    let msg = err(nn::NllLoss::new().weight(Tensor::ones(&[3], DType::F64)).forward(&x, &t));
     assert!(msg.contains("weight has dtype F64"), "{msg}");
     let y = Tensor::zeros(&[2, 3], DType::F32);
     assert!(err(nn::SmoothL1Loss::new().beta(-1.0).forward(&x, &y)).contains("beta = -1"));
     assert!(err(nn::HuberLoss::new().delta(0.0).forward(&x, &y)).contains("delta = 0"));
     assert!(err(F::log_softmax(&x, 2)).starts_with("log_softmax: dim = 2"));
-    let msg = err(F::mse_loss(
-        &Tensor::zeros(&[5, 4], DType::F32),
-        &Tensor::zeros(&[5], DType::F32),
-        &Default::default(),
-    ));
+    let msg =
+        err(F::mse_loss(&Tensor::zeros(&[5, 4], DType::F32), &Tensor::zeros(&[5], DType::F32), &Default::default()));
     assert!(msg.contains("[5]") && msg.contains("[5, 4]"), "{msg}");
-    let msg = err(F::mse_loss(
-        &x,
-        &Tensor::zeros(&[2, 3], DType::F64),
-        &Default::default(),
-    ));
+    let msg = err(F::mse_loss(&x, &Tensor::zeros(&[2, 3], DType::F64), &Default::default()));
     assert!(msg.contains("F64"), "{msg}");
-    let msg = err(F::binary_cross_entropy_with_logits(
-        &x,
-        &Tensor::zeros(&[3, 2], DType::F32),
-        &Default::default(),
-    ));
+    let msg = err(F::binary_cross_entropy_with_logits(&x, &Tensor::zeros(&[3, 2], DType::F32), &Default::default()));
     assert!(msg.contains("[3, 2]"), "{msg}");
-    let bad_pw = F::BceWithLogitsOptions {
-        pos_weight: Some(Tensor::ones(&[4], DType::F32)),
-        ..Default::default()
-    };
-    assert!(
-        err(F::binary_cross_entropy_with_logits(&x, &y, &bad_pw))
-            .contains("pos_weight of shape [4]")
-    );
+    let bad_pw = F::BceWithLogitsOptions { pos_weight: Some(Tensor::ones(&[4], DType::F32)), ..Default::default() };
+    assert!(err(F::binary_cross_entropy_with_logits(&x, &y, &bad_pw)).contains("pos_weight of shape [4]"));
 }
 
 #[test]
@@ -179,34 +98,16 @@ fn empty_tensors_reduce_like_pytorch() {
     let x = Tensor::zeros(&[0, 4], DType::F32);
     let t = Tensor::zeros(&[0], DType::I64);
     for (reduction, check) in [
-        (
-            Reduction::None,
-            (|v: &Tensor| v.shape() == [0]) as fn(&Tensor) -> bool,
-        ),
+        (Reduction::None, (|v: &Tensor| v.shape() == [0]) as fn(&Tensor) -> bool),
         (Reduction::Sum, |v| v.item::<f32>().unwrap() == 0.0),
         (Reduction::Mean, |v| v.item::<f32>().unwrap().is_nan()),
     ] {
-        let ce = nn::CrossEntropyLoss::new()
-            .reduction(reduction)
-            .forward(&x, &t)
-            .unwrap();
+        let ce = nn::CrossEntropyLoss::new().reduction(reduction).forward(&x, &t).unwrap();
         assert!(check(&ce), "cross_entropy {reduction:?}: {ce}");
-        let mse = nn::MseLoss::new()
-            .reduction(reduction)
-            .forward(&x, &x)
-            .unwrap();
-        assert!(
-            check(&mse.reshape(&[-1]).unwrap()) || reduction != Reduction::None,
-            "mse {reduction:?}: {mse}"
-        );
+        let mse = nn::MseLoss::new().reduction(reduction).forward(&x, &x).unwrap();
+        assert!(check(&mse.reshape(&[-1]).unwrap()) || reduction != Reduction::None, "mse {reduction:?}: {mse}");
     }
-    assert!(
-        F::mse_loss(&x, &x, &Default::default())
-            .unwrap()
-            .item::<f32>()
-            .unwrap()
-            .is_nan()
-    );
+    assert!(F::mse_loss(&x, &x, &Default::default()).unwrap().item::<f32>().unwrap().is_nan());
 }
 
 #[test]
@@ -214,27 +115,18 @@ fn bce_with_logits_takes_the_limit_at_infinite_logits() {
     let inf = f32::INFINITY;
     let x = f32s(&[inf, -inf, inf, -inf], &[4]).requires_grad();
     let y = f32s(&[1.0, 0.0, 0.0, 1.0], &[4]);
-    let opts = F::BceWithLogitsOptions {
-        reduction: Reduction::None,
-        ..Default::default()
-    };
+    let opts = F::BceWithLogitsOptions { reduction: Reduction::None, ..Default::default() };
     let l = F::binary_cross_entropy_with_logits(&x, &y, &opts).unwrap();
     assert_eq!(l.to_vec::<f32>().unwrap(), vec![0.0, 0.0, inf, inf]);
     l.sum_all().backward().unwrap();
-    assert_eq!(
-        x.grad().unwrap().to_vec::<f32>().unwrap(),
-        vec![0.0, 0.0, 1.0, -1.0]
-    );
+    assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0, 1.0, -1.0]);
     // with pos_weight too
     let pw = F::BceWithLogitsOptions {
         pos_weight: Some(f32s(&[3.0], &[1])),
         reduction: Reduction::None,
         ..Default::default()
     };
-    let l = F::binary_cross_entropy_with_logits(&x, &y, &pw)
-        .unwrap()
-        .to_vec::<f32>()
-        .unwrap();
+    let l = F::binary_cross_entropy_with_logits(&x, &y, &pw).unwrap().to_vec::<f32>().unwrap();
     assert_eq!(l, vec![0.0, 0.0, inf, inf]);
 }
 
@@ -243,11 +135,6 @@ fn nan_propagates_through_losses() {
     let x = f32s(&[f32::NAN, 1.0], &[1, 2]);
     let ce = F::cross_entropy(&x, &i64s(&[1], &[1]), &Default::default()).unwrap();
     assert!(ce.item::<f32>().unwrap().is_nan());
-    let mse = F::mse_loss(
-        &f32s(&[f32::NAN], &[1]),
-        &f32s(&[0.0], &[1]),
-        &Default::default(),
-    )
-    .unwrap();
+    let mse = F::mse_loss(&f32s(&[f32::NAN], &[1]), &f32s(&[0.0], &[1]), &Default::default()).unwrap();
     assert!(mse.item::<f32>().unwrap().is_nan());
 }

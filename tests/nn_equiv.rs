@@ -8,29 +8,15 @@ use proptest::prelude::*;
 use tapegrad::{DType, Tensor};
 
 fn bits(t: &Tensor) -> Vec<u64> {
-    t.to_dtype(DType::F64)
-        .unwrap()
-        .to_vec::<f64>()
-        .unwrap()
-        .iter()
-        .map(|v| v.to_bits())
-        .collect()
+    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap().iter().map(|v| v.to_bits()).collect()
 }
 
 /// Value and gradients (input, target) of one path.
 fn run(case: &Case, via_module: bool) -> (Vec<u64>, Vec<u64>, Option<Vec<u64>>) {
     let input = case.input.clone().requires_grad();
-    let target = if case.target_has_grad() {
-        case.target.clone().requires_grad()
-    } else {
-        case.target.clone()
-    };
-    let out = if via_module {
-        case.module(&input, &target)
-    } else {
-        case.functional(&input, &target)
-    }
-    .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    let target = if case.target_has_grad() { case.target.clone().requires_grad() } else { case.target.clone() };
+    let out = if via_module { case.module(&input, &target) } else { case.functional(&input, &target) }
+        .unwrap_or_else(|e| panic!("{case:?}: {e}"));
     let seed = Tensor::full(out.shape(), 0.75, out.dtype());
     out.backward_with(&seed).unwrap();
     let gi = input.grad().map(|g| bits(&g)).unwrap_or_default();

@@ -13,13 +13,7 @@ const A: [f64; 3] = [1.0, 0.5, 2.0];
 fn loss(p: &Tensor) -> Tensor {
     let c = Tensor::from_slice(&C, &[3]).unwrap();
     let a = Tensor::from_slice(&A, &[3]).unwrap();
-    p.sub(&c)
-        .unwrap()
-        .pow(2.0)
-        .unwrap()
-        .mul(&a)
-        .unwrap()
-        .sum_all()
+    p.sub(&c).unwrap().pow(2.0).unwrap().mul(&a).unwrap().sum_all()
 }
 fn grad(p: &[f64]) -> Vec<f64> {
     (0..3).map(|i| 2.0 * A[i] * (p[i] - C[i])).collect()
@@ -42,17 +36,9 @@ fn sgd_reference(lr: f64, mu: f64, damp: f64, nesterov: bool, wd: f64) -> Vec<f6
         if mu != 0.0 {
             let b = match buf {
                 None => g.clone(),
-                Some(b) => b
-                    .iter()
-                    .zip(&g)
-                    .map(|(b, g)| mu * b + (1.0 - damp) * g)
-                    .collect(),
+                Some(b) => b.iter().zip(&g).map(|(b, g)| mu * b + (1.0 - damp) * g).collect(),
             };
-            g = if nesterov {
-                g.iter().zip(&b).map(|(g, b)| g + mu * b).collect()
-            } else {
-                b.clone()
-            };
+            g = if nesterov { g.iter().zip(&b).map(|(g, b)| g + mu * b).collect() } else { b.clone() };
             buf = Some(b);
         }
         p = p.iter().zip(&g).map(|(p, g)| p - lr * g).collect();
@@ -96,11 +82,8 @@ fn sgd_matches_pytorch_rules() {
         (0.9, 0.1, false, 0.01),
     ] {
         let p = param();
-        let mut opt = optim::Sgd::new(vec![p.clone()], 0.05)
-            .momentum(mu)
-            .dampening(damp)
-            .nesterov(nesterov)
-            .weight_decay(wd);
+        let mut opt =
+            optim::Sgd::new(vec![p.clone()], 0.05).momentum(mu).dampening(damp).nesterov(nesterov).weight_decay(wd);
         let got = run(|| opt.step(), &p, || p.zero_grad());
         let want = sgd_reference(0.05, mu, damp, nesterov, wd);
         for (g, w) in got.iter().zip(&want) {
@@ -112,17 +95,12 @@ fn sgd_matches_pytorch_rules() {
 
 #[test]
 fn adam_and_adamw_match_pytorch_rules() {
-    for &(b1, b2, eps, wd, decoupled) in &[
-        (0.9, 0.999, 1e-8, 0.0, false),
-        (0.8, 0.99, 1e-6, 0.1, false),
-        (0.9, 0.999, 1e-8, 0.1, true),
-    ] {
+    for &(b1, b2, eps, wd, decoupled) in
+        &[(0.9, 0.999, 1e-8, 0.0, false), (0.8, 0.99, 1e-6, 0.1, false), (0.9, 0.999, 1e-8, 0.1, true)]
+    {
         let p = param();
-        let mut opt = optim::Adam::new(vec![p.clone()], 0.1)
-            .betas((b1, b2))
-            .eps(eps)
-            .weight_decay(wd)
-            .decoupled(decoupled);
+        let mut opt =
+            optim::Adam::new(vec![p.clone()], 0.1).betas((b1, b2)).eps(eps).weight_decay(wd).decoupled(decoupled);
         let got = run(|| opt.step(), &p, || p.zero_grad());
         let want = adam_reference(0.1, b1, b2, eps, wd, decoupled);
         for (g, w) in got.iter().zip(&want) {
@@ -134,9 +112,7 @@ fn adam_and_adamw_match_pytorch_rules() {
 #[test]
 fn the_model_sees_the_update_and_f32_works() {
     // the optimizer holds clones of the handles: the update must reach the model's tensor
-    let w = Tensor::from_vec(vec![1.0f32, -1.0], &[2])
-        .unwrap()
-        .requires_grad();
+    let w = Tensor::from_vec(vec![1.0f32, -1.0], &[2]).unwrap().requires_grad();
     let held_by_model = w.clone();
     let mut opt = optim::Sgd::new(vec![w.clone()], 0.5);
     w.mul(&w).unwrap().sum_all().backward().unwrap();
@@ -154,26 +130,12 @@ fn the_model_sees_the_update_and_f32_works() {
 fn invalid_options_are_errors() {
     let p = param();
     loss(&p).backward().unwrap();
-    let e = optim::Sgd::new(vec![p.clone()], -0.1)
-        .step()
-        .unwrap_err()
-        .to_string();
+    let e = optim::Sgd::new(vec![p.clone()], -0.1).step().unwrap_err().to_string();
     assert!(e.starts_with("Sgd::step: lr = -0.1"), "{e}");
-    let e = optim::Sgd::new(vec![p.clone()], 0.1)
-        .nesterov(true)
-        .step()
-        .unwrap_err()
-        .to_string();
+    let e = optim::Sgd::new(vec![p.clone()], 0.1).nesterov(true).step().unwrap_err().to_string();
     assert!(e.contains("nesterov"), "{e}");
-    let e = optim::Adam::new(vec![p.clone()], 0.1)
-        .betas((1.0, 0.9))
-        .step()
-        .unwrap_err()
-        .to_string();
+    let e = optim::Adam::new(vec![p.clone()], 0.1).betas((1.0, 0.9)).step().unwrap_err().to_string();
     assert!(e.contains("betas.0 = 1"), "{e}");
-    let e = optim::Adam::new(vec![p], f64::NAN)
-        .step()
-        .unwrap_err()
-        .to_string();
+    let e = optim::Adam::new(vec![p], f64::NAN).step().unwrap_err().to_string();
     assert!(e.contains("lr = NaN"), "{e}");
 }

@@ -21,10 +21,7 @@ impl<Y: Copy> Table<Y> {
     }
     /// The rows `idx` as an `(idx.len(), d)` tensor and their targets.
     pub fn rows(&self, idx: &[usize]) -> (Vec<f32>, Vec<Y>) {
-        let x = idx
-            .iter()
-            .flat_map(|&i| self.x[i * self.d..(i + 1) * self.d].iter().copied())
-            .collect();
+        let x = idx.iter().flat_map(|&i| self.x[i * self.d..(i + 1) * self.d].iter().copied()).collect();
         (x, idx.iter().map(|&i| self.y[i]).collect())
     }
     pub fn features(&self, idx: &[usize]) -> Result<Tensor> {
@@ -50,11 +47,7 @@ fn read(name: &str) -> std::io::Result<String> {
 fn numbers(line: &str, sep: impl Fn(char) -> bool) -> std::io::Result<Vec<f64>> {
     line.split(sep)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.trim()
-                .parse::<f64>()
-                .map_err(|e| std::io::Error::other(format!("{s:?}: {e}")))
-        })
+        .map(|s| s.trim().parse::<f64>().map_err(|e| std::io::Error::other(format!("{s:?}: {e}"))))
         .collect()
 }
 
@@ -72,11 +65,7 @@ pub fn digits() -> std::io::Result<Table<i64>> {
 /// 569 tumours: 30 features, label 1 = benign, 0 = malignant.
 pub fn breast_cancer() -> std::io::Result<Table<f32>> {
     let (mut x, mut y) = (Vec::new(), Vec::new());
-    for line in read("breast_cancer.csv")?
-        .lines()
-        .skip(1)
-        .filter(|l| !l.is_empty())
-    {
+    for line in read("breast_cancer.csv")?.lines().skip(1).filter(|l| !l.is_empty()) {
         let v = numbers(line, |c| c == ',')?;
         x.extend(v[..30].iter().map(|&f| f as f32));
         y.push(v[30] as f32);
@@ -87,25 +76,13 @@ pub fn breast_cancer() -> std::io::Result<Table<f32>> {
 /// 442 patients: 10 raw baseline variables, target the disease progression.
 pub fn diabetes() -> std::io::Result<Table<f32>> {
     let mut x = Vec::new();
-    for line in read("diabetes_data_raw.csv.gz")?
-        .lines()
-        .filter(|l| !l.is_empty())
-    {
-        x.extend(
-            numbers(line, char::is_whitespace)?
-                .into_iter()
-                .map(|f| f as f32),
-        );
+    for line in read("diabetes_data_raw.csv.gz")?.lines().filter(|l| !l.is_empty()) {
+        x.extend(numbers(line, char::is_whitespace)?.into_iter().map(|f| f as f32));
     }
     let y: Vec<f32> = read("diabetes_target.csv.gz")?
         .lines()
         .filter(|l| !l.is_empty())
-        .map(|l| {
-            l.trim()
-                .parse::<f64>()
-                .map(|v| v as f32)
-                .map_err(std::io::Error::other)
-        })
+        .map(|l| l.trim().parse::<f64>().map(|v| v as f32).map_err(std::io::Error::other))
         .collect::<std::io::Result<_>>()?;
     Ok(Table { x, y, d: 10 })
 }
@@ -124,9 +101,7 @@ pub fn standardize<Y>(t: &mut Table<Y>, train: &[usize]) {
     for j in 0..t.d {
         let vals: Vec<f64> = train.iter().map(|&i| t.x[i * t.d + j] as f64).collect();
         let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-        let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64)
-            .sqrt()
-            .max(1e-12);
+        let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64).sqrt().max(1e-12);
         for i in 0..t.y.len() {
             let v = &mut t.x[i * t.d + j];
             *v = ((*v as f64 - mean) / sd) as f32;

@@ -35,11 +35,7 @@ fn mlp(sizes: &[usize], rng: &mut StdRng) -> nn::Sequential {
 /// Fraction of `test` rows whose arg-max logit is the label.
 fn accuracy(model: &dyn Module, t: &Table<i64>, test: &[usize]) -> Res<f64> {
     let pred = no_grad(|| model.forward(&t.features(test)?)?.argmax(1, false))?.to_vec::<i64>()?;
-    let hits = pred
-        .iter()
-        .zip(test)
-        .filter(|&(p, &i)| *p == t.y[i])
-        .count();
+    let hits = pred.iter().zip(test).filter(|&(p, &i)| *p == t.y[i]).count();
     Ok(hits as f64 / test.len().max(1) as f64)
 }
 
@@ -60,10 +56,7 @@ pub fn digits(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch)) -> Res
         let mut total = 0.0;
         for b in data::batches(&train, 64, &mut rng) {
             let (x, y) = t.rows(&b);
-            let (x, y) = (
-                Tensor::from_vec(x, &[b.len(), 64])?,
-                Tensor::from_vec(y, &[b.len()])?,
-            );
+            let (x, y) = (Tensor::from_vec(x, &[b.len(), 64])?, Tensor::from_vec(y, &[b.len()])?);
             opt.zero_grad();
             let loss = loss_fn.forward(&model.forward(&x)?, &y)?;
             loss.backward()?;
@@ -71,12 +64,7 @@ pub fn digits(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch)) -> Res
             total += loss.item::<f32>()? as f64 * b.len() as f64;
         }
         acc = accuracy(&model, &t, &test)?;
-        on_epoch(&Epoch {
-            epoch,
-            train_loss: total / train.len() as f64,
-            metric: acc,
-            elapsed: start.elapsed(),
-        });
+        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
@@ -91,8 +79,7 @@ pub fn breast_cancer(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch))
     let neg = train.len() as f32 - pos;
     let mut rng = StdRng::seed_from_u64(seed);
     let model = mlp(&[30, 32, 1], &mut rng);
-    let loss_fn =
-        nn::BceWithLogitsLoss::new().pos_weight(Tensor::from_vec(vec![neg / pos.max(1.0)], &[1])?);
+    let loss_fn = nn::BceWithLogitsLoss::new().pos_weight(Tensor::from_vec(vec![neg / pos.max(1.0)], &[1])?);
     let mut opt = optim::Adam::new(model.parameters(), 1e-3);
     let start = Instant::now();
     let mut acc = 0.0;
@@ -100,10 +87,7 @@ pub fn breast_cancer(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch))
         let mut total = 0.0;
         for b in data::batches(&train, 64, &mut rng) {
             let (x, y) = t.rows(&b);
-            let (x, y) = (
-                Tensor::from_vec(x, &[b.len(), 30])?,
-                Tensor::from_vec(y, &[b.len(), 1])?,
-            );
+            let (x, y) = (Tensor::from_vec(x, &[b.len(), 30])?, Tensor::from_vec(y, &[b.len(), 1])?);
             opt.zero_grad();
             let loss = loss_fn.forward(&model.forward(&x)?, &y)?;
             loss.backward()?;
@@ -111,18 +95,9 @@ pub fn breast_cancer(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch))
             total += loss.item::<f32>()? as f64 * b.len() as f64;
         }
         let logits = no_grad(|| model.forward(&t.features(&test)?))?.to_vec::<f32>()?;
-        let hits = logits
-            .iter()
-            .zip(&test)
-            .filter(|&(z, &i)| (*z > 0.0) == (t.y[i] == 1.0))
-            .count();
+        let hits = logits.iter().zip(&test).filter(|&(z, &i)| (*z > 0.0) == (t.y[i] == 1.0)).count();
         acc = hits as f64 / test.len() as f64;
-        on_epoch(&Epoch {
-            epoch,
-            train_loss: total / train.len() as f64,
-            metric: acc,
-            elapsed: start.elapsed(),
-        });
+        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
@@ -137,12 +112,7 @@ pub enum Regression {
 }
 
 impl Regression {
-    pub const ALL: [Regression; 4] = [
-        Regression::Mse,
-        Regression::L1,
-        Regression::SmoothL1,
-        Regression::Huber,
-    ];
+    pub const ALL: [Regression; 4] = [Regression::Mse, Regression::L1, Regression::SmoothL1, Regression::Huber];
     pub fn name(self) -> &'static str {
         match self {
             Regression::Mse => "MSELoss (L2)",
@@ -163,22 +133,14 @@ impl Regression {
 
 /// Regression of disease progression: standardised features and target,
 /// MLP 10→32→1, Adam. Returns the test mean absolute error in the target's units.
-pub fn diabetes(
-    kind: Regression,
-    epochs: usize,
-    seed: u64,
-    on_epoch: &mut dyn FnMut(&Epoch),
-) -> Res<f64> {
+pub fn diabetes(kind: Regression, epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch)) -> Res<f64> {
     let mut t = data::diabetes()?;
     let (train, test) = data::split(t.len(), seed);
     data::standardize(&mut t, &train);
     let ys: Vec<f64> = train.iter().map(|&i| t.y[i] as f64).collect();
     let mean = ys.iter().sum::<f64>() / ys.len() as f64;
     let sd = (ys.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / ys.len() as f64).sqrt();
-    let scaled: Vec<f32> =
-        t.y.iter()
-            .map(|&v| ((v as f64 - mean) / sd) as f32)
-            .collect();
+    let scaled: Vec<f32> = t.y.iter().map(|&v| ((v as f64 - mean) / sd) as f32).collect();
     let mut rng = StdRng::seed_from_u64(seed);
     let model = mlp(&[10, 32, 1], &mut rng);
     let mut opt = optim::Adam::new(model.parameters(), 1e-3);
@@ -196,18 +158,9 @@ pub fn diabetes(
             total += loss.item::<f32>()? as f64 * b.len() as f64;
         }
         let pred = no_grad(|| model.forward(&t.features(&test)?))?.to_vec::<f32>()?;
-        mae = pred
-            .iter()
-            .zip(&test)
-            .map(|(p, &i)| (*p as f64 * sd + mean - t.y[i] as f64).abs())
-            .sum::<f64>()
+        mae = pred.iter().zip(&test).map(|(p, &i)| (*p as f64 * sd + mean - t.y[i] as f64).abs()).sum::<f64>()
             / test.len() as f64;
-        on_epoch(&Epoch {
-            epoch,
-            train_loss: total / train.len() as f64,
-            metric: mae,
-            elapsed: start.elapsed(),
-        });
+        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: mae, elapsed: start.elapsed() });
     }
     Ok(mae)
 }
@@ -222,16 +175,9 @@ pub fn shapes(n: usize, rng: &mut StdRng) -> Res<(Tensor, Tensor)> {
     let mut img = vec![0f32; n * S * S];
     let mut lab = vec![0i64; n * S * S];
     for k in 0..n {
-        let (sx, sy, ss) = (
-            rng.random_range(1..9),
-            rng.random_range(1..9),
-            rng.random_range(3..7),
-        );
-        let (cx, cy, r) = (
-            rng.random_range(4.0..12.0f32),
-            rng.random_range(4.0..12.0f32),
-            rng.random_range(2.0..4.0f32),
-        );
+        let (sx, sy, ss) = (rng.random_range(1..9), rng.random_range(1..9), rng.random_range(3..7));
+        let (cx, cy, r) =
+            (rng.random_range(4.0..12.0f32), rng.random_range(4.0..12.0f32), rng.random_range(2.0..4.0f32));
         for y in 0..S {
             for x in 0..S {
                 let i = k * S * S + y * S + x;
@@ -245,28 +191,18 @@ pub fn shapes(n: usize, rng: &mut StdRng) -> Res<(Tensor, Tensor)> {
                     (0.0, 0)
                 };
                 img[i] = v + noise;
-                lab[i] = if x == 0 || y == 0 || x == S - 1 || y == S - 1 {
-                    IGNORE
-                } else {
-                    c
-                };
+                lab[i] = if x == 0 || y == 0 || x == S - 1 || y == S - 1 { IGNORE } else { c };
             }
         }
     }
-    Ok((
-        Tensor::from_vec(img, &[n, 1, S, S])?,
-        Tensor::from_vec(lab, &[n, S, S])?,
-    ))
+    Ok((Tensor::from_vec(img, &[n, 1, S, S])?, Tensor::from_vec(lab, &[n, S, S])?))
 }
 
 /// The article's 2-D case: conv2d → ReLU → conv2d → log_softmax(dim=1) →
 /// nll_loss per pixel (border ignored). Returns the final pixel accuracy.
 pub fn segmentation(steps: usize, seed: u64, on_step: &mut dyn FnMut(&Epoch)) -> Res<f64> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let pad = tapegrad::functional::Conv2dOptions {
-        padding: (1, 1),
-        ..Default::default()
-    };
+    let pad = tapegrad::functional::Conv2dOptions { padding: (1, 1), ..Default::default() };
     let conv1 = nn::Conv2d::new(1, 8, (3, 3), &mut rng).options(pad.clone());
     let conv2 = nn::Conv2d::new(8, 3, (3, 3), &mut rng).options(pad);
     let model = nn::Sequential::new(vec![
@@ -288,18 +224,9 @@ pub fn segmentation(steps: usize, seed: u64, on_step: &mut dyn FnMut(&Epoch)) ->
         opt.step()?;
         let pred = no_grad(|| model.forward(&test_x)?.argmax(1, false))?.to_vec::<i64>()?;
         let labels = test_y.to_vec::<i64>()?;
-        let counted: Vec<(i64, i64)> = pred
-            .into_iter()
-            .zip(labels)
-            .filter(|(_, l)| *l != IGNORE)
-            .collect();
+        let counted: Vec<(i64, i64)> = pred.into_iter().zip(labels).filter(|(_, l)| *l != IGNORE).collect();
         acc = counted.iter().filter(|(p, l)| p == l).count() as f64 / counted.len() as f64;
-        on_step(&Epoch {
-            epoch: step,
-            train_loss: loss.item::<f32>()? as f64,
-            metric: acc,
-            elapsed: start.elapsed(),
-        });
+        on_step(&Epoch { epoch: step, train_loss: loss.item::<f32>()? as f64, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
@@ -307,9 +234,7 @@ pub fn segmentation(steps: usize, seed: u64, on_step: &mut dyn FnMut(&Epoch)) ->
 /// `n` point clouds of `l` points in [-1, 1]³, each point labelled by its
 /// shell: radius < 0.6 → 0, < 1.0 → 1, else 2.
 pub fn clouds(n: usize, l: usize, rng: &mut StdRng) -> Res<(Tensor, Tensor)> {
-    let pts: Vec<f32> = (0..n * l * 3)
-        .map(|_| rng.random_range(-1.0..1.0f32))
-        .collect();
+    let pts: Vec<f32> = (0..n * l * 3).map(|_| rng.random_range(-1.0..1.0f32)).collect();
     let labels: Vec<i64> = pts
         .chunks(3)
         .map(|p| {
@@ -323,10 +248,7 @@ pub fn clouds(n: usize, l: usize, rng: &mut StdRng) -> Res<(Tensor, Tensor)> {
             }
         })
         .collect();
-    Ok((
-        Tensor::from_vec(pts, &[n, l, 3])?,
-        Tensor::from_vec(labels, &[n, l])?,
-    ))
+    Ok((Tensor::from_vec(pts, &[n, l, 3])?, Tensor::from_vec(labels, &[n, l])?))
 }
 
 /// The article's point-cloud case: Linear layers on `(N, L, 3)` →
@@ -336,11 +258,7 @@ pub fn pointcloud(steps: usize, seed: u64, on_step: &mut dyn FnMut(&Epoch)) -> R
     let mut rng = StdRng::seed_from_u64(seed);
     let fc1 = nn::Linear::new(3, 64, &mut rng);
     let fc2 = nn::Linear::new(64, C as usize, &mut rng);
-    let params: Vec<Tensor> = fc1
-        .parameters()
-        .into_iter()
-        .chain(fc2.parameters())
-        .collect();
+    let params: Vec<Tensor> = fc1.parameters().into_iter().chain(fc2.parameters()).collect();
     let mut opt = optim::Adam::new(params, 1e-2);
     let loss_fn = nn::NllLoss::new();
     let forward = |pcl: &Tensor| -> tapegrad::Result<Tensor> {
@@ -359,20 +277,13 @@ pub fn pointcloud(steps: usize, seed: u64, on_step: &mut dyn FnMut(&Epoch)) -> R
         let pred = no_grad(|| forward(&test_x)?.argmax(-1, false))?.to_vec::<i64>()?;
         let labels = test_y.to_vec::<i64>()?;
         acc = pred.iter().zip(&labels).filter(|(p, l)| p == l).count() as f64 / labels.len() as f64;
-        on_step(&Epoch {
-            epoch: step,
-            train_loss: loss.item::<f32>()? as f64,
-            metric: acc,
-            elapsed: start.elapsed(),
-        });
+        on_step(&Epoch { epoch: step, train_loss: loss.item::<f32>()? as f64, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
 
 /// A tensor of `n` evenly spaced values in `[lo, hi]`, f64.
 pub fn linspace(lo: f64, hi: f64, n: usize) -> Tensor {
-    let v: Vec<f64> = (0..n)
-        .map(|i| lo + (hi - lo) * i as f64 / (n.max(2) - 1) as f64)
-        .collect();
+    let v: Vec<f64> = (0..n).map(|i| lo + (hi - lo) * i as f64 / (n.max(2) - 1) as f64).collect();
     Tensor::from_vec(v, &[n]).unwrap_or_else(|_| Tensor::zeros(&[0], DType::F64))
 }

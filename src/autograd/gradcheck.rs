@@ -47,33 +47,17 @@ pub fn gradcheck(
 ) -> Result<GradcheckReport> {
     for (i, t) in inputs.iter().enumerate() {
         if t.dtype() == DType::F32 {
-            return Err(Error::dtype(
-                "gradcheck",
-                format!("inputs[{i}] is F32; gradcheck needs F64 inputs"),
-            ));
+            return Err(Error::dtype("gradcheck", format!("inputs[{i}] is F32; gradcheck needs F64 inputs")));
         }
     }
-    let leaves: Vec<Tensor> = inputs
-        .iter()
-        .map(|t| {
-            if t.dtype().is_float() {
-                t.detach().requires_grad()
-            } else {
-                t.clone()
-            }
-        })
-        .collect();
+    let leaves: Vec<Tensor> =
+        inputs.iter().map(|t| if t.dtype().is_float() { t.detach().requires_grad() } else { t.clone() }).collect();
     let out = f(&leaves)?;
     if out.dtype() != DType::F64 {
-        return Err(Error::dtype(
-            "gradcheck",
-            format!("f returned dtype {}, expected F64", out.dtype()),
-        ));
+        return Err(Error::dtype("gradcheck", format!("f returned dtype {}, expected F64", out.dtype())));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
-    let v = Tensor::rand(out.shape(), DType::F64, &mut rng)
-        .mul_scalar(2.0)?
-        .sub_scalar(1.0)?;
+    let v = Tensor::rand(out.shape(), DType::F64, &mut rng).mul_scalar(2.0)?.sub_scalar(1.0)?;
     let vs = v.to_vec::<f64>()?;
     if out.tracks_grad() {
         out.backward_with(&v)?;

@@ -97,12 +97,8 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
             continue;
         }
         if let Some(node) = t.node() {
-            let children: Vec<Tensor> = node
-                .inputs()
-                .iter()
-                .filter(|i| i.tracks_grad() && !visited.contains(&i.id()))
-                .cloned()
-                .collect();
+            let children: Vec<Tensor> =
+                node.inputs().iter().filter(|i| i.tracks_grad() && !visited.contains(&i.id())).cloned().collect();
             stack.push((t, true));
             stack.extend(children.into_iter().map(|c| (c, false)));
         } else {
@@ -130,12 +126,7 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
                         if !input.tracks_grad() {
                             continue;
                         }
-                        debug_assert_eq!(
-                            ig.shape(),
-                            input.shape(),
-                            "{} backward: gradient shape",
-                            node.op.name()
-                        );
+                        debug_assert_eq!(ig.shape(), input.shape(), "{} backward: gradient shape", node.op.name());
                         let merged = match grads.remove(&input.id()) {
                             Some(prev) => prev.add(&ig)?,
                             None => ig,

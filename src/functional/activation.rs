@@ -22,11 +22,7 @@ fn dims_of(shape: &[usize], dim: usize) -> Dims {
 
 impl Backward for SoftmaxBackward {
     fn name(&self) -> &'static str {
-        if self.log {
-            "LogSoftmaxBackward0"
-        } else {
-            "SoftmaxBackward0"
-        }
+        if self.log { "LogSoftmaxBackward0" } else { "SoftmaxBackward0" }
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
@@ -58,12 +54,7 @@ fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Resu
         T::wrap(out)
     });
     let out = Arc::new(out);
-    Ok(Tensor::from_op_shared(
-        out.clone(),
-        input.0.shape.clone(),
-        SoftmaxBackward { dim, log, out },
-        &[input],
-    ))
+    Ok(Tensor::from_op_shared(out.clone(), input.0.shape.clone(), SoftmaxBackward { dim, log, out }, &[input]))
 }
 
 /// `log(softmax(x))` along `dim`, computed as `x - logsumexp(x)` with the

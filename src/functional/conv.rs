@@ -22,12 +22,7 @@ pub struct Conv2dOptions {
 
 impl Default for Conv2dOptions {
     fn default() -> Self {
-        Conv2dOptions {
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-            groups: 1,
-        }
+        Conv2dOptions { stride: (1, 1), padding: (0, 0), dilation: (1, 1), groups: 1 }
     }
 }
 
@@ -85,10 +80,7 @@ impl Geometry {
                         for ow in 0..self.wo {
                             let x = (ow * sw + j * dw) as isize - pw as isize;
                             if x >= 0 && (x as usize) < self.w {
-                                f(
-                                    row + oh * self.wo + ow,
-                                    plane + y as usize * self.w + x as usize,
-                                );
+                                f(row + oh * self.wo + ow, plane + y as usize * self.w + x as usize);
                             }
                         }
                     }
@@ -118,10 +110,8 @@ impl Backward for Conv2dBackward {
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
-            let mut gx =
-                crate::tensor::alloc::zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
-            let mut gw =
-                crate::tensor::alloc::zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
+            let mut gx = crate::tensor::alloc::zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
+            let mut gw = crate::tensor::alloc::zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
             let mut cols = crate::tensor::alloc::zeros::<T>(k * l);
             let mut dcols = crate::tensor::alloc::zeros::<T>(k * l);
             for n in 0..geo.n {
@@ -131,17 +121,7 @@ impl Backward for Conv2dBackward {
                     if !gw.is_empty() {
                         // dW_g += G_g · colsᵀ : (og×l)·(l×k)
                         geo.im2col(xs, n, gr, &mut cols);
-                        T::gemm(
-                            og,
-                            l,
-                            k,
-                            go,
-                            (l, 1),
-                            &cols,
-                            (1, l),
-                            &mut gw[gr * og * k..(gr + 1) * og * k],
-                            T::one(),
-                        );
+                        T::gemm(og, l, k, go, (l, 1), &cols, (1, l), &mut gw[gr * og * k..(gr + 1) * og * k], T::one());
                     }
                     if !gx.is_empty() {
                         // dcols = W_gᵀ · G_g : (k×og)·(og×l), then scattered back (col2im)
@@ -154,10 +134,7 @@ impl Backward for Conv2dBackward {
                 let mut out = crate::tensor::alloc::zeros::<T>(geo.o);
                 for n in 0..geo.n {
                     for (oc, acc) in out.iter_mut().enumerate() {
-                        *acc += g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l]
-                            .iter()
-                            .copied()
-                            .sum::<T>();
+                        *acc += g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l].iter().copied().sum::<T>();
                     }
                 }
                 Tensor::from_storage(T::wrap(out), b.shape())
@@ -176,35 +153,24 @@ fn geometry(input: &Tensor, weight: &Tensor, opts: &Conv2dOptions) -> Result<Geo
     const OP: &str = "conv2d";
     let (is, ws) = (input.shape(), weight.shape());
     if is.len() != 4 {
-        return Err(Error::shape(
-            OP,
-            format!("input has shape {is:?}; expected (N, C, H, W) or (C, H, W)"),
-        ));
+        return Err(Error::shape(OP, format!("input has shape {is:?}; expected (N, C, H, W) or (C, H, W)")));
     }
     if ws.len() != 4 {
         return Err(Error::shape(
             OP,
-            format!(
-                "weight has shape {ws:?}; expected (out_channels, in_channels / groups, kH, kW)"
-            ),
+            format!("weight has shape {ws:?}; expected (out_channels, in_channels / groups, kH, kW)"),
         ));
     }
     for (name, (a, b)) in [("stride", opts.stride), ("dilation", opts.dilation)] {
         if a == 0 || b == 0 {
-            return Err(Error::value(
-                OP,
-                format!("{name} = ({a}, {b}) must be positive"),
-            ));
+            return Err(Error::value(OP, format!("{name} = ({a}, {b}) must be positive")));
         }
     }
     let groups = opts.groups;
     if groups == 0 || ws[0] % groups != 0 {
         return Err(Error::value(
             OP,
-            format!(
-                "groups = {groups} must be positive and divide out_channels = {}",
-                ws[0]
-            ),
+            format!("groups = {groups} must be positive and divide out_channels = {}", ws[0]),
         ));
     }
     if is[1] != ws[1] * groups {
@@ -269,12 +235,7 @@ fn geometry(input: &Tensor, weight: &Tensor, opts: &Conv2dOptions) -> Result<Geo
 /// assert_eq!(y.to_vec::<f32>()?[0], 9.0);
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
-pub fn conv2d(
-    input: &Tensor,
-    weight: &Tensor,
-    bias: Option<&Tensor>,
-    opts: &Conv2dOptions,
-) -> Result<Tensor> {
+pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Conv2dOptions) -> Result<Tensor> {
     const OP: &str = "conv2d";
     input.require_float(OP, "input")?;
     input.require_same_dtype(weight, OP, "weight")?;
@@ -285,10 +246,7 @@ pub fn conv2d(
     if let Some(b) = bias {
         input.require_same_dtype(b, OP, "bias")?;
         if b.shape() != [geo.o] {
-            return Err(Error::shape(
-                OP,
-                format!("bias has shape {:?}; expected ({},)", b.shape(), geo.o),
-            ));
+            return Err(Error::shape(OP, format!("bias has shape {:?}; expected ({},)", b.shape(), geo.o)));
         }
     }
     let (og, k, l) = (geo.og(), geo.k(), geo.l());
@@ -299,17 +257,7 @@ pub fn conv2d(
             for g in 0..geo.groups {
                 geo.im2col(xs, n, g, &mut cols);
                 let dst = &mut out[(n * geo.o + g * og) * l..(n * geo.o + (g + 1) * og) * l];
-                T::gemm(
-                    og,
-                    k,
-                    l,
-                    &ws[g * og * k..(g + 1) * og * k],
-                    (k, 1),
-                    &cols,
-                    (l, 1),
-                    dst,
-                    T::zero(),
-                );
+                T::gemm(og, k, l, &ws[g * og * k..(g + 1) * og * k], (k, 1), &cols, (l, 1), dst, T::zero());
             }
         }
         if let Some(b) = bias {

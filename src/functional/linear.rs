@@ -26,33 +26,13 @@ impl Backward for LinearBackward {
             // dx = G·W : (m×out)·(out×in)
             let gx = x.tracks_grad().then(|| {
                 let mut out = crate::tensor::alloc::zeros::<T>(m * fin);
-                T::gemm(
-                    m,
-                    fout,
-                    fin,
-                    g,
-                    (fout, 1),
-                    ws,
-                    (fin, 1),
-                    &mut out,
-                    T::zero(),
-                );
+                T::gemm(m, fout, fin, g, (fout, 1), ws, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), x.shape())
             });
             // dW = Gᵀ·x : (out×m)·(m×in)
             let gw = w.tracks_grad().then(|| {
                 let mut out = crate::tensor::alloc::zeros::<T>(fout * fin);
-                T::gemm(
-                    fout,
-                    m,
-                    fin,
-                    g,
-                    (1, fout),
-                    xs,
-                    (fin, 1),
-                    &mut out,
-                    T::zero(),
-                );
+                T::gemm(fout, m, fin, g, (1, fout), xs, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), w.shape())
             });
             // db = Σ_rows G
@@ -89,10 +69,7 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     if weight.ndim() != 2 {
         return Err(Error::shape(
             OP,
-            format!(
-                "weight has shape {:?}; expected (out_features, in_features)",
-                weight.shape()
-            ),
+            format!("weight has shape {:?}; expected (out_features, in_features)", weight.shape()),
         ));
     }
     let (fout, fin) = (weight.shape()[0], weight.shape()[1]);
@@ -102,10 +79,7 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
             format!(
                 "input of shape {:?} has {} features in its last dim but weight of shape {:?} expects {fin}",
                 input.shape(),
-                input
-                    .shape()
-                    .last()
-                    .map_or("no".to_string(), |v| v.to_string()),
+                input.shape().last().map_or("no".to_string(), |v| v.to_string()),
                 weight.shape()
             ),
         ));
@@ -113,18 +87,11 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     if let Some(b) = bias {
         input.require_same_dtype(b, OP, "bias")?;
         if b.shape() != [fout] {
-            return Err(Error::shape(
-                OP,
-                format!("bias has shape {:?}; expected ({fout},)", b.shape()),
-            ));
+            return Err(Error::shape(OP, format!("bias has shape {:?}; expected ({fout},)", b.shape())));
         }
     }
     let m = input.numel() / fin.max(1);
-    let m = if fin == 0 {
-        input.shape()[..input.ndim() - 1].iter().product()
-    } else {
-        m
-    };
+    let m = if fin == 0 { input.shape()[..input.ndim() - 1].iter().product() } else { m };
     let mut shape: Shape = input.shape()[..input.ndim() - 1].into();
     shape.push(fout);
     let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {

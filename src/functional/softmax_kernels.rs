@@ -40,22 +40,9 @@ impl Dims {
     pub fn units(&self) -> Vec<Unit> {
         if self.inner == 1 {
             let rows = (PAR_THRESHOLD / self.c.max(1)).max(1);
-            (0..self.n)
-                .step_by(rows)
-                .map(|r| Unit {
-                    j0: r,
-                    len: rows.min(self.n - r),
-                    e0: r * self.c,
-                })
-                .collect()
+            (0..self.n).step_by(rows).map(|r| Unit { j0: r, len: rows.min(self.n - r), e0: r * self.c }).collect()
         } else {
-            (0..self.n)
-                .map(|s| Unit {
-                    j0: s * self.inner,
-                    len: self.inner,
-                    e0: s * self.c * self.inner,
-                })
-                .collect()
+            (0..self.n).map(|s| Unit { j0: s * self.inner, len: self.inner, e0: s * self.c * self.inner }).collect()
         }
     }
 
@@ -146,8 +133,7 @@ fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
             *a += f(u, v);
         }
     }
-    crate::tensor::shape::pairwise_sum(&acc)
-        + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
+    crate::tensor::shape::pairwise_sum(&acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
 }
 
 dispatch! {
@@ -395,11 +381,103 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
+    /// backward that then needs no `exp` of its own).
+    pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+        if inner == 1 {
+            let c1 = c.max(1);
+            for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
+                let mx = lanes_max(row);
+                let shift = if mx.is_infinite() { T::zero() } else { mx };
+                for (o, &v) in erow.iter_mut().zip(row) {
+                    *o = (v - shift).exp_fast();
+                }
+                m[r] = shift;
+                ls[r] = sum1(erow, |v| v).ln_fast();
+            }
+        } else {
+            m.fill(T::neg_infinity());
+            for zk in z.chunks_exact(inner).take(c) {
+                for (mi, &v) in m.iter_mut().zip(zk) {
+                    *mi = nan_max(*mi, v);
+                }
+            }
+            for v in m.iter_mut() {
+                if v.is_infinite() {
+                    *v = T::zero();
+                }
+            }
+            ls.fill(T::zero());
+            for (zk, ek) in z.chunks_exact(inner).zip(e.chunks_exact_mut(inner)).take(c) {
+                for (((l, o), &v), &mi) in ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter()) {
+                    *o = (v - mi).exp_fast();
+                    *l += *o;
+                }
+            }
+            for v in ls.iter_mut() {
+                *v = v.ln_fast();
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// In place, `e_c ← a · e_c · exp(−ls) − b · w_c`: the softmax-affine of
+    /// [`softmax_affine`] computed from kept exponentials `e = exp(z − m)`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn affine_in_place<T: Float>(e: &mut [T], c: usize, inner: usize, ls: &[T], a: &[T], b: &[T], w: Option<&[T]>) {
+        if inner == 1 {
+            for (r, erow) in e.chunks_exact_mut(c.max(1)).enumerate().take(ls.len()) {
+                let (ar, br) = (a[r], b[r]);
+                if ar == T::zero() && br == T::zero() {
+                    erow.fill(T::zero());
+                    continue;
+                }
+                let scale = ar * (-ls[r]).exp();
+                match w {
+                    Some(w) => {
+                        for (o, &wi) in erow.iter_mut().zip(w) {
+                            *o = scale * *o - br * wi;
+                        }
+                    }
+                    None => {
+                        for o in erow.iter_mut() {
+                            *o = scale * *o - br;
+                        }
+                    }
+                }
+            }
+        } else {
+            let scale: Vec<T> = a.iter().zip(ls).map(|(&ai, &li)| ai * (-li).exp()).collect();
+            for (k, ek) in e.chunks_exact_mut(inner).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for (((o, &si), &ai), &bi) in ek.iter_mut().zip(&scale).zip(a).zip(b) {
+                    let r = si * *o - bi * wk;
+                    *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { r };
+                }
+            }
+        }
+    }
+}
+
+/// `(m, ls)` of every position, in parallel, and the exponentials `exp(z − m)`
+/// when `keep` (else an empty vector).
+pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>, Vec<T>, Vec<T>) {
+    if !keep {
+        let (m, ls) = all_stats(z, d);
+        return (m, ls, Vec::new());
+    }
+    let (mut m, mut ls, mut e) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()), zeros::<T>(z.len()));
+    d.run([&mut m, &mut ls], [&mut e], |u, [m, ls], [e]| {
+        stats_keep(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls, e)
+    });
+    (m, ls, e)
+}
+
 /// `(m, ls)` of every position, in parallel.
 pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
     let (mut m, mut ls) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
-    d.run([&mut m, &mut ls], [], |u, [m, ls], []| {
-        stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls)
-    });
+    d.run([&mut m, &mut ls], [], |u, [m, ls], []| stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls));
     (m, ls)
 }

@@ -26,17 +26,11 @@ pub struct Conv2d {
 impl Conv2d {
     /// A layer with default options (stride 1, no padding) and PyTorch's
     /// initialisation: weight and bias uniform in `±1/√(in·kH·kW)`, f32, trainable.
-    pub fn new(
-        in_channels: usize,
-        out_channels: usize,
-        kernel: (usize, usize),
-        rng: &mut impl Rng,
-    ) -> Conv2d {
+    pub fn new(in_channels: usize, out_channels: usize, kernel: (usize, usize), rng: &mut impl Rng) -> Conv2d {
         let fan_in = (in_channels * kernel.0 * kernel.1).max(1);
         let bound = 1.0 / (fan_in as f64).sqrt();
         Conv2d {
-            weight: uniform(&[out_channels, in_channels, kernel.0, kernel.1], bound, rng)
-                .requires_grad(),
+            weight: uniform(&[out_channels, in_channels, kernel.0, kernel.1], bound, rng).requires_grad(),
             bias: Some(uniform(&[out_channels], bound, rng).requires_grad()),
             opts: Conv2dOptions::default(),
         }
@@ -48,10 +42,7 @@ impl Conv2d {
         if weight.ndim() != 4 {
             return Err(Error::shape(
                 "Conv2d::from_parts",
-                format!(
-                    "weight has shape {:?}; expected (out, in / groups, kH, kW)",
-                    weight.shape()
-                ),
+                format!("weight has shape {:?}; expected (out, in / groups, kH, kW)", weight.shape()),
             ));
         }
         if let Some(b) = &bias
@@ -59,18 +50,10 @@ impl Conv2d {
         {
             return Err(Error::shape(
                 "Conv2d::from_parts",
-                format!(
-                    "bias has shape {:?}; expected ({},)",
-                    b.shape(),
-                    weight.shape()[0]
-                ),
+                format!("bias has shape {:?}; expected ({},)", b.shape(), weight.shape()[0]),
             ));
         }
-        Ok(Conv2d {
-            weight: weight.requires_grad(),
-            bias: bias.map(Tensor::requires_grad),
-            opts,
-        })
+        Ok(Conv2d { weight: weight.requires_grad(), bias: bias.map(Tensor::requires_grad), opts })
     }
 
     /// Sets stride, padding, dilation and groups (builder style).
@@ -93,8 +76,6 @@ impl Module for Conv2d {
         F::conv2d(input, &self.weight, self.bias.as_ref(), &self.opts)
     }
     fn parameters(&self) -> Vec<Tensor> {
-        std::iter::once(self.weight.clone())
-            .chain(self.bias.clone())
-            .collect()
+        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
     }
 }

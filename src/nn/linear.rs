@@ -9,9 +9,7 @@ use rand::{Rng, RngExt};
 /// `k`-sized tensor of samples of U(-bound, bound), f32.
 pub(crate) fn uniform(shape: &[usize], bound: f64, rng: &mut impl Rng) -> Tensor {
     let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n)
-        .map(|_| rng.random_range(-bound..=bound) as f32)
-        .collect();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-bound..=bound) as f32).collect();
     Tensor::from_vec(v, shape).unwrap_or_else(|_| Tensor::zeros(shape, DType::F32))
 }
 
@@ -48,10 +46,7 @@ impl Linear {
         if weight.ndim() != 2 {
             return Err(Error::shape(
                 "Linear::from_parts",
-                format!(
-                    "weight has shape {:?}; expected (out_features, in_features)",
-                    weight.shape()
-                ),
+                format!("weight has shape {:?}; expected (out_features, in_features)", weight.shape()),
             ));
         }
         if let Some(b) = &bias {
@@ -59,18 +54,11 @@ impl Linear {
             if b.shape() != [weight.shape()[0]] {
                 return Err(Error::shape(
                     "Linear::from_parts",
-                    format!(
-                        "bias has shape {:?}; expected ({},)",
-                        b.shape(),
-                        weight.shape()[0]
-                    ),
+                    format!("bias has shape {:?}; expected ({},)", b.shape(), weight.shape()[0]),
                 ));
             }
         }
-        Ok(Linear {
-            weight: weight.requires_grad(),
-            bias: bias.map(Tensor::requires_grad),
-        })
+        Ok(Linear { weight: weight.requires_grad(), bias: bias.map(Tensor::requires_grad) })
     }
 
     /// The weight, `(out_features, in_features)`.
@@ -88,8 +76,6 @@ impl Module for Linear {
         F::linear(input, &self.weight, self.bias.as_ref())
     }
     fn parameters(&self) -> Vec<Tensor> {
-        std::iter::once(self.weight.clone())
-            .chain(self.bias.clone())
-            .collect()
+        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
     }
 }

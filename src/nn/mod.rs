@@ -26,9 +26,7 @@ mod sequential;
 pub use activation::{LogSoftmax, ReLU, Sigmoid, Softmax};
 pub use conv::Conv2d;
 pub use linear::Linear;
-pub use loss::{
-    BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss,
-};
+pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
 pub use sequential::Sequential;
 
 use crate::{Result, Tensor};

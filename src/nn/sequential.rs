@@ -30,9 +30,7 @@ impl Sequential {
 
 impl Module for Sequential {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        self.layers
-            .iter()
-            .try_fold(input.clone(), |x, layer| layer.forward(&x))
+        self.layers.iter().try_fold(input.clone(), |x, layer| layer.forward(&x))
     }
     fn parameters(&self) -> Vec<Tensor> {
         self.layers.iter().flat_map(|l| l.parameters()).collect()

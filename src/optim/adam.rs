@@ -29,16 +29,7 @@ impl Adam {
     /// Adam over `params` with learning rate `lr`, betas (0.9, 0.999), eps 1e-8.
     pub fn new(params: Vec<Tensor>, lr: f64) -> Adam {
         let state = vec![Vec::new(); params.len()];
-        Adam {
-            params,
-            lr,
-            betas: (0.9, 0.999),
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-            t: 0,
-            state,
-        }
+        Adam { params, lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.0, decoupled: false, t: 0, state }
     }
     /// Decay rates of the moment estimates (default (0.9, 0.999); each in [0, 1)).
     pub fn betas(mut self, betas: (f64, f64)) -> Self {
@@ -70,13 +61,7 @@ impl Adam {
         check(OP, "eps", self.eps, 0.0, None)?;
         check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
         self.t += 1;
-        let (lr, (b1, b2), eps, wd, decoupled) = (
-            self.lr,
-            self.betas,
-            self.eps,
-            self.weight_decay,
-            self.decoupled,
-        );
+        let (lr, (b1, b2), eps, wd, decoupled) = (self.lr, self.betas, self.eps, self.weight_decay, self.decoupled);
         let t = self.t as i32;
         let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
         for (p, st) in self.params.iter().zip(&mut self.state) {

@@ -37,10 +37,7 @@ fn check(op: &'static str, name: &str, value: f64, min: f64, max: Option<f64>) -
             Some(m) => format!("in [{min}, {m})"),
             None => format!(">= {min}"),
         };
-        Err(Error::value(
-            op,
-            format!("{name} = {value} must be finite and {range}"),
-        ))
+        Err(Error::value(op, format!("{name} = {value} must be finite and {range}")))
     }
 }
 
@@ -58,10 +55,7 @@ fn update_param(
         state.extend((0..n_state).map(|_| p.full_like(0.0)));
     }
     let new = float_op2!(op, p, &g, "grad", |ps, gs| {
-        let bufs: Vec<Vec<T>> = state
-            .iter()
-            .map(|s| s.to_vec::<T>())
-            .collect::<Result<_>>()?;
+        let bufs: Vec<Vec<T>> = state.iter().map(|s| s.to_vec::<T>()).collect::<Result<_>>()?;
         let (out, bufs) = apply::<T>(ps, gs, bufs, &update);
         for (s, b) in state.iter_mut().zip(bufs) {
             *s = Tensor::from_vec(b, p.shape())?;

@@ -28,15 +28,7 @@ impl Sgd {
     /// SGD over `params` with learning rate `lr` (no momentum, no weight decay).
     pub fn new(params: Vec<Tensor>, lr: f64) -> Sgd {
         let buffers = vec![Vec::new(); params.len()];
-        Sgd {
-            params,
-            lr,
-            momentum: 0.0,
-            dampening: 0.0,
-            nesterov: false,
-            weight_decay: 0.0,
-            buffers,
-        }
+        Sgd { params, lr, momentum: 0.0, dampening: 0.0, nesterov: false, weight_decay: 0.0, buffers }
     }
     /// Momentum factor (default 0).
     pub fn momentum(mut self, momentum: f64) -> Self {
@@ -75,24 +67,14 @@ impl Sgd {
                 ),
             ));
         }
-        let (lr, mu, damp, nesterov, wd) = (
-            self.lr,
-            self.momentum,
-            self.dampening,
-            self.nesterov,
-            self.weight_decay,
-        );
+        let (lr, mu, damp, nesterov, wd) = (self.lr, self.momentum, self.dampening, self.nesterov, self.weight_decay);
         for (p, buf) in self.params.iter().zip(&mut self.buffers) {
             let first = buf.is_empty();
             let n_state = usize::from(mu != 0.0);
             update_param(OP, p, buf, n_state, |p, g, st| {
                 let mut g = g + wd * p[0];
                 if mu != 0.0 {
-                    st[0] = if first {
-                        g
-                    } else {
-                        mu * st[0] + (1.0 - damp) * g
-                    };
+                    st[0] = if first { g } else { mu * st[0] + (1.0 - damp) * g };
                     g = if nesterov { g + mu * st[0] } else { st[0] };
                 }
                 p[0] -= lr * g;

@@ -9,6 +9,7 @@
 //! [`empty_cache`] gives them back to the system.
 
 use super::{Element, Float, Storage};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Buffers smaller than this are left to the allocator.
@@ -28,11 +29,19 @@ fn bytes(s: &Storage) -> usize {
     }
 }
 
+/// Buffers of at least this many elements are zero-filled on all cores.
+const PAR_FILL: usize = 1 << 18;
+
 /// A vector of `n` zeros, from the cache when a large enough buffer is there.
 pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
     let mut v = take::<T>(n).unwrap_or_default();
-    v.clear();
-    v.resize(n, T::zero());
+    if n >= PAR_FILL {
+        // rayon writes the elements in place, in parallel, reusing the buffer
+        (0..n).into_par_iter().map(|_| T::zero()).collect_into_vec(&mut v);
+    } else {
+        v.clear();
+        v.resize(n, T::zero());
+    }
     v
 }
 
@@ -42,9 +51,7 @@ fn take<T: Element>(n: usize) -> Option<Vec<T>> {
         return None;
     }
     let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let at = cache
-        .iter()
-        .position(|s| T::capacity(s).is_some_and(|cap| cap >= n && cap <= 2 * n))?;
+    let at = cache.iter().position(|s| T::capacity(s).is_some_and(|cap| cap >= n && cap <= 2 * n))?;
     let mut s = cache.swap_remove(at);
     drop(cache);
     T::take_vec(&mut s)
@@ -94,17 +101,11 @@ fn release(mut s: Storage) {
 /// assert_eq!(tapegrad::tensor::cached_bytes(), 0);
 /// ```
 pub fn empty_cache() {
-    let drained: Vec<Storage> =
-        std::mem::take(&mut *CACHE.lock().unwrap_or_else(|e| e.into_inner()));
+    let drained: Vec<Storage> = std::mem::take(&mut *CACHE.lock().unwrap_or_else(|e| e.into_inner()));
     drained.into_iter().for_each(release);
 }
 
 /// Bytes of freed buffers the cache currently holds for reuse.
 pub fn cached_bytes() -> usize {
-    CACHE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .map(bytes)
-        .sum()
+    CACHE.lock().unwrap_or_else(|e| e.into_inner()).iter().map(bytes).sum()
 }

@@ -20,10 +20,7 @@ impl Tensor {
         if n != data.len() {
             return Err(Error::shape(
                 "from_vec",
-                format!(
-                    "data has {} elements but shape {shape:?} holds {n}",
-                    data.len()
-                ),
+                format!("data has {} elements but shape {shape:?} holds {n}", data.len()),
             ));
         }
         Ok(Tensor::from_storage(T::wrap(data), shape))
@@ -35,10 +32,7 @@ impl Tensor {
         if n != data.len() {
             return Err(Error::shape(
                 "from_slice",
-                format!(
-                    "data has {} elements but shape {shape:?} holds {n}",
-                    data.len()
-                ),
+                format!("data has {} elements but shape {shape:?} holds {n}", data.len()),
             ));
         }
         Ok(Tensor::from_storage(T::wrap(data.to_vec()), shape))
@@ -95,11 +89,7 @@ impl Tensor {
     /// An empty range (`high <= low`) yields `low` everywhere.
     pub fn randint(low: i64, high: i64, shape: &[usize], rng: &mut impl Rng) -> Tensor {
         let n = shape::numel(shape);
-        let v: Vec<i64> = if high > low {
-            (0..n).map(|_| rng.random_range(low..high)).collect()
-        } else {
-            vec![low; n]
-        };
+        let v: Vec<i64> = if high > low { (0..n).map(|_| rng.random_range(low..high)).collect() } else { vec![low; n] };
         Tensor::from_storage(Storage::I64(v), shape)
     }
 
@@ -118,10 +108,5 @@ fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            Error::shape(
-                op,
-                format!("shape {shape:?} has more elements than fit in memory"),
-            )
-        })
+        .ok_or_else(|| Error::shape(op, format!("shape {shape:?} has more elements than fit in memory")))
 }

@@ -30,15 +30,7 @@ fn fmt_value(v: f64, dtype: DType, st: &Style) -> String {
     }
 }
 
-fn write_dims(
-    f: &mut String,
-    t: &Tensor,
-    dim: usize,
-    offset: usize,
-    strides: &[usize],
-    st: &Style,
-    width: usize,
-) {
+fn write_dims(f: &mut String, t: &Tensor, dim: usize, offset: usize, strides: &[usize], st: &Style, width: usize) {
     let shape = t.shape();
     if dim == shape.len() {
         let s = fmt_value(t.storage().get_f64(offset), t.dtype(), st);
@@ -48,11 +40,7 @@ fn write_dims(
     f.push('[');
     let n = shape[dim];
     let idx: Vec<Option<usize>> = if st.summarize && n > 2 * EDGE {
-        (0..EDGE)
-            .map(Some)
-            .chain(std::iter::once(None))
-            .chain((n - EDGE..n).map(Some))
-            .collect()
+        (0..EDGE).map(Some).chain(std::iter::once(None)).chain((n - EDGE..n).map(Some)).collect()
     } else {
         (0..n).map(Some).collect()
     };
@@ -78,26 +66,13 @@ fn write_dims(
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.numel();
-        let finite: Vec<f64> = (0..n)
-            .map(|i| self.storage().get_f64(i))
-            .filter(|v| v.is_finite())
-            .collect();
+        let finite: Vec<f64> = (0..n).map(|i| self.storage().get_f64(i)).filter(|v| v.is_finite()).collect();
         let integral = finite.iter().all(|v| v.fract() == 0.0);
         let max = finite.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let min_nz = finite
-            .iter()
-            .filter(|v| **v != 0.0)
-            .fold(f64::INFINITY, |m, v| m.min(v.abs()));
+        let min_nz = finite.iter().filter(|v| **v != 0.0).fold(f64::INFINITY, |m, v| m.min(v.abs()));
         let sci = !integral && (max >= 1e8 || (min_nz < 1e-4 && min_nz.is_finite()));
-        let st = Style {
-            integral,
-            sci,
-            summarize: n > THRESHOLD,
-        };
-        let width = (0..n)
-            .map(|i| fmt_value(self.storage().get_f64(i), self.dtype(), &st).len())
-            .max()
-            .unwrap_or(0);
+        let st = Style { integral, sci, summarize: n > THRESHOLD };
+        let width = (0..n).map(|i| fmt_value(self.storage().get_f64(i), self.dtype(), &st).len()).max().unwrap_or(0);
         let mut s = String::from("tensor(");
         let strides = super::shape::contiguous_strides(self.shape());
         if n == 0 {

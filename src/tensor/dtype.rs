@@ -59,9 +59,7 @@ pub trait Element:
 }
 
 /// The float element types (`f32`, `f64`): what every differentiable kernel is generic over.
-pub trait Float:
-    Element + num_traits::Float + num_traits::FloatConst + num_traits::NumAssign + std::iter::Sum
-{
+pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_traits::NumAssign + std::iter::Sum {
     /// `eˣ`, vectorisable for f32 (within 2 ulp), `std` for f64.
     #[doc(hidden)]
     fn exp_fast(self) -> Self;

@@ -168,8 +168,7 @@ impl Tensor {
     ) -> Tensor {
         debug_assert_eq!(storage.len(), shape::numel(&shape));
         let record = autograd::is_grad_enabled() && inputs.iter().any(|t| t.tracks_grad());
-        let node =
-            record.then(|| Node::new(Box::new(op), inputs.iter().map(|&t| t.clone()).collect()));
+        let node = record.then(|| Node::new(Box::new(op), inputs.iter().map(|&t| t.clone()).collect()));
         Tensor(Arc::new(Inner::new(storage, shape, node)))
     }
 
@@ -179,9 +178,7 @@ impl Tensor {
     pub(crate) fn storage(&self) -> StorageRef<'_> {
         match &self.0.data {
             Data::Fixed(s) => StorageRef::Borrowed(s),
-            Data::Param(lock) => {
-                StorageRef::Owned(lock.read().unwrap_or_else(|e| e.into_inner()).clone())
-            }
+            Data::Param(lock) => StorageRef::Owned(lock.read().unwrap_or_else(|e| e.into_inner()).clone()),
         }
     }
 
@@ -196,15 +193,9 @@ impl Tensor {
     /// The typed data as a slice, or a dtype error naming `op` and `arg`.
     pub(crate) fn data<T: Element>(&self, op: &'static str, arg: &str) -> Result<Slice<'_, T>> {
         if self.dtype() != T::DTYPE {
-            return Err(Error::dtype(
-                op,
-                format!("{arg} has dtype {}, expected {}", self.dtype(), T::DTYPE),
-            ));
+            return Err(Error::dtype(op, format!("{arg} has dtype {}, expected {}", self.dtype(), T::DTYPE)));
         }
-        Ok(Slice {
-            storage: self.storage(),
-            _t: PhantomData,
-        })
+        Ok(Slice { storage: self.storage(), _t: PhantomData })
     }
 
     /// Errors unless this tensor holds floats.
@@ -223,12 +214,7 @@ impl Tensor {
     }
 
     /// Errors unless `self` and `other` have the same dtype.
-    pub(crate) fn require_same_dtype(
-        &self,
-        other: &Tensor,
-        op: &'static str,
-        arg: &str,
-    ) -> Result<()> {
+    pub(crate) fn require_same_dtype(&self, other: &Tensor, op: &'static str, arg: &str) -> Result<()> {
         if self.dtype() == other.dtype() {
             Ok(())
         } else {
@@ -280,11 +266,7 @@ impl Tensor {
         if self.numel() != 1 {
             return Err(Error::shape(
                 "item",
-                format!(
-                    "self has {} elements (shape {:?}); item() needs exactly one",
-                    self.numel(),
-                    self.shape()
-                ),
+                format!("self has {} elements (shape {:?}); item() needs exactly one", self.numel(), self.shape()),
             ));
         }
         Ok(self.data::<T>("item", "self")?[0])
@@ -399,11 +381,7 @@ impl Tensor {
         if grad.shape() != self.shape() {
             return Err(Error::shape(
                 "backward_with",
-                format!(
-                    "grad has shape {:?}, expected self's shape {:?}",
-                    grad.shape(),
-                    self.shape()
-                ),
+                format!("grad has shape {:?}, expected self's shape {:?}", grad.shape(), self.shape()),
             ));
         }
         self.require_same_dtype(grad, "backward_with", "grad")?;

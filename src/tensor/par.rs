@@ -19,11 +19,7 @@ pub(crate) fn chunks3<T: Send, R: Send>(
     c: &mut [T],
     f: impl Fn(Range<usize>, &mut [T], &mut [T], &mut [T]) -> R + Sync,
 ) -> Vec<R> {
-    debug_assert!(
-        [a.len(), b.len(), c.len()]
-            .iter()
-            .all(|&l| l == 0 || l == n)
-    );
+    debug_assert!([a.len(), b.len(), c.len()].iter().all(|&l| l == 0 || l == n));
     if n < PAR_THRESHOLD {
         return vec![f(0..n, a, b, c)];
     }
@@ -33,18 +29,10 @@ pub(crate) fn chunks3<T: Send, R: Send>(
     let mut start = 0;
     while start < n {
         let len = chunk.min(n - start);
-        parts.push((
-            start..start + len,
-            take(&mut a, len),
-            take(&mut b, len),
-            take(&mut c, len),
-        ));
+        parts.push((start..start + len, take(&mut a, len), take(&mut b, len), take(&mut c, len)));
         start += len;
     }
-    parts
-        .into_par_iter()
-        .map(|(r, a, b, c)| f(r, a, b, c))
-        .collect()
+    parts.into_par_iter().map(|(r, a, b, c)| f(r, a, b, c)).collect()
 }
 
 /// Splits the first `len` elements off `s` (nothing off an empty slice).

@@ -36,11 +36,7 @@ pub(crate) fn normalize_dim(op: &'static str, dim: isize, ndim: usize) -> Result
             ),
         ));
     }
-    Ok(if dim < 0 {
-        (dim + n) as usize
-    } else {
-        dim as usize
-    })
+    Ok(if dim < 0 { (dim + n) as usize } else { dim as usize })
 }
 
 /// The broadcast shape of `a` and `b`, or an error naming both shapes.
@@ -48,16 +44,8 @@ pub(crate) fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Re
     let n = a.len().max(b.len());
     let mut out: Shape = smallvec::smallvec![0; n];
     for i in 0..n {
-        let da = if i + a.len() >= n {
-            a[i + a.len() - n]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= n {
-            b[i + b.len() - n]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -81,11 +69,7 @@ pub(crate) fn broadcast_strides(shape: &[usize], out: &[usize]) -> Shape {
     let off = out.len() - shape.len();
     let mut s: Shape = smallvec::smallvec![0; out.len()];
     for i in 0..shape.len() {
-        s[i + off] = if shape[i] == 1 && out[i + off] != 1 {
-            0
-        } else {
-            cs[i]
-        };
+        s[i + off] = if shape[i] == 1 && out[i + off] != 1 { 0 } else { cs[i] };
     }
     s
 }
@@ -101,12 +85,7 @@ pub(crate) fn split_at_dim(shape: &[usize], dim: usize) -> (usize, usize, usize)
 /// Calls `f(offset_a, offset_b)` for every position of `out` in row-major order,
 /// with offsets computed from the strides `sa` and `sb` (one per dim of `out`).
 #[inline]
-pub(crate) fn for_each_offset2(
-    out: &[usize],
-    sa: &[usize],
-    sb: &[usize],
-    mut f: impl FnMut(usize, usize),
-) {
+pub(crate) fn for_each_offset2(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize)) {
     let nd = out.len();
     if nd == 0 {
         f(0, 0);
@@ -148,11 +127,7 @@ pub(crate) fn for_each_offset2(
 
 /// Sums `grad` (of shape `from`) down to `to`, which broadcasts to `from`:
 /// the backward of broadcasting.
-pub(crate) fn reduce_to<T: crate::tensor::Float>(
-    grad: &[T],
-    from: &[usize],
-    to: &[usize],
-) -> Vec<T> {
+pub(crate) fn reduce_to<T: crate::tensor::Float>(grad: &[T], from: &[usize], to: &[usize]) -> Vec<T> {
     if from == to {
         return grad.to_vec();
     }
@@ -176,8 +151,7 @@ pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
                 acc[k] += c[k];
             }
         }
-        let mut s =
-            ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
         for &r in rem {
             s += r;
         }

@@ -58,15 +58,7 @@ pub(crate) fn ln_f32(x: f32) -> f32 {
     let ef = e as f32;
     let z = t * t;
     let mut y = 7.037_683_6e-2f32.mul_add(t, -0.115_146_1);
-    for c in [
-        0.116_769_98,
-        -0.124_201_41,
-        0.142_493_23,
-        -0.166_680_57,
-        0.200_007_15,
-        -0.249_999_94,
-        0.333_333_3,
-    ] {
+    for c in [0.116_769_98, -0.124_201_41, 0.142_493_23, -0.166_680_57, 0.200_007_15, -0.249_999_94, 0.333_333_3] {
         y = y.mul_add(t, c);
     }
     let mut y = y * t * z;
@@ -140,9 +132,7 @@ mod tests {
         if a == b || (a.is_nan() && b.is_nan()) {
             0
         } else {
-            (a.to_bits() as i64 - b.to_bits() as i64)
-                .unsigned_abs()
-                .min(u32::MAX as u64) as u32
+            (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs().min(u32::MAX as u64) as u32
         }
     }
 
@@ -183,11 +173,7 @@ mod tests {
     fn ln_1p_is_accurate_near_zero() {
         for u in [1e-30f32, 1e-10, 3e-8, 1e-4, 0.5, 1.0] {
             let want = (u as f64).ln_1p() as f32;
-            assert!(
-                ulps(ln_1p_f32(u), want) <= 2,
-                "ln_1p({u}) = {} vs {want}",
-                ln_1p_f32(u)
-            );
+            assert!(ulps(ln_1p_f32(u), want) <= 2, "ln_1p({u}) = {} vs {want}", ln_1p_f32(u));
         }
     }
 

@@ -8,27 +8,9 @@ use tapegrad::functional as F;
 use tapegrad::nn;
 use tapegrad::{DType, Reduction, Result, Tensor};
 
-pub const LOSSES: [&str; 8] = [
-    "nll",
-    "ce_index",
-    "ce_prob",
-    "bce",
-    "bce_logits",
-    "smooth_l1",
-    "huber",
-    "mse",
-];
-pub const ALL_LOSSES: [&str; 9] = [
-    "nll",
-    "ce_index",
-    "ce_prob",
-    "bce",
-    "bce_logits",
-    "smooth_l1",
-    "huber",
-    "mse",
-    "l1",
-];
+pub const LOSSES: [&str; 8] = ["nll", "ce_index", "ce_prob", "bce", "bce_logits", "smooth_l1", "huber", "mse"];
+pub const ALL_LOSSES: [&str; 9] =
+    ["nll", "ce_index", "ce_prob", "bce", "bce_logits", "smooth_l1", "huber", "mse", "l1"];
 
 /// One loss call: input, target, and every option the loss has.
 #[derive(Clone, Debug)]
@@ -69,9 +51,8 @@ pub fn random_case(loss: &'static str, dtype: DType, seed: u64, min_size: usize)
         "nll" | "ce_index" | "ce_prob" => {
             let n = rng.random_range(min_size..4);
             let c = rng.random_range(1.max(min_size)..6);
-            let spatial: Vec<usize> = (0..rng.random_range(0..3))
-                .map(|_| rng.random_range(min_size.max(1)..4))
-                .collect();
+            let spatial: Vec<usize> =
+                (0..rng.random_range(0..3)).map(|_| rng.random_range(min_size.max(1)..4)).collect();
             let unbatched = rng.random_range(0..4) == 0;
             let mut shape = if unbatched { vec![c] } else { vec![n, c] };
             if !unbatched {
@@ -83,9 +64,7 @@ pub fn random_case(loss: &'static str, dtype: DType, seed: u64, min_size: usize)
             if loss == "ce_prob" {
                 let raw = Tensor::rand(&shape, dtype, &mut rng);
                 let dim = if unbatched { 0 } else { 1 };
-                case.target = raw
-                    .div(&raw.sum(dim, true).unwrap().add_scalar(1e-3).unwrap())
-                    .unwrap();
+                case.target = raw.div(&raw.sum(dim, true).unwrap().add_scalar(1e-3).unwrap()).unwrap();
             } else {
                 case.target = Tensor::randint(0, c as i64, &tshape, &mut rng);
                 if rng.random_range(0..2) == 0 {
@@ -100,32 +79,21 @@ pub fn random_case(loss: &'static str, dtype: DType, seed: u64, min_size: usize)
             }
         }
         _ => {
-            let shape: Vec<usize> = (0..rng.random_range(0..4))
-                .map(|_| rng.random_range(min_size..4))
-                .collect();
+            let shape: Vec<usize> = (0..rng.random_range(0..4)).map(|_| rng.random_range(min_size..4)).collect();
             let x = Tensor::randn(&shape, dtype, &mut rng);
             case.target = Tensor::randn(&shape, dtype, &mut rng);
             case.input = x.clone();
             match loss {
                 "bce" => {
                     // probabilities away from 0 and 1
-                    case.input = x
-                        .sigmoid()
-                        .mul_scalar(0.9)
-                        .unwrap()
-                        .add_scalar(0.05)
-                        .unwrap();
+                    case.input = x.sigmoid().mul_scalar(0.9).unwrap().add_scalar(0.05).unwrap();
                     case.target = Tensor::rand(&shape, dtype, &mut rng);
                 }
                 "bce_logits" => {
                     case.target = Tensor::rand(&shape, dtype, &mut rng);
                     if rng.random_range(0..2) == 0 && !shape.is_empty() {
                         let last = *shape.last().unwrap();
-                        case.pos_weight = Some(
-                            Tensor::rand(&[last], dtype, &mut rng)
-                                .mul_scalar(3.0)
-                                .unwrap(),
-                        );
+                        case.pos_weight = Some(Tensor::rand(&[last], dtype, &mut rng).mul_scalar(3.0).unwrap());
                     }
                 }
                 "smooth_l1" => case.beta = [0.0, 0.5, 1.0, 2.0][rng.random_range(0..4)],
@@ -133,11 +101,7 @@ pub fn random_case(loss: &'static str, dtype: DType, seed: u64, min_size: usize)
                 _ => {}
             }
             if loss != "smooth_l1" && rng.random_range(0..2) == 0 {
-                case.weight = Some(
-                    Tensor::rand(&shape, dtype, &mut rng)
-                        .add_scalar(0.1)
-                        .unwrap(),
-                );
+                case.weight = Some(Tensor::rand(&shape, dtype, &mut rng).add_scalar(0.1).unwrap());
             }
         }
     }
@@ -152,11 +116,7 @@ impl Case {
             "nll" => F::nll_loss(
                 input,
                 target,
-                &F::NllLossOptions {
-                    weight: w,
-                    ignore_index: self.ignore_index,
-                    reduction: r,
-                },
+                &F::NllLossOptions { weight: w, ignore_index: self.ignore_index, reduction: r },
             ),
             "ce_index" | "ce_prob" => F::cross_entropy(
                 input,
@@ -168,56 +128,16 @@ impl Case {
                     label_smoothing: self.label_smoothing,
                 },
             ),
-            "bce" => F::binary_cross_entropy(
-                input,
-                target,
-                &F::BceOptions {
-                    weight: w,
-                    reduction: r,
-                },
-            ),
+            "bce" => F::binary_cross_entropy(input, target, &F::BceOptions { weight: w, reduction: r }),
             "bce_logits" => F::binary_cross_entropy_with_logits(
                 input,
                 target,
-                &F::BceWithLogitsOptions {
-                    weight: w,
-                    pos_weight: self.pos_weight.clone(),
-                    reduction: r,
-                },
+                &F::BceWithLogitsOptions { weight: w, pos_weight: self.pos_weight.clone(), reduction: r },
             ),
-            "smooth_l1" => F::smooth_l1_loss(
-                input,
-                target,
-                &F::SmoothL1Options {
-                    reduction: r,
-                    beta: self.beta,
-                },
-            ),
-            "huber" => F::huber_loss(
-                input,
-                target,
-                &F::HuberOptions {
-                    reduction: r,
-                    delta: self.delta,
-                    weight: w,
-                },
-            ),
-            "mse" => F::mse_loss(
-                input,
-                target,
-                &F::MseOptions {
-                    reduction: r,
-                    weight: w,
-                },
-            ),
-            "l1" => F::l1_loss(
-                input,
-                target,
-                &F::L1Options {
-                    reduction: r,
-                    weight: w,
-                },
-            ),
+            "smooth_l1" => F::smooth_l1_loss(input, target, &F::SmoothL1Options { reduction: r, beta: self.beta }),
+            "huber" => F::huber_loss(input, target, &F::HuberOptions { reduction: r, delta: self.delta, weight: w }),
+            "mse" => F::mse_loss(input, target, &F::MseOptions { reduction: r, weight: w }),
+            "l1" => F::l1_loss(input, target, &F::L1Options { reduction: r, weight: w }),
             other => panic!("unknown loss {other}"),
         }
     }
@@ -234,12 +154,7 @@ impl Case {
             };
         }
         match self.loss {
-            "nll" => weighted!(
-                nn::NllLoss::new()
-                    .ignore_index(self.ignore_index)
-                    .reduction(r)
-            )
-            .forward(input, target),
+            "nll" => weighted!(nn::NllLoss::new().ignore_index(self.ignore_index).reduction(r)).forward(input, target),
             "ce_index" | "ce_prob" => weighted!(
                 nn::CrossEntropyLoss::new()
                     .ignore_index(self.ignore_index)
@@ -256,12 +171,8 @@ impl Case {
                 }
                 .forward(input, target)
             }
-            "smooth_l1" => nn::SmoothL1Loss::new()
-                .beta(self.beta)
-                .reduction(r)
-                .forward(input, target),
-            "huber" => weighted!(nn::HuberLoss::new().delta(self.delta).reduction(r))
-                .forward(input, target),
+            "smooth_l1" => nn::SmoothL1Loss::new().beta(self.beta).reduction(r).forward(input, target),
+            "huber" => weighted!(nn::HuberLoss::new().delta(self.delta).reduction(r)).forward(input, target),
             "mse" => weighted!(nn::MseLoss::new().reduction(r)).forward(input, target),
             "l1" => weighted!(nn::L1Loss::new().reduction(r)).forward(input, target),
             other => panic!("unknown loss {other}"),

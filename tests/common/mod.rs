@@ -27,28 +27,19 @@ fn num(v: &Value) -> f64 {
 
 /// A golden tensor as a `Tensor` of its dtype.
 pub fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
+    let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
     let data = v["data"].as_array().unwrap();
     match v["dtype"].as_str().unwrap() {
         "f32" => Tensor::from_vec(data.iter().map(|x| num(x) as f32).collect(), &shape).unwrap(),
         "f64" => Tensor::from_vec(data.iter().map(num).collect(), &shape).unwrap(),
-        "i64" => {
-            Tensor::from_vec(data.iter().map(|x| x.as_i64().unwrap()).collect(), &shape).unwrap()
-        }
+        "i64" => Tensor::from_vec(data.iter().map(|x| x.as_i64().unwrap()).collect(), &shape).unwrap(),
         d => panic!("unknown dtype {d}"),
     }
 }
 
 /// The tensors of a JSON object, by name.
 pub fn tensors(v: &Value) -> BTreeMap<String, Tensor> {
-    v.as_object()
-        .map(|o| o.iter().map(|(k, t)| (k.clone(), tensor(t))).collect())
-        .unwrap_or_default()
+    v.as_object().map(|o| o.iter().map(|(k, t)| (k.clone(), tensor(t))).collect()).unwrap_or_default()
 }
 
 /// PyTorch's test tolerances: `(rtol, atol)`.
@@ -64,18 +55,10 @@ pub fn tolerances(dtype: DType) -> (f64, f64) {
 pub fn assert_close(what: &str, got: &Tensor, expected: &Value) -> Result<(), String> {
     let exp = tensor(expected);
     if got.shape() != exp.shape() {
-        return Err(format!(
-            "{what}: shape {:?}, expected {:?}",
-            got.shape(),
-            exp.shape()
-        ));
+        return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), exp.shape()));
     }
     if got.dtype() != exp.dtype() {
-        return Err(format!(
-            "{what}: dtype {:?}, expected {:?}",
-            got.dtype(),
-            exp.dtype()
-        ));
+        return Err(format!("{what}: dtype {:?}, expected {:?}", got.dtype(), exp.dtype()));
     }
     let (rtol, atol) = tolerances(exp.dtype());
     let g = got.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
@@ -89,10 +72,7 @@ pub fn assert_close(what: &str, got: &Tensor, expected: &Value) -> Result<(), St
             (a - b).abs() <= atol + rtol * b.abs()
         };
         if !ok {
-            return Err(format!(
-                "{what}[{i}] = {a:e}, expected {b:e} (|diff| = {:e})",
-                (a - b).abs()
-            ));
+            return Err(format!("{what}[{i}] = {a:e}, expected {b:e} (|diff| = {:e})", (a - b).abs()));
         }
     }
     Ok(())

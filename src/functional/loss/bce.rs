@@ -62,11 +62,7 @@ pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, opts: &BceOptions) 
         let outside = |v: T| !(v >= T::zero() && v <= T::one());
         // a branch-free scan first (it vectorises); the position only when it fails
         let any_outside = x.iter().fold(false, |acc, &v| acc | outside(v));
-        let first = if any_outside {
-            x.iter().enumerate().find(|(_, v)| outside(**v))
-        } else {
-            None
-        };
+        let first = if any_outside { x.iter().enumerate().find(|(_, v)| outside(**v)) } else { None };
         if let Some((k, v)) = first {
             return Err(Error::value(
                 OP,

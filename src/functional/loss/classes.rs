@@ -46,10 +46,7 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
     }
     let (is, ts) = (input.shape(), target.shape());
     match input.ndim() {
-        0 => Err(Error::shape(
-            op,
-            "input is 0-d; expected (C,), (N, C) or (N, C, d1, ..., dK)".to_string(),
-        )),
+        0 => Err(Error::shape(op, "input is 0-d; expected (C,), (N, C) or (N, C, d1, ..., dK)".to_string())),
         1 => {
             if target.ndim() != 0 {
                 return Err(Error::shape(
@@ -59,24 +56,13 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
                     ),
                 ));
             }
-            Ok(Layout {
-                n: 1,
-                c: is[0],
-                inner: 1,
-                out: Shape::new(),
-            })
+            Ok(Layout { n: 1, c: is[0], inner: 1, out: Shape::new() })
         }
         _ => {
-            if target.ndim() == input.ndim()
-                && ts.last() == Some(&1)
-                && ts[..ts.len() - 1] == [is[0]][..]
-            {
+            if target.ndim() == input.ndim() && ts.last() == Some(&1) && ts[..ts.len() - 1] == [is[0]][..] {
                 return Err(Error::shape(
                     op,
-                    format!(
-                        "target has shape {ts:?}; expected ({},): squeeze the last dim of an (N, 1) target",
-                        is[0]
-                    ),
+                    format!("target has shape {ts:?}; expected ({},): squeeze the last dim of an (N, 1) target", is[0]),
                 ));
             }
             if target.ndim() == 0 || ts[0] != is[0] {
@@ -90,16 +76,13 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
                 ));
             }
             if ts[1..] != is[2..] {
-                let channels_last =
-                    input.ndim() >= 3 && ts.len() + 1 == is.len() && ts[1..] == is[1..is.len() - 1];
+                let channels_last = input.ndim() >= 3 && ts.len() + 1 == is.len() && ts[1..] == is[1..is.len() - 1];
                 let hint = if channels_last {
                     "; the class dim must be dim 1 (channels-first): permute a channels-last input, e.g. x.permute(&[0, 3, 1, 2])"
                 } else {
                     ""
                 };
-                let expected: Vec<usize> = std::iter::once(is[0])
-                    .chain(is[2..].iter().copied())
-                    .collect();
+                let expected: Vec<usize> = std::iter::once(is[0]).chain(is[2..].iter().copied()).collect();
                 return Err(Error::shape(
                     op,
                     format!(
@@ -107,65 +90,33 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
                     ),
                 ));
             }
-            Ok(Layout {
-                n: is[0],
-                c: is[1],
-                inner: is[2..].iter().product(),
-                out: ts.into(),
-            })
+            Ok(Layout { n: is[0], c: is[1], inner: is[2..].iter().product(), out: ts.into() })
         }
     }
 }
 
 /// Checks every target against `[0, C)` (or `ignore_index`), naming the first bad one.
-pub(crate) fn check_targets(
-    op: &'static str,
-    target: &Tensor,
-    t: &[i64],
-    c: usize,
-    ignore_index: i64,
-) -> Result<()> {
-    if let Some((j, &v)) = t
-        .iter()
-        .enumerate()
-        .find(|&(_, &v)| v != ignore_index && (v < 0 || v as usize >= c))
-    {
+pub(crate) fn check_targets(op: &'static str, target: &Tensor, t: &[i64], c: usize, ignore_index: i64) -> Result<()> {
+    if let Some((j, &v)) = t.iter().enumerate().find(|&(_, &v)| v != ignore_index && (v < 0 || v as usize >= c)) {
         let pos = unravel(j, target.shape());
         let at = if pos.is_empty() {
             String::new()
         } else {
-            format!(
-                "[{}]",
-                pos.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("[{}]", pos.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "))
         };
-        return Err(Error::index(
-            op,
-            format!("target{at} = {v} is out of range for {c} classes"),
-        ));
+        return Err(Error::index(op, format!("target{at} = {v} is out of range for {c} classes")));
     }
     Ok(())
 }
 
 /// Checks a class `weight`: 1-D, one entry per class, the input's dtype.
-pub(crate) fn check_weight(
-    op: &'static str,
-    input: &Tensor,
-    weight: Option<&Tensor>,
-    c: usize,
-) -> Result<()> {
+pub(crate) fn check_weight(op: &'static str, input: &Tensor, weight: Option<&Tensor>, c: usize) -> Result<()> {
     if let Some(w) = weight {
         input.require_same_dtype(w, op, "weight")?;
         if w.ndim() != 1 || w.numel() != c {
             return Err(Error::shape(
                 op,
-                format!(
-                    "weight has shape {:?}; expected a 1-D tensor of {c} elements, one per class",
-                    w.shape()
-                ),
+                format!("weight has shape {:?}; expected a 1-D tensor of {c} elements, one per class", w.shape()),
             ));
         }
     }

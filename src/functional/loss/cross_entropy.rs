@@ -1,17 +1,21 @@
 //! Cross-entropy on logits, fused with the log-softmax: `F.cross_entropy`.
 //!
-//! The forward reads the logits once per position for the maximum and the
-//! log-sum-exp (see `softmax_kernels`), keeps only those two numbers per
-//! position for the backward, and the backward writes `softmax − target`
-//! (scaled) in one pass. No one-hot tensor, no log-probability tensor, no
-//! transpose for K-dimensional inputs; large inputs run in parallel.
+//! The forward reads the logits for the maximum and the log-sum-exp of each
+//! position (see `softmax_kernels`); when the logits track gradients it also
+//! keeps the exponentials `exp(z − m)` it summed, and the backward turns that
+//! buffer into `softmax − target` (scaled) in place, in one pass and without a
+//! second `exp`. No one-hot tensor, no log-probability tensor, no transpose for
+//! K-dimensional inputs; large inputs run in parallel.
 
 use super::classes::{Layout, check_targets, check_weight, index_layout};
 use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
+use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, all_stats, prob_grads, prob_sums, softmax_affine, weighted_shifted_sum,
+    Dims, affine_in_place, all_stats, all_stats_keep, prob_grads, prob_sums, softmax_affine, weighted_shifted_sum,
 };
+use crate::tensor::Storage;
+use std::sync::Mutex;
 use crate::tensor::alloc::zeros;
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::shape::pairwise_sum;
@@ -34,21 +38,12 @@ pub struct CrossEntropyOptions {
 
 impl Default for CrossEntropyOptions {
     fn default() -> Self {
-        CrossEntropyOptions {
-            weight: None,
-            ignore_index: -100,
-            reduction: Reduction::Mean,
-            label_smoothing: 0.0,
-        }
+        CrossEntropyOptions { weight: None, ignore_index: -100, reduction: Reduction::Mean, label_smoothing: 0.0 }
     }
 }
 
 fn dims(l: &Layout) -> Dims {
-    Dims {
-        n: l.n,
-        c: l.c,
-        inner: l.inner,
-    }
+    Dims { n: l.n, c: l.c, inner: l.inner }
 }
 
 /// Class weight `k`, 1 without weights.
@@ -71,6 +66,9 @@ struct IndexTargets {
     eps: f64,
     denom: f64,
     saved: Saved,
+    /// `exp(z − m)` from the forward, turned into the gradient in place by the
+    /// first backward (a second backward recomputes them)
+    exps: Mutex<Option<Storage>>,
 }
 
 struct ProbTargets {
@@ -95,16 +93,9 @@ impl Backward for IndexTargets {
         let l = &self.layout;
         let d = dims(l);
         let gz = float_op2!(OP, z, grad, "grad", |zs, g| {
-            let w = self
-                .weight
-                .as_ref()
-                .map(|w| w.data::<T>(OP, "weight"))
-                .transpose()?;
+            let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
-            let (m, ls) = (
-                self.saved.m.data::<T>(OP, "m")?,
-                self.saved.ls.data::<T>(OP, "ls")?,
-            );
+            let (m, ls) = (self.saved.m.data::<T>(OP, "m")?, self.saved.ls.data::<T>(OP, "ls")?);
             let eps = T::from_f64(self.eps);
             let uniform = eps / T::from_f64(l.c as f64);
             let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
@@ -117,21 +108,25 @@ impl Backward for IndexTargets {
                     b[j] = s * uniform;
                 }
             }
-            let mut out = zeros::<T>(zs.len());
-            d.run([], [&mut out], |u, [], [o]| {
-                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                softmax_affine(
-                    &zs[e],
-                    l.c,
-                    l.inner,
-                    &m[p.clone()],
-                    &ls[p.clone()],
-                    &a[p.clone()],
-                    &b[p],
-                    w,
-                    o,
-                )
-            });
+            let kept = self.exps.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let mut out = match kept.and_then(|mut s| T::take_vec(&mut s)) {
+                // the forward's exp(z − m), turned into the gradient in place
+                Some(mut e) => {
+                    d.run([], [&mut e], |u, [], [o]| {
+                        let p = u.j0..u.j0 + u.len;
+                        affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p], w)
+                    });
+                    e
+                }
+                None => {
+                    let mut out = zeros::<T>(zs.len());
+                    d.run([], [&mut out], |u, [], [o]| {
+                        let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                        softmax_affine(&zs[e], l.c, l.inner, &m[p.clone()], &ls[p.clone()], &a[p.clone()], &b[p], w, o)
+                    });
+                    out
+                }
+            };
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
                     let s = position_scale(g, j, self.reduction, self.denom);
@@ -155,21 +150,12 @@ impl Backward for ProbTargets {
         let d = dims(l);
         let (gz, gt) = float_op2!(OP, z, target, "target", |zs, ts| {
             let g = grad.data::<T>(OP, "grad")?;
-            let w = self
-                .weight
-                .as_ref()
-                .map(|w| w.data::<T>(OP, "weight"))
-                .transpose()?;
+            let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
-            let (m, ls) = (
-                self.saved.m.data::<T>(OP, "m")?,
-                self.saved.ls.data::<T>(OP, "ls")?,
-            );
+            let (m, ls) = (self.saved.m.data::<T>(OP, "m")?, self.saved.ls.data::<T>(OP, "ls")?);
             let tw = self.tw.data::<T>(OP, "tw")?;
             let denom = l.positions() as f64;
-            let s: Vec<T> = (0..l.positions())
-                .map(|j| position_scale(&g, j, self.reduction, denom))
-                .collect();
+            let s: Vec<T> = (0..l.positions()).map(|j| position_scale(&g, j, self.reduction, denom)).collect();
             let eps = T::from_f64(self.eps);
             let mut gz = zeros::<T>(zs.len());
             let mut gt = zeros::<T>(if target.tracks_grad() { zs.len() } else { 0 });
@@ -205,21 +191,14 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let d = dims(&layout);
-    let (storage, saved, denom) = float_op!(OP, "input", input, |zs| {
-        let w = opts
-            .weight
-            .as_ref()
-            .map(|w| w.data::<T>(OP, "weight"))
-            .transpose()?;
+    let keep = is_grad_enabled() && input.tracks_grad();
+    let (storage, saved, denom, exps) = float_op!(OP, "input", input, |zs| {
+        let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
-        let (m, ls) = all_stats(zs, d);
+        let (m, ls, exps) = all_stats_keep(zs, d, keep);
         let eps = T::from_f64(opts.label_smoothing);
         // ε > 0: per position Σ_c w_c·(z_c − m), for the uniform part of the target
-        let mut smooth = zeros::<T>(if opts.label_smoothing > 0.0 {
-            t.len()
-        } else {
-            0
-        });
+        let mut smooth = zeros::<T>(if opts.label_smoothing > 0.0 { t.len() } else { 0 });
         if !smooth.is_empty() {
             d.run([&mut smooth], [], |u, [o], []| {
                 let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
@@ -237,11 +216,8 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             let wt = wk(w, tj as usize);
             // −log_softmax at the target: ls − (z_t − m)
             let nll = wt * (ls[j] - (zs[layout.at(j, tj as usize)] - m[j]));
-            losses[j] = if smooth.is_empty() {
-                nll
-            } else {
-                (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j])
-            };
+            losses[j] =
+                if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
             weights[j] = wt;
         }
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
@@ -249,13 +225,9 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             m: Tensor::from_storage(T::wrap(m), &[t.len()]),
             ls: Tensor::from_storage(T::wrap(ls), &[t.len()]),
         };
-        (T::wrap(v), saved, denom)
+        (T::wrap(v), saved, denom, keep.then(|| T::wrap(exps)))
     });
-    let shape: Shape = if opts.reduction == Reduction::None {
-        layout.out.clone()
-    } else {
-        Shape::new()
-    };
+    let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = IndexTargets {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),
@@ -264,6 +236,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         eps: opts.label_smoothing,
         denom,
         saved,
+        exps: Mutex::new(exps),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }
@@ -285,54 +258,27 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
     let is = input.shape();
     let layout = match input.ndim() {
         0 => {
-            return Err(Error::shape(
-                OP,
-                "input is 0-d; expected (C,), (N, C) or (N, C, d1, ..., dK)",
-            ));
+            return Err(Error::shape(OP, "input is 0-d; expected (C,), (N, C) or (N, C, d1, ..., dK)"));
         }
-        1 => Layout {
-            n: 1,
-            c: is[0],
-            inner: 1,
-            out: Shape::new(),
-        },
+        1 => Layout { n: 1, c: is[0], inner: 1, out: Shape::new() },
         _ => {
             let mut out: Shape = Shape::new();
             out.push(is[0]);
             out.extend_from_slice(&is[2..]);
-            Layout {
-                n: is[0],
-                c: is[1],
-                inner: is[2..].iter().product(),
-                out,
-            }
+            Layout { n: is[0], c: is[1], inner: is[2..].iter().product(), out }
         }
     };
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let d = dims(&layout);
     let (storage, saved, tw) = float_op2!(OP, input, target, "target", |zs, ts| {
-        let w = opts
-            .weight
-            .as_ref()
-            .map(|w| w.data::<T>(OP, "weight"))
-            .transpose()?;
+        let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
         let (m, ls) = all_stats(zs, d);
         let eps = T::from_f64(opts.label_smoothing);
         let (mut tw, mut zw) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
         d.run([&mut tw, &mut zw], [], |u, [tw, zw], []| {
             let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
-            prob_sums(
-                &zs[e.clone()],
-                &ts[e],
-                layout.c,
-                layout.inner,
-                &m[p],
-                w,
-                eps,
-                tw,
-                zw,
-            )
+            prob_sums(&zs[e.clone()], &ts[e], layout.c, layout.inner, &m[p], w, eps, tw, zw)
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {
@@ -341,17 +287,10 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
             Reduction::Mean => vec![pairwise_sum(&losses) / T::from_f64(layout.positions() as f64)],
         };
         let p = d.positions();
-        let saved = Saved {
-            m: Tensor::from_storage(T::wrap(m), &[p]),
-            ls: Tensor::from_storage(T::wrap(ls), &[p]),
-        };
+        let saved = Saved { m: Tensor::from_storage(T::wrap(m), &[p]), ls: Tensor::from_storage(T::wrap(ls), &[p]) };
         (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]))
     });
-    let shape: Shape = if opts.reduction == Reduction::None {
-        layout.out.clone()
-    } else {
-        Shape::new()
-    };
+    let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = ProbTargets {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),
@@ -390,21 +329,10 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
 /// assert_eq!(z.grad().unwrap().shape(), &[2, 3]);
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
-pub fn cross_entropy(
-    input: &Tensor,
-    target: &Tensor,
-    opts: &CrossEntropyOptions,
-) -> Result<Tensor> {
+pub fn cross_entropy(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> Result<Tensor> {
     let ls = opts.label_smoothing;
     if !(0.0..=1.0).contains(&ls) {
-        return Err(Error::value(
-            "cross_entropy",
-            format!("label_smoothing = {ls} must lie in [0.0, 1.0]"),
-        ));
+        return Err(Error::value("cross_entropy", format!("label_smoothing = {ls} must lie in [0.0, 1.0]")));
     }
-    if target.dtype().is_float() {
-        prob_targets(input, target, opts)
-    } else {
-        index_targets(input, target, opts)
-    }
+    if target.dtype().is_float() { prob_targets(input, target, opts) } else { index_targets(input, target, opts) }
 }

@@ -17,11 +17,7 @@ pub struct HuberOptions {
 
 impl Default for HuberOptions {
     fn default() -> Self {
-        HuberOptions {
-            reduction: Reduction::Mean,
-            delta: 1.0,
-            weight: None,
-        }
+        HuberOptions { reduction: Reduction::Mean, delta: 1.0, weight: None }
     }
 }
 
@@ -35,11 +31,7 @@ impl Pointwise for Huber {
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, delta) = ((x - t).abs(), T::from_f64(self.0));
         let half = T::from_f64(0.5);
-        if d < delta {
-            half * d * d
-        } else {
-            delta * (d - half * delta)
-        }
+        if d < delta { half * d * d } else { delta * (d - half * delta) }
     }
     #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
@@ -74,10 +66,7 @@ impl Pointwise for Huber {
 /// ```
 pub fn huber_loss(input: &Tensor, target: &Tensor, opts: &HuberOptions) -> Result<Tensor> {
     if opts.delta.is_nan() || opts.delta <= 0.0 {
-        return Err(Error::value(
-            "huber_loss",
-            format!("delta = {} must be > 0", opts.delta),
-        ));
+        return Err(Error::value("huber_loss", format!("delta = {} must be > 0", opts.delta)));
     }
     pointwise_loss(
         Huber(opts.delta),

@@ -20,22 +20,12 @@ pub struct NllLossOptions {
 
 impl Default for NllLossOptions {
     fn default() -> Self {
-        NllLossOptions {
-            weight: None,
-            ignore_index: -100,
-            reduction: Reduction::Mean,
-        }
+        NllLossOptions { weight: None, ignore_index: -100, reduction: Reduction::Mean }
     }
 }
 
 /// Per position: `(loss, weight of the target class)`, 0 for ignored targets.
-fn nll_forward<T: Float>(
-    x: &[T],
-    t: &[i64],
-    w: Option<&[T]>,
-    l: &Layout,
-    ignore: i64,
-) -> (Vec<T>, Vec<T>) {
+fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore: i64) -> (Vec<T>, Vec<T>) {
     let mut losses = Vec::with_capacity(t.len());
     let mut weights = Vec::with_capacity(t.len());
     for (j, &tj) in t.iter().enumerate() {
@@ -53,11 +43,7 @@ fn nll_forward<T: Float>(
 
 /// Reduces per-position losses; `mean` divides by the summed target weights
 /// (NaN when every target is ignored, as PyTorch). Returns the value and the divisor.
-pub(crate) fn reduce_classes<T: Float>(
-    losses: &[T],
-    weights: &[T],
-    reduction: Reduction,
-) -> (Vec<T>, f64) {
+pub(crate) fn reduce_classes<T: Float>(losses: &[T], weights: &[T], reduction: Reduction) -> (Vec<T>, f64) {
     match reduction {
         Reduction::None => (losses.to_vec(), 1.0),
         Reduction::Sum => (vec![pairwise_sum(losses)], 1.0),
@@ -96,18 +82,13 @@ impl Backward for NllBackward {
         let t: &[i64] = &t;
         let l = &self.layout;
         let gx = float_op!("nll_loss", "grad", grad, |g| {
-            let w = self
-                .weight
-                .as_ref()
-                .map(|w| w.data::<T>("nll_loss", "weight"))
-                .transpose()?;
+            let w = self.weight.as_ref().map(|w| w.data::<T>("nll_loss", "weight")).transpose()?;
             let w = w.as_deref();
             let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
                     let wj = w.map_or(T::one(), |w| w[tj as usize]);
-                    out[l.at(j, tj as usize)] =
-                        -wj * position_scale(g, j, self.reduction, self.denom);
+                    out[l.at(j, tj as usize)] = -wj * position_scale(g, j, self.reduction, self.denom);
                 }
             }
             T::wrap(out)
@@ -143,21 +124,13 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let (storage, denom) = float_op!(OP, "input", input, |x| {
-        let w = opts
-            .weight
-            .as_ref()
-            .map(|w| w.data::<T>(OP, "weight"))
-            .transpose()?;
+        let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
         let (losses, weights) = nll_forward(x, t, w, &layout, opts.ignore_index);
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
         (T::wrap(v), denom)
     });
-    let shape = if opts.reduction == Reduction::None {
-        layout.out.clone()
-    } else {
-        Default::default()
-    };
+    let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
     let node = NllBackward {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),

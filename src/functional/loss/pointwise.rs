@@ -141,22 +141,13 @@ struct PointwiseBackward {
     dt: Option<Tensor>,
 }
 
-fn broadcast_arg(
-    op: &'static str,
-    name: &str,
-    a: &Tensor,
-    input: &Tensor,
-    out: &[usize],
-) -> Result<Tensor> {
+fn broadcast_arg(op: &'static str, name: &str, a: &Tensor, input: &Tensor, out: &[usize]) -> Result<Tensor> {
     input.require_same_dtype(a, op, name)?;
     let fits = broadcast_shapes(op, a.shape(), out).is_ok_and(|s| s.as_slice() == out);
     if !fits {
         return Err(Error::shape(
             op,
-            format!(
-                "{name} of shape {:?} cannot be broadcast to the loss shape {out:?}",
-                a.shape()
-            ),
+            format!("{name} of shape {:?} cannot be broadcast to the loss shape {out:?}", a.shape()),
         ));
     }
     a.detach().broadcast_to(out)
@@ -193,40 +184,23 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
     };
     let x = a.input.detach().broadcast_to(&out)?;
     let t = a.target.detach().broadcast_to(&out)?;
-    let w = a
-        .weight
-        .map(|w| broadcast_arg(op, "weight", w, a.input, &out))
-        .transpose()?;
-    let p = a
-        .pos_weight
-        .map(|p| broadcast_arg(op, "pos_weight", p, a.input, &out))
-        .transpose()?;
+    let w = a.weight.map(|w| broadcast_arg(op, "weight", w, a.input, &out)).transpose()?;
+    let p = a.pos_weight.map(|p| broadcast_arg(op, "pos_weight", p, a.input, &out)).transpose()?;
     let need_dx = is_grad_enabled() && a.input.tracks_grad();
     let need_dt = is_grad_enabled() && a.target.tracks_grad();
     let n = x.numel();
     let (storage, dx, dt) = float_op!(op, "input", x, |xs| {
         let ts = t.data::<T>(op, "target")?;
         let ws = w.as_ref().map(|w| w.data::<T>(op, "weight")).transpose()?;
-        let ps = p
-            .as_ref()
-            .map(|p| p.data::<T>(op, "pos_weight"))
-            .transpose()?;
+        let ps = p.as_ref().map(|p| p.data::<T>(op, "pos_weight")).transpose()?;
         let (ts, ws, ps): (&[T], Option<&[T]>, Option<&[T]>) = (&ts, ws.as_deref(), ps.as_deref());
         let denom = match (a.mean_over, ws) {
             (MeanOver::WeightSum, Some(w)) => pairwise_sum(w),
             _ => T::from_f64(n as f64),
         };
-        let scale = if a.reduction == Reduction::Mean {
-            T::one() / denom
-        } else {
-            T::one()
-        };
+        let scale = if a.reduction == Reduction::Mean { T::one() / denom } else { T::one() };
         let zeros = |want: bool| crate::tensor::alloc::zeros::<T>(if want { n } else { 0 });
-        let (mut vals, mut dx, mut dt) = (
-            zeros(a.reduction == Reduction::None),
-            zeros(need_dx),
-            zeros(need_dt),
-        );
+        let (mut vals, mut dx, mut dt) = (zeros(a.reduction == Reduction::None), zeros(need_dx), zeros(need_dt));
         let sums = chunks3(n, CHUNK, &mut vals, &mut dx, &mut dt, |r, v, gx, gt| {
             let (xc, tc) = (&xs[r.clone()], &ts[r.clone()]);
             let (wc, pc) = (ws.map(|w| &w[r.clone()]), ps.map(|p| &p[r.clone()]));
@@ -244,17 +218,8 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         let keep = |v: Vec<T>, want: bool| want.then(|| Tensor::from_storage(T::wrap(v), &out));
         (storage, keep(dx, need_dx), keep(dt, need_dt))
     });
-    let shape: &[usize] = if a.reduction == Reduction::None {
-        &out
-    } else {
-        &[]
-    };
-    let node = PointwiseBackward {
-        name: L::BACKWARD,
-        reduction: a.reduction,
-        dx,
-        dt,
-    };
+    let shape: &[usize] = if a.reduction == Reduction::None { &out } else { &[] };
+    let node = PointwiseBackward { name: L::BACKWARD, reduction: a.reduction, dx, dt };
     Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target]))
 }
 
@@ -277,11 +242,7 @@ impl PointwiseBackward {
         if full.shape() == to.shape() {
             return Ok(full);
         }
-        let reduced = float_op!(self.name, "grad", full, |f| T::wrap(reduce_to(
-            f,
-            full.shape(),
-            to.shape()
-        )));
+        let reduced = float_op!(self.name, "grad", full, |f| T::wrap(reduce_to(f, full.shape(), to.shape())));
         Ok(Tensor::from_storage(reduced, to.shape()))
     }
 }
@@ -291,16 +252,8 @@ impl Backward for PointwiseBackward {
         self.name
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let gx = self
-            .dx
-            .as_ref()
-            .map(|d| self.chain(d, grad, &inputs[0]))
-            .transpose()?;
-        let gt = self
-            .dt
-            .as_ref()
-            .map(|d| self.chain(d, grad, &inputs[1]))
-            .transpose()?;
+        let gx = self.dx.as_ref().map(|d| self.chain(d, grad, &inputs[0])).transpose()?;
+        let gt = self.dt.as_ref().map(|d| self.chain(d, grad, &inputs[1])).transpose()?;
         Ok(vec![gx, gt])
     }
 }

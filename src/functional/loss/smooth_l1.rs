@@ -16,10 +16,7 @@ pub struct SmoothL1Options {
 
 impl Default for SmoothL1Options {
     fn default() -> Self {
-        SmoothL1Options {
-            reduction: Reduction::Mean,
-            beta: 1.0,
-        }
+        SmoothL1Options { reduction: Reduction::Mean, beta: 1.0 }
     }
 }
 
@@ -33,11 +30,7 @@ impl Pointwise for SmoothL1 {
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, beta) = ((x - t).abs(), T::from_f64(self.0));
         let half = T::from_f64(0.5);
-        if d < beta {
-            half * d * d / beta
-        } else {
-            d - half * beta
-        }
+        if d < beta { half * d * d / beta } else { d - half * beta }
     }
     #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
@@ -73,10 +66,7 @@ impl Pointwise for SmoothL1 {
 /// ```
 pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, opts: &SmoothL1Options) -> Result<Tensor> {
     if opts.beta.is_nan() || opts.beta < 0.0 {
-        return Err(Error::value(
-            "smooth_l1_loss",
-            format!("beta = {} must be >= 0", opts.beta),
-        ));
+        return Err(Error::value("smooth_l1_loss", format!("beta = {} must be >= 0", opts.beta)));
     }
     let args = Args {
         input,
@@ -87,9 +77,5 @@ pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, opts: &SmoothL1Options) -
         mean_over: MeanOver::Numel,
         target_shape: TargetShape::Broadcast,
     };
-    if opts.beta == 0.0 {
-        pointwise_loss(L1, args)
-    } else {
-        pointwise_loss(SmoothL1(opts.beta), args)
-    }
+    if opts.beta == 0.0 { pointwise_loss(L1, args) } else { pointwise_loss(SmoothL1(opts.beta), args) }
 }

@@ -63,11 +63,7 @@ impl Binary {
             Binary::Mul => (b, a),
             Binary::Div => (one / b, -a / (b * b)),
             Binary::Maximum | Binary::Minimum => {
-                let first = if matches!(self, Binary::Maximum) {
-                    a > b
-                } else {
-                    a < b
-                };
+                let first = if matches!(self, Binary::Maximum) { a > b } else { a < b };
                 if a == b {
                     (half, half)
                 } else if first {
@@ -142,12 +138,7 @@ pub(crate) fn apply(a: &Tensor, b: &Tensor, kind: Binary) -> Result<Tensor> {
         };
         T::wrap(v)
     });
-    Ok(Tensor::from_op(
-        storage,
-        &out,
-        BinaryBackward { kind },
-        &[a, b],
-    ))
+    Ok(Tensor::from_op(storage, &out, BinaryBackward { kind }, &[a, b]))
 }
 
 impl Tensor {
@@ -189,10 +180,7 @@ impl Tensor {
         if !self.dtype().is_float() {
             return Err(Error::dtype(
                 op,
-                format!(
-                    "input has dtype {}, expected a float tensor; convert with to_dtype",
-                    self.dtype()
-                ),
+                format!("input has dtype {}, expected a float tensor; convert with to_dtype", self.dtype()),
             ));
         }
         Ok(Tensor::full(&[], v, self.dtype()))

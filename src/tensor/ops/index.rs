@@ -16,11 +16,7 @@ fn gather_offsets(op: &'static str, x: &Tensor, dim: usize, index: &Tensor) -> R
     if index.ndim() != x.ndim() {
         return Err(Error::shape(
             op,
-            format!(
-                "index has {} dims but input has {} (they must match)",
-                index.ndim(),
-                x.ndim()
-            ),
+            format!("index has {} dims but input has {} (they must match)", index.ndim(), x.ndim()),
         ));
     }
     for d in 0..x.ndim() {
@@ -60,10 +56,7 @@ fn gather_offsets(op: &'static str, x: &Tensor, dim: usize, index: &Tensor) -> R
         let pos = unravel(ii, index.shape());
         return Err(Error::index(
             op,
-            format!(
-                "index{pos:?} = {} is out of range for dim {dim} of size {size}",
-                idx[ii]
-            ),
+            format!("index{pos:?} = {} is out of range for dim {dim} of size {size}", idx[ii]),
         ));
     }
     Ok(offsets)
@@ -130,10 +123,7 @@ impl Tensor {
         Ok(Tensor::from_op(
             storage,
             index.shape(),
-            ScatterBackward {
-                offsets,
-                name: "GatherBackward0",
-            },
+            ScatterBackward { offsets, name: "GatherBackward0" },
             &[self, index],
         ))
     }
@@ -144,17 +134,10 @@ impl Tensor {
         let idx = index.data::<i64>("index_select", "index")?;
         let idx: &[i64] = &idx;
         if index.ndim() > 1 {
-            return Err(Error::shape(
-                "index_select",
-                format!("index must be 1-D, got shape {:?}", index.shape()),
-            ));
+            return Err(Error::shape("index_select", format!("index must be 1-D, got shape {:?}", index.shape())));
         }
         let (outer, n, inner) = split_at_dim(self.shape(), d);
-        if let Some((j, &k)) = idx
-            .iter()
-            .enumerate()
-            .find(|&(_, &k)| k < 0 || k as usize >= n)
-        {
+        if let Some((j, &k)) = idx.iter().enumerate().find(|&(_, &k)| k < 0 || k as usize >= n) {
             return Err(Error::index(
                 "index_select",
                 format!("index[{j}] = {k} is out of range for dim {d} of size {n}"),
@@ -171,15 +154,7 @@ impl Tensor {
             shape[d] = idx.len();
         }
         let storage = take(self, &offsets);
-        Ok(Tensor::from_op(
-            storage,
-            &shape,
-            ScatterBackward {
-                offsets,
-                name: "IndexSelectBackward0",
-            },
-            &[self, index],
-        ))
+        Ok(Tensor::from_op(storage, &shape, ScatterBackward { offsets, name: "IndexSelectBackward0" }, &[self, index]))
     }
 
     /// `a` where `cond` is non-zero, `b` elsewhere, all three broadcast together
@@ -188,31 +163,16 @@ impl Tensor {
         let s = broadcast_shapes("where", cond.shape(), a.shape())?;
         let out = broadcast_shapes("where", &s, b.shape())?;
         let mask = mask_of(&cond.detach().broadcast_to(&out)?);
-        let (ea, eb) = (
-            a.detach().broadcast_to(&out)?,
-            b.detach().broadcast_to(&out)?,
-        );
+        let (ea, eb) = (a.detach().broadcast_to(&out)?, b.detach().broadcast_to(&out)?);
         let storage = float_op2!("where", &ea, &eb, "other", |x, y| {
-            T::wrap(
-                mask.iter()
-                    .zip(x.iter().zip(y))
-                    .map(|(&m, (&p, &q))| if m { p } else { q })
-                    .collect(),
-            )
+            T::wrap(mask.iter().zip(x.iter().zip(y)).map(|(&m, (&p, &q))| if m { p } else { q }).collect())
         });
-        Ok(Tensor::from_op(
-            storage,
-            &out,
-            WhereBackward { mask },
-            &[a, b],
-        ))
+        Ok(Tensor::from_op(storage, &out, WhereBackward { mask }, &[a, b]))
     }
 }
 
 fn mask_of(c: &Tensor) -> Vec<bool> {
-    (0..c.numel())
-        .map(|i| c.storage().get_f64(i) != 0.0)
-        .collect()
+    (0..c.numel()).map(|i| c.storage().get_f64(i) != 0.0).collect()
 }
 
 struct WhereBackward {
@@ -227,20 +187,11 @@ impl Backward for WhereBackward {
         let (a, b) = (&inputs[0], &inputs[1]);
         let (ga, gb) = float_op!("where", "grad", grad, |g| {
             let pick = |keep: bool| -> Vec<T> {
-                g.iter()
-                    .zip(&self.mask)
-                    .map(|(&v, &m)| if m == keep { v } else { T::zero() })
-                    .collect()
+                g.iter().zip(&self.mask).map(|(&v, &m)| if m == keep { v } else { T::zero() }).collect()
             };
             (
-                Tensor::from_storage(
-                    T::wrap(reduce_to(&pick(true), grad.shape(), a.shape())),
-                    a.shape(),
-                ),
-                Tensor::from_storage(
-                    T::wrap(reduce_to(&pick(false), grad.shape(), b.shape())),
-                    b.shape(),
-                ),
+                Tensor::from_storage(T::wrap(reduce_to(&pick(true), grad.shape(), a.shape())), a.shape()),
+                Tensor::from_storage(T::wrap(reduce_to(&pick(false), grad.shape(), b.shape())), b.shape()),
             )
         });
         Ok(vec![Some(ga), Some(gb)])

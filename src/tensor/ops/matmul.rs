@@ -3,9 +3,7 @@
 //! and PyTorch's 1-D promotions.
 
 use crate::autograd::Backward;
-use crate::tensor::shape::{
-    broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, numel,
-};
+use crate::tensor::shape::{broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, numel};
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
 
@@ -28,11 +26,7 @@ pub(crate) trait Gemm: Float {
 
 /// Largest offset touched by a `rows × cols` matrix with strides `s`, plus one.
 fn extent(rows: usize, cols: usize, s: (usize, usize)) -> usize {
-    if rows == 0 || cols == 0 {
-        0
-    } else {
-        (rows - 1) * s.0 + (cols - 1) * s.1 + 1
-    }
+    if rows == 0 || cols == 0 { 0 } else { (rows - 1) * s.0 + (cols - 1) * s.1 + 1 }
 }
 
 macro_rules! impl_gemm {
@@ -51,9 +45,7 @@ macro_rules! impl_gemm {
             ) {
                 // The bounds below are what make the raw-pointer call sound; shapes
                 // were validated by the caller, so they hold for every internal call.
-                assert!(
-                    extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len() && m * n <= c.len()
-                );
+                assert!(extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len() && m * n <= c.len());
                 if m == 0 || n == 0 {
                     return;
                 }
@@ -113,17 +105,7 @@ fn batched<T: Gemm>(
     let mut outs = Vec::with_capacity(pairs.len());
     for_each_offset2(batch, out_bstride, &co, |io, _| outs.push(io));
     for ((ia, ib), io) in pairs.into_iter().zip(outs) {
-        T::gemm(
-            m,
-            k,
-            n,
-            &a[ia..],
-            sa,
-            &b[ib..],
-            sb,
-            &mut out[io..io + m * n],
-            beta,
-        );
+        T::gemm(m, k, n, &a[ia..], sa, &b[ib..], sb, &mut out[io..io + m * n], beta);
     }
 }
 
@@ -149,10 +131,7 @@ impl Backward for MatmulBackward {
         let bstride = |t: &Tensor, mn: usize| -> Shape {
             let bs = mat(t);
             let bs = &bs[..bs.len() - 1];
-            broadcast_strides(bs, &batch)
-                .iter()
-                .map(|s| s * mn)
-                .collect()
+            broadcast_strides(bs, &batch).iter().map(|s| s * mn).collect()
         };
         let (sa_b, sb_b, sg_b) = (bstride(a, m * k), bstride(b, k * n), bstride(grad, m * n));
         let (ga, gb) = float_op2!("matmul", a, b, "other", |x, y| {
@@ -161,37 +140,13 @@ impl Backward for MatmulBackward {
             let ga = a.tracks_grad().then(|| {
                 // dA = G · Bᵀ : (m×n)·(n×k), summed over broadcast batches
                 let mut out = crate::tensor::alloc::zeros::<T>(x.len());
-                batched(
-                    &batch,
-                    g,
-                    &sg_b,
-                    y,
-                    &sb_b,
-                    &mut out,
-                    &sa_b,
-                    (m, n, k),
-                    (n, 1),
-                    (1, n),
-                    true,
-                );
+                batched(&batch, g, &sg_b, y, &sb_b, &mut out, &sa_b, (m, n, k), (n, 1), (1, n), true);
                 Tensor::from_storage(T::wrap(out), a.shape())
             });
             let gb = b.tracks_grad().then(|| {
                 // dB = Aᵀ · G : (k×m)·(m×n)
                 let mut out = crate::tensor::alloc::zeros::<T>(y.len());
-                batched(
-                    &batch,
-                    x,
-                    &sa_b,
-                    g,
-                    &sg_b,
-                    &mut out,
-                    &sb_b,
-                    (k, m, n),
-                    (1, k),
-                    (n, 1),
-                    true,
-                );
+                batched(&batch, x, &sa_b, g, &sg_b, &mut out, &sb_b, (k, m, n), (1, k), (n, 1), true);
                 Tensor::from_storage(T::wrap(out), b.shape())
             });
             (ga, gb)
@@ -216,16 +171,9 @@ impl Tensor {
         match (self.ndim(), other.ndim()) {
             (0, _) | (_, 0) => Err(Error::shape(
                 "matmul",
-                format!(
-                    "both arguments need at least 1 dim, got shapes {:?} and {:?}",
-                    self.shape(),
-                    other.shape()
-                ),
+                format!("both arguments need at least 1 dim, got shapes {:?} and {:?}", self.shape(), other.shape()),
             )),
-            (1, 1) => self
-                .unsqueeze(0)?
-                .matmul_nd(&other.unsqueeze(1)?)?
-                .reshape_internal(&[]),
+            (1, 1) => self.unsqueeze(0)?.matmul_nd(&other.unsqueeze(1)?)?.reshape_internal(&[]),
             (1, _) => self.unsqueeze(0)?.matmul_nd(other)?.squeeze(-2),
             (_, 1) => self.matmul_nd(&other.unsqueeze(1)?)?.squeeze(-1),
             _ => self.matmul_nd(other),
@@ -251,40 +199,14 @@ impl Tensor {
         let batch = broadcast_shapes("matmul", ba, bb)?;
         let mut shape = batch.clone();
         shape.extend_from_slice(&[m, n]);
-        let sa: Shape = broadcast_strides(ba, &batch)
-            .iter()
-            .map(|s| s * m * k)
-            .collect();
-        let sb: Shape = broadcast_strides(bb, &batch)
-            .iter()
-            .map(|s| s * k * n)
-            .collect();
-        let so: Shape = contiguous_strides(&batch)
-            .iter()
-            .map(|s| s * m * n)
-            .collect();
+        let sa: Shape = broadcast_strides(ba, &batch).iter().map(|s| s * m * k).collect();
+        let sb: Shape = broadcast_strides(bb, &batch).iter().map(|s| s * k * n).collect();
+        let so: Shape = contiguous_strides(&batch).iter().map(|s| s * m * n).collect();
         let storage = float_op2!("matmul", self, other, "other", |x, y| {
             let mut out = crate::tensor::alloc::zeros::<T>(numel(&shape));
-            batched(
-                &batch,
-                x,
-                &sa,
-                y,
-                &sb,
-                &mut out,
-                &so,
-                (m, k, n),
-                (k, 1),
-                (n, 1),
-                false,
-            );
+            batched(&batch, x, &sa, y, &sb, &mut out, &so, (m, k, n), (k, 1), (n, 1), false);
             T::wrap(out)
         });
-        Ok(Tensor::from_op(
-            storage,
-            &shape,
-            MatmulBackward,
-            &[self, other],
-        ))
+        Ok(Tensor::from_op(storage, &shape, MatmulBackward, &[self, other]))
     }
 }

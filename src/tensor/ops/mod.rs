@@ -8,14 +8,18 @@ macro_rules! float_op {
         match &*$t.storage() {
             $crate::tensor::Storage::F32($v) => {
                 #[allow(unused_imports)]
-                use {$crate::tensor::Element as _, num_traits::Float as _, num_traits::One as _, num_traits::Zero as _};
+                use {
+                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _, $crate::tensor::Element as _,
+                };
                 #[allow(dead_code)]
                 type T = f32;
                 $body
             }
             $crate::tensor::Storage::F64($v) => {
                 #[allow(unused_imports)]
-                use {$crate::tensor::Element as _, num_traits::Float as _, num_traits::One as _, num_traits::Zero as _};
+                use {
+                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _, $crate::tensor::Element as _,
+                };
                 #[allow(dead_code)]
                 type T = f64;
                 $body
@@ -37,8 +41,7 @@ macro_rules! float_op2 {
             ($crate::tensor::Storage::F32($x), $crate::tensor::Storage::F32($y)) => {
                 #[allow(unused_imports)]
                 use {
-                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _,
-                    $crate::tensor::Element as _,
+                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _, $crate::tensor::Element as _,
                 };
                 #[allow(dead_code)]
                 type T = f32;
@@ -47,8 +50,7 @@ macro_rules! float_op2 {
             ($crate::tensor::Storage::F64($x), $crate::tensor::Storage::F64($y)) => {
                 #[allow(unused_imports)]
                 use {
-                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _,
-                    $crate::tensor::Element as _,
+                    num_traits::Float as _, num_traits::One as _, num_traits::Zero as _, $crate::tensor::Element as _,
                 };
                 #[allow(dead_code)]
                 type T = f64;

@@ -24,9 +24,7 @@ fn reduced_shape(shape: &[usize], dim: usize, keepdim: bool) -> Shape {
 /// Sums `x`, viewed as `(outer, n, inner)`, over its middle axis.
 pub(crate) fn sum_middle<T: Float>(x: &[T], outer: usize, n: usize, inner: usize) -> Vec<T> {
     if inner == 1 {
-        return (0..outer)
-            .map(|o| pairwise_sum(&x[o * n..(o + 1) * n]))
-            .collect();
+        return (0..outer).map(|o| pairwise_sum(&x[o * n..(o + 1) * n])).collect();
     }
     let mut out = crate::tensor::alloc::zeros::<T>(outer * inner);
     for o in 0..outer {
@@ -60,21 +58,13 @@ struct SumBackward {
 
 impl Backward for SumBackward {
     fn name(&self) -> &'static str {
-        if self.mean {
-            "MeanBackward1"
-        } else {
-            "SumBackward1"
-        }
+        if self.mean { "MeanBackward1" } else { "SumBackward1" }
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let (outer, n, inner) = split_at_dim(x.shape(), self.dim);
         let g = float_op!("sum", "grad", grad, |g| {
-            let scale = if self.mean {
-                T::one() / T::from_f64(n as f64)
-            } else {
-                T::one()
-            };
+            let scale = if self.mean { T::one() / T::from_f64(n as f64) } else { T::one() };
             T::wrap(expand_middle(g, outer, n, inner, scale))
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
@@ -168,12 +158,7 @@ impl Tensor {
             T::wrap(v)
         });
         let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_op(
-            out,
-            &shape,
-            SumBackward { dim: d, mean },
-            &[self],
-        ))
+        Ok(Tensor::from_op(out, &shape, SumBackward { dim: d, mean }, &[self]))
     }
 
     /// The largest value over `dim` (the values of `torch.max(x, dim, keepdim)`);
@@ -181,12 +166,7 @@ impl Tensor {
     pub fn max(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
         let (d, values, argmax) = self.max_with_index("max", dim)?;
         let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_op(
-            values,
-            &shape,
-            MaxBackward { dim: d, argmax },
-            &[self],
-        ))
+        Ok(Tensor::from_op(values, &shape, MaxBackward { dim: d, argmax }, &[self]))
     }
 
     /// The position of the largest value over `dim`, as I64 (`torch.argmax(x, dim, keepdim)`);
@@ -201,10 +181,7 @@ impl Tensor {
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
         let (d, _, argmax) = self.max_with_index("argmax", dim)?;
         let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_storage(
-            Storage::I64(argmax.into_iter().map(|k| k as i64).collect()),
-            &shape,
-        ))
+        Ok(Tensor::from_storage(Storage::I64(argmax.into_iter().map(|k| k as i64).collect()), &shape))
     }
 
     /// The maxima over `dim` and their first positions.
@@ -222,10 +199,7 @@ impl Tensor {
         }
         let mut argmax = vec![0usize; outer * inner];
         let values = float_op!(op, "input", self, |x| {
-            let mut best: Vec<T> = x[..]
-                .chunks(n * inner)
-                .flat_map(|c| c[..inner].to_vec())
-                .collect();
+            let mut best: Vec<T> = x[..].chunks(n * inner).flat_map(|c| c[..inner].to_vec()).collect();
             for o in 0..outer {
                 for k in 1..n {
                     for i in 0..inner {
@@ -253,9 +227,7 @@ impl Tensor {
             for o in 0..outer {
                 for i in 0..inner {
                     let at = |k: usize| x[(o * n + k) * inner + i];
-                    let m = (0..n).map(at).fold(T::neg_infinity(), |m, v| {
-                        if v > m || v.is_nan() { v } else { m }
-                    });
+                    let m = (0..n).map(at).fold(T::neg_infinity(), |m, v| if v > m || v.is_nan() { v } else { m });
                     let shift = if m.is_infinite() { T::zero() } else { m };
                     let s: T = (0..n).map(|k| (at(k) - shift).exp()).sum();
                     out.push(shift + s.ln());
@@ -265,27 +237,16 @@ impl Tensor {
         });
         let out = Arc::new(out);
         let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_op_shared(
-            out.clone(),
-            shape,
-            LogSumExpBackward { dim: d, out },
-            &[self],
-        ))
+        Ok(Tensor::from_op_shared(out.clone(), shape, LogSumExpBackward { dim: d, out }, &[self]))
     }
 
     /// The sum of all elements, as a 0-d tensor (pairwise summation). On I64
     /// input, the I64 sum.
     pub fn sum_all(&self) -> Tensor {
-        match self
-            .reshape_internal(&[self.numel()])
-            .and_then(|t| t.sum(0, false))
-        {
+        match self.reshape_internal(&[self.numel()]).and_then(|t| t.sum(0, false)) {
             Ok(t) => t,
             Err(_) => {
-                let s: i64 = self
-                    .to_vec::<i64>()
-                    .map(|v| v.iter().fold(0i64, |a, &b| a.wrapping_add(b)))
-                    .unwrap_or(0);
+                let s: i64 = self.to_vec::<i64>().map(|v| v.iter().fold(0i64, |a, &b| a.wrapping_add(b))).unwrap_or(0);
                 Tensor::scalar(s)
             }
         }
@@ -294,15 +255,8 @@ impl Tensor {
     /// The mean of all elements, as a 0-d tensor (NaN when empty). On I64
     /// input, the F64 mean.
     pub fn mean_all(&self) -> Tensor {
-        let x = if self.dtype().is_float() {
-            self.clone()
-        } else {
-            self.detach().storage_as(DType::F64)
-        };
-        match x
-            .reshape_internal(&[x.numel()])
-            .and_then(|t| t.mean(0, false))
-        {
+        let x = if self.dtype().is_float() { self.clone() } else { self.detach().storage_as(DType::F64) };
+        match x.reshape_internal(&[x.numel()]).and_then(|t| t.mean(0, false)) {
             Ok(t) => t,
             Err(_) => Tensor::scalar(f64::NAN), // unreachable: x is float
         }

@@ -3,8 +3,7 @@
 
 use crate::autograd::Backward;
 use crate::tensor::shape::{
-    broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, normalize_dim,
-    numel, reduce_to,
+    broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, normalize_dim, numel, reduce_to,
 };
 use crate::tensor::{Element, Shape, Storage, Tensor};
 use crate::{Error, Result};
@@ -16,10 +15,7 @@ impl Backward for ReshapeBackward {
         "ViewBackward0"
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![Some(Tensor::from_shared(
-            grad.storage_arc(),
-            inputs[0].0.shape.clone(),
-        ))])
+        Ok(vec![Some(Tensor::from_shared(grad.storage_arc(), inputs[0].0.shape.clone()))])
     }
 }
 
@@ -48,11 +44,7 @@ impl Backward for ExpandBackward {
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
-        let g = float_op!("expand", "grad", grad, |g| T::wrap(reduce_to(
-            g,
-            grad.shape(),
-            x.shape()
-        )));
+        let g = float_op!("expand", "grad", grad, |g| T::wrap(reduce_to(g, grad.shape(), x.shape())));
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
 }
@@ -98,16 +90,10 @@ impl Tensor {
         for (i, &d) in shape.iter().enumerate() {
             if d == -1 {
                 if infer.replace(i).is_some() {
-                    return Err(Error::shape(
-                        "reshape",
-                        format!("shape {shape:?}: only one dim can be -1"),
-                    ));
+                    return Err(Error::shape("reshape", format!("shape {shape:?}: only one dim can be -1")));
                 }
             } else if d < 0 {
-                return Err(Error::shape(
-                    "reshape",
-                    format!("shape {shape:?}: dim {i} = {d} is negative"),
-                ));
+                return Err(Error::shape("reshape", format!("shape {shape:?}: dim {i} = {d} is negative")));
             } else {
                 known = known.saturating_mul(d as usize);
             }
@@ -118,10 +104,7 @@ impl Tensor {
             if known == 0 || n % known != 0 {
                 return Err(Error::shape(
                     "reshape",
-                    format!(
-                        "shape {shape:?} is invalid for input of size {n} (shape {:?})",
-                        self.shape()
-                    ),
+                    format!("shape {shape:?} is invalid for input of size {n} (shape {:?})", self.shape()),
                 ));
             }
             out[i] = n / known;
@@ -138,22 +121,13 @@ impl Tensor {
         if numel(shape) != self.numel() {
             return Err(Error::shape(
                 "reshape",
-                format!(
-                    "shape {shape:?} is invalid for input of size {} (shape {:?})",
-                    self.numel(),
-                    self.shape()
-                ),
+                format!("shape {shape:?} is invalid for input of size {} (shape {:?})", self.numel(), self.shape()),
             ));
         }
         if shape == self.shape() {
             return Ok(self.clone());
         }
-        Ok(Tensor::from_op_shared(
-            self.storage_arc(),
-            shape.into(),
-            ReshapeBackward,
-            &[self],
-        ))
+        Ok(Tensor::from_op_shared(self.storage_arc(), shape.into(), ReshapeBackward, &[self]))
     }
 
     /// Flattens dims `start..=end` into one (`torch.flatten`).
@@ -164,10 +138,7 @@ impl Tensor {
         let s = normalize_dim("flatten", start, self.ndim())?;
         let e = normalize_dim("flatten", end, self.ndim())?;
         if s > e {
-            return Err(Error::index(
-                "flatten",
-                format!("start = {start} comes after end = {end}"),
-            ));
+            return Err(Error::index("flatten", format!("start = {start} comes after end = {end}")));
         }
         let mut shape: Shape = self.shape()[..s].into();
         shape.push(numel(&self.shape()[s..=e]));
@@ -210,18 +181,10 @@ impl Tensor {
         if self.ndim() > 2 {
             return Err(Error::shape(
                 "t",
-                format!(
-                    "input has {} dims (shape {:?}); t() expects at most 2",
-                    self.ndim(),
-                    self.shape()
-                ),
+                format!("input has {} dims (shape {:?}); t() expects at most 2", self.ndim(), self.shape()),
             ));
         }
-        if self.ndim() < 2 {
-            Ok(self.clone())
-        } else {
-            self.transpose(0, 1)
-        }
+        if self.ndim() < 2 { Ok(self.clone()) } else { self.transpose(0, 1) }
     }
 
     /// Reorders dims (a contiguous copy; `torch.permute`).
@@ -229,11 +192,7 @@ impl Tensor {
         if dims.len() != self.ndim() {
             return Err(Error::shape(
                 "permute",
-                format!(
-                    "dims {dims:?} has {} entries but input has {} dims",
-                    dims.len(),
-                    self.ndim()
-                ),
+                format!("dims {dims:?} has {} entries but input has {} dims", dims.len(), self.ndim()),
             ));
         }
         let mut perm: Shape = Shape::new();
@@ -241,10 +200,7 @@ impl Tensor {
         for &d in dims {
             let d = normalize_dim("permute", d, self.ndim())?;
             if self.ndim() > 0 && std::mem::replace(&mut seen[d], true) {
-                return Err(Error::index(
-                    "permute",
-                    format!("dims {dims:?} repeats dim {d}"),
-                ));
+                return Err(Error::index("permute", format!("dims {dims:?} repeats dim {d}")));
             }
             perm.push(d);
         }
@@ -253,12 +209,7 @@ impl Tensor {
         }
         let out = permute_copy(self, &perm);
         let shape = out.0.shape.clone();
-        Ok(Tensor::from_op_shared(
-            out.storage_arc(),
-            shape,
-            PermuteBackward { perm },
-            &[self],
-        ))
+        Ok(Tensor::from_op_shared(out.storage_arc(), shape, PermuteBackward { perm }, &[self]))
     }
 
     /// A contiguous tensor with the same data. Every tensor here is contiguous,
@@ -274,10 +225,7 @@ impl Tensor {
         if out.as_slice() != shape {
             return Err(Error::shape(
                 "broadcast_to",
-                format!(
-                    "input of shape {:?} cannot be broadcast to {shape:?}",
-                    self.shape()
-                ),
+                format!("input of shape {:?} cannot be broadcast to {shape:?}", self.shape()),
             ));
         }
         if shape == self.shape() {

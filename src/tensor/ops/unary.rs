@@ -245,14 +245,7 @@ impl Backward for UnaryBackward {
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
 fn map<T: Float, U: UnaryFn>(x: &[T], op: U) -> Vec<T> {
     let mut out = crate::tensor::alloc::zeros::<T>(x.len());
-    chunks3(
-        x.len(),
-        1 << 16,
-        &mut out,
-        &mut [],
-        &mut [],
-        |r, o, _, _| map_chunk(&x[r], o, op),
-    );
+    chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| map_chunk(&x[r], o, op));
     out
 }
 
@@ -267,14 +260,9 @@ dispatch! {
 /// `g · df(x, y)` elementwise, in parallel chunks for large inputs.
 fn chain<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], op: U) -> Vec<T> {
     let mut out = crate::tensor::alloc::zeros::<T>(x.len());
-    chunks3(
-        x.len(),
-        1 << 16,
-        &mut out,
-        &mut [],
-        &mut [],
-        |r, o, _, _| chain_chunk(&g[r.clone()], &x[r.clone()], &y[r], o, op),
-    );
+    chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| {
+        chain_chunk(&g[r.clone()], &x[r.clone()], &y[r], o, op)
+    });
     out
 }
 
@@ -289,12 +277,7 @@ dispatch! {
 pub(crate) fn apply(x: &Tensor, kind: Unary, op: &'static str) -> Result<Tensor> {
     let out = float_op!(op, "input", x, |v| per_kind!(kind, |k| T::wrap(map(v, k))));
     let out = Arc::new(out);
-    Ok(Tensor::from_op_shared(
-        out.clone(),
-        x.0.shape.clone(),
-        UnaryBackward { kind, out },
-        &[x],
-    ))
+    Ok(Tensor::from_op_shared(out.clone(), x.0.shape.clone(), UnaryBackward { kind, out }, &[x]))
 }
 
 /// Applies `kind` to a float tensor; on I64 input the result is an I64 copy
@@ -304,11 +287,7 @@ fn apply_any(x: &Tensor, kind: Unary, op: &'static str) -> Tensor {
         Ok(t) => t,
         Err(_) => {
             let v = x.storage().convert(DType::F64);
-            let r: Vec<f64> = f64::slice(&v)
-                .unwrap_or(&[])
-                .iter()
-                .map(|&a| kind.f(a))
-                .collect();
+            let r: Vec<f64> = f64::slice(&v).unwrap_or(&[]).iter().map(|&a| kind.f(a)).collect();
             Tensor::from_storage(Storage::F64(r).convert(x.dtype()), x.shape())
         }
     }
@@ -360,10 +339,7 @@ impl Tensor {
         let lo = min.unwrap_or(f64::NEG_INFINITY);
         let hi = max.unwrap_or(f64::INFINITY);
         if lo.is_nan() || hi.is_nan() {
-            return Err(Error::value(
-                "clamp",
-                format!("min = {lo}, max = {hi}: a bound is NaN"),
-            ));
+            return Err(Error::value("clamp", format!("min = {lo}, max = {hi}: a bound is NaN")));
         }
         apply(self, Unary::Clamp(lo, hi), "clamp")
     }
@@ -378,10 +354,7 @@ impl Backward for ToDtypeBackward {
         "ToCopyBackward0"
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![Some(Tensor::from_storage(
-            grad.storage().convert(self.from),
-            inputs[0].shape(),
-        ))])
+        Ok(vec![Some(Tensor::from_storage(grad.storage().convert(self.from), inputs[0].shape()))])
     }
 }
 
@@ -391,12 +364,7 @@ pub(crate) fn to_dtype(x: &Tensor, dtype: DType) -> Result<Tensor> {
     }
     let out = x.storage().convert(dtype);
     if x.dtype().is_float() && dtype.is_float() {
-        Ok(Tensor::from_op(
-            out,
-            x.shape(),
-            ToDtypeBackward { from: x.dtype() },
-            &[x],
-        ))
+        Ok(Tensor::from_op(out, x.shape(), ToDtypeBackward { from: x.dtype() }, &[x]))
     } else {
         Ok(Tensor::from_storage(out, x.shape()))
     }
