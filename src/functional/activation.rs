@@ -3,7 +3,7 @@
 use crate::Result;
 use crate::autograd::Backward;
 use crate::functional::softmax_kernels::{Dims, all_stats, normalise, softmax_backward};
-use crate::tensor::alloc::zeros;
+use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
 use crate::tensor::{Storage, Tensor};
@@ -29,7 +29,7 @@ impl Backward for SoftmaxBackward {
         let d = dims_of(x.shape(), self.dim);
         let g = float_op!(self.name(), "grad", grad, |g| {
             let y = T::slice(&self.out).unwrap_or_default();
-            let mut out = zeros::<T>(g.len());
+            let mut out = scratch::<T>(g.len());
             d.run([], [&mut out], |u, [], [o]| {
                 let e = u.e0..u.e0 + u.len * d.c;
                 let mut sums = zeros::<T>(if d.inner > 1 { u.len } else { 0 });
@@ -46,7 +46,7 @@ fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Resu
     let d = dims_of(input.shape(), dim);
     let out = float_op!(op, "input", input, |x| {
         let (m, ls) = all_stats(x, d);
-        let mut out = zeros::<T>(x.len());
+        let mut out = scratch::<T>(x.len());
         d.run([], [&mut out], |u, [], [o]| {
             let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * d.c);
             normalise(&x[e], d.c, d.inner, &m[p.clone()], &ls[p], !log, o)

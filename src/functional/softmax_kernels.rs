@@ -10,7 +10,7 @@
 //! `ls = log Σ exp(z − m)`, so that `log_softmax = (z − m) − ls`.
 
 use crate::tensor::Float;
-use crate::tensor::alloc::zeros;
+use crate::tensor::alloc::scratch;
 use crate::tensor::par::PAR_THRESHOLD;
 use crate::tensor::simd::dispatch;
 use rayon::prelude::*;
@@ -468,7 +468,7 @@ pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>,
         let (m, ls) = all_stats(z, d);
         return (m, ls, Vec::new());
     }
-    let (mut m, mut ls, mut e) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()), zeros::<T>(z.len()));
+    let (mut m, mut ls, mut e) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()), scratch::<T>(z.len()));
     d.run([&mut m, &mut ls], [&mut e], |u, [m, ls], [e]| {
         stats_keep(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls, e)
     });
@@ -477,7 +477,7 @@ pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>,
 
 /// `(m, ls)` of every position, in parallel.
 pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
-    let (mut m, mut ls) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
+    let (mut m, mut ls) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
     d.run([&mut m, &mut ls], [], |u, [m, ls], []| stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls));
     (m, ls)
 }

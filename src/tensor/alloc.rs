@@ -34,14 +34,22 @@ const PAR_FILL: usize = 1 << 18;
 
 /// A vector of `n` zeros, from the cache when a large enough buffer is there.
 pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
-    let mut v = take::<T>(n).unwrap_or_default();
+    let mut v = scratch::<T>(n);
     if n >= PAR_FILL {
-        // rayon writes the elements in place, in parallel, reusing the buffer
-        (0..n).into_par_iter().map(|_| T::zero()).collect_into_vec(&mut v);
+        v.par_chunks_mut(1 << 16).for_each(|c| c.fill(T::zero()));
     } else {
-        v.clear();
-        v.resize(n, T::zero());
+        v.fill(T::zero());
     }
+    v
+}
+
+/// A vector of `n` initialised elements whose values are unspecified (left
+/// over from a recycled buffer, or zeros): for kernels that write every
+/// element, so that no time goes into filling it first.
+pub(crate) fn scratch<T: Float>(n: usize) -> Vec<T> {
+    let mut v = take::<T>(n).unwrap_or_default();
+    v.truncate(n);
+    v.resize(n, T::zero());
     v
 }
 

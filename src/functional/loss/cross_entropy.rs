@@ -15,12 +15,12 @@ use crate::functional::softmax_kernels::{
     Dims, affine_in_place, all_stats, all_stats_keep, prob_grads, prob_sums, softmax_affine, weighted_shifted_sum,
 };
 use crate::tensor::Storage;
-use std::sync::Mutex;
-use crate::tensor::alloc::zeros;
+use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Shape};
 use crate::{Error, Reduction, Result, Tensor};
+use std::sync::Mutex;
 
 /// Options of [`cross_entropy`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug)]
@@ -119,7 +119,7 @@ impl Backward for IndexTargets {
                     e
                 }
                 None => {
-                    let mut out = zeros::<T>(zs.len());
+                    let mut out = scratch::<T>(zs.len());
                     d.run([], [&mut out], |u, [], [o]| {
                         let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
                         softmax_affine(&zs[e], l.c, l.inner, &m[p.clone()], &ls[p.clone()], &a[p.clone()], &b[p], w, o)
@@ -157,8 +157,8 @@ impl Backward for ProbTargets {
             let denom = l.positions() as f64;
             let s: Vec<T> = (0..l.positions()).map(|j| position_scale(&g, j, self.reduction, denom)).collect();
             let eps = T::from_f64(self.eps);
-            let mut gz = zeros::<T>(zs.len());
-            let mut gt = zeros::<T>(if target.tracks_grad() { zs.len() } else { 0 });
+            let mut gz = scratch::<T>(zs.len());
+            let mut gt = scratch::<T>(if target.tracks_grad() { zs.len() } else { 0 });
             d.run([], [&mut gz, &mut gt], |u, [], [gz, gt]| {
                 let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
                 prob_grads(
@@ -275,7 +275,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         let w = w.as_deref();
         let (m, ls) = all_stats(zs, d);
         let eps = T::from_f64(opts.label_smoothing);
-        let (mut tw, mut zw) = (zeros::<T>(d.positions()), zeros::<T>(d.positions()));
+        let (mut tw, mut zw) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
         d.run([&mut tw, &mut zw], [], |u, [tw, zw], []| {
             let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
             prob_sums(&zs[e.clone()], &ts[e], layout.c, layout.inner, &m[p], w, eps, tw, zw)

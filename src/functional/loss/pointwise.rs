@@ -199,7 +199,8 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
             _ => T::from_f64(n as f64),
         };
         let scale = if a.reduction == Reduction::Mean { T::one() / denom } else { T::one() };
-        let zeros = |want: bool| crate::tensor::alloc::zeros::<T>(if want { n } else { 0 });
+        // every element of these is written by the kernels below
+        let zeros = |want: bool| crate::tensor::alloc::scratch::<T>(if want { n } else { 0 });
         let (mut vals, mut dx, mut dt) = (zeros(a.reduction == Reduction::None), zeros(need_dx), zeros(need_dt));
         let sums = chunks3(n, CHUNK, &mut vals, &mut dx, &mut dt, |r, v, gx, gt| {
             let (xc, tc) = (&xs[r.clone()], &ts[r.clone()]);

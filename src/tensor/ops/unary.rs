@@ -244,7 +244,7 @@ impl Backward for UnaryBackward {
 
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
 fn map<T: Float, U: UnaryFn>(x: &[T], op: U) -> Vec<T> {
-    let mut out = crate::tensor::alloc::zeros::<T>(x.len());
+    let mut out = crate::tensor::alloc::scratch::<T>(x.len());
     chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| map_chunk(&x[r], o, op));
     out
 }
@@ -259,7 +259,7 @@ dispatch! {
 
 /// `g · df(x, y)` elementwise, in parallel chunks for large inputs.
 fn chain<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], op: U) -> Vec<T> {
-    let mut out = crate::tensor::alloc::zeros::<T>(x.len());
+    let mut out = crate::tensor::alloc::scratch::<T>(x.len());
     chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| {
         chain_chunk(&g[r.clone()], &x[r.clone()], &y[r], o, op)
     });
