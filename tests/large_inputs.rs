@@ -1,0 +1,154 @@
+//! The parallel and vectorised paths, which the (small) golden cases never
+//! reach: inputs above every parallel threshold, with odd sizes (rows that
+//! start unaligned, vector tails), checked against plain-loop f64 references.
+//!
+//! Run in f64, the kernels must agree with the reference to 1e-12: any bug in
+//! how work is split into units or how planes are strided shows up exactly.
+//! Run in f32 (the fast polynomial `exp` / `ln` path) they must agree to
+//! rtol 2e-5 / atol 1e-6: the reference is exact arithmetic on the same inputs,
+//! and f32 rounding over sums of up to a thousand terms reaches a few 1e-6.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use tapegrad::functional as F;
+use tapegrad::{DType, Reduction, Tensor};
+
+fn close(what: &str, got: &[f64], want: &[f64], rtol: f64, atol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= atol + rtol * w.abs(), "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+}
+
+/// Cross-entropy with class indices, weights, ignore_index and label smoothing,
+/// reduction none, and its gradient for an upstream gradient of ones: PyTorch's
+/// formulas in plain loops. `z` is `(n, c, inner)`.
+fn ce_reference(
+    z: &[f64],
+    t: &[i64],
+    w: &[f64],
+    n: usize,
+    c: usize,
+    inner: usize,
+    ignore: i64,
+    eps: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let at = |s: usize, k: usize, i: usize| (s * c + k) * inner + i;
+    let wsum: f64 = w.iter().sum();
+    let mut loss = vec![0.0; n * inner];
+    let mut grad = vec![0.0; z.len()];
+    for s in 0..n {
+        for i in 0..inner {
+            let j = s * inner + i;
+            if t[j] == ignore {
+                continue;
+            }
+            let m = (0..c).map(|k| z[at(s, k, i)]).fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + (0..c).map(|k| (z[at(s, k, i)] - m).exp()).sum::<f64>().ln();
+            let tj = t[j] as usize;
+            let smooth: f64 = (0..c).map(|k| w[k] * (lse - z[at(s, k, i)])).sum();
+            loss[j] = (1.0 - eps) * w[tj] * (lse - z[at(s, tj, i)]) + eps / c as f64 * smooth;
+            for k in 0..c {
+                let p = (z[at(s, k, i)] - lse).exp();
+                let hit = if k == tj { 1.0 } else { 0.0 };
+                grad[at(s, k, i)] = (1.0 - eps) * w[tj] * (p - hit) + eps / c as f64 * (wsum * p - w[k]);
+            }
+        }
+    }
+    (loss, grad)
+}
+
+fn ce_case(n: usize, c: usize, spatial: &[usize], seed: u64) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let inner: usize = spatial.iter().product();
+    let mut shape = vec![n, c];
+    shape.extend(spatial);
+    let mut tshape = vec![n];
+    tshape.extend(spatial);
+    let z64: Vec<f64> = (0..n * c * inner).map(|_| rng.random_range(-8.0..8.0)).collect();
+    let t: Vec<i64> = (0..n * inner).map(|_| rng.random_range(-1..c as i64)).collect(); // -1 is ignored
+    let w64: Vec<f64> = (0..c).map(|_| rng.random_range(0.5..1.5)).collect();
+    let eps = 0.1;
+    let (loss_ref, grad_ref) = ce_reference(&z64, &t, &w64, n, c, inner, -1, eps);
+    for (dtype, rtol, atol) in [(DType::F64, 1e-12, 1e-12), (DType::F32, 2e-5, 1e-6)] {
+        let z = Tensor::from_vec(z64.clone(), &shape).unwrap().to_dtype(dtype).unwrap().requires_grad();
+        let target = Tensor::from_vec(t.clone(), &tshape).unwrap();
+        let weight = Tensor::from_vec(w64.clone(), &[c]).unwrap().to_dtype(dtype).unwrap();
+        let opts = F::CrossEntropyOptions {
+            weight: Some(weight),
+            ignore_index: -1,
+            reduction: Reduction::None,
+            label_smoothing: eps,
+        };
+        let loss = F::cross_entropy(&z, &target, &opts).unwrap();
+        loss.backward_with(&loss.full_like(1.0)).unwrap();
+        let name = format!("cross_entropy {shape:?} {dtype:?}");
+        close(&format!("{name} loss"), &f64s(&loss), &loss_ref, rtol, atol);
+        close(&format!("{name} grad"), &f64s(&z.grad().unwrap()), &grad_ref, rtol, atol);
+    }
+}
+
+#[test]
+fn cross_entropy_rows_and_planes() {
+    ce_case(301, 1001, &[], 1); // rows: 301 × 1001, rows start unaligned
+    ce_case(3, 7, &[53, 61], 2); // K-dim planes, odd spatial size
+    ce_case(1, 5, &[40_007], 3); // one sample, a long plane
+}
+
+#[test]
+fn log_softmax_and_softmax_on_large_planes() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let (n, c, inner) = (5, 9, 2_003);
+    let x64: Vec<f64> = (0..n * c * inner).map(|_| rng.random_range(-20.0..20.0)).collect();
+    let mut want = vec![0.0; x64.len()];
+    for s in 0..n {
+        for i in 0..inner {
+            let idx = |k: usize| (s * c + k) * inner + i;
+            let m = (0..c).map(|k| x64[idx(k)]).fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + (0..c).map(|k| (x64[idx(k)] - m).exp()).sum::<f64>().ln();
+            for k in 0..c {
+                want[idx(k)] = x64[idx(k)] - lse;
+            }
+        }
+    }
+    for (dtype, rtol, atol) in [(DType::F64, 1e-12, 1e-12), (DType::F32, 2e-5, 1e-5)] {
+        let x = Tensor::from_vec(x64.clone(), &[n, c, inner]).unwrap().to_dtype(dtype).unwrap();
+        close(&format!("log_softmax {dtype:?}"), &f64s(&F::log_softmax(&x, 1).unwrap()), &want, rtol, atol);
+        let p: Vec<f64> = want.iter().map(|v| v.exp()).collect();
+        close(&format!("softmax {dtype:?}"), &f64s(&F::softmax(&x, 1).unwrap()), &p, rtol, atol);
+    }
+}
+
+#[test]
+fn elementwise_losses_and_unary_ops_at_scale() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let n = 200_003; // not a multiple of any vector width
+    let x64: Vec<f64> = (0..n).map(|_| rng.random_range(-30.0..30.0)).collect();
+    let y64: Vec<f64> = (0..n).map(|_| rng.random_range(0.0..1.0)).collect();
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    // bce_with_logits, reduction none, and d/dx
+    let loss_ref: Vec<f64> =
+        x64.iter().zip(&y64).map(|(&x, &y)| x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()).collect();
+    let grad_ref: Vec<f64> = x64.iter().zip(&y64).map(|(&x, &y)| sig(x) - y).collect();
+    for (dtype, rtol, atol) in [(DType::F64, 1e-12, 1e-12), (DType::F32, 2e-5, 1e-6)] {
+        let x = Tensor::from_vec(x64.clone(), &[n]).unwrap().to_dtype(dtype).unwrap().requires_grad();
+        let y = Tensor::from_vec(y64.clone(), &[n]).unwrap().to_dtype(dtype).unwrap();
+        let opts = F::BceWithLogitsOptions { reduction: Reduction::None, ..Default::default() };
+        let l = F::binary_cross_entropy_with_logits(&x, &y, &opts).unwrap();
+        l.backward_with(&l.full_like(1.0)).unwrap();
+        close(&format!("bce_with_logits {dtype:?}"), &f64s(&l), &loss_ref, rtol, atol);
+        close(&format!("bce_with_logits grad {dtype:?}"), &f64s(&x.grad().unwrap()), &grad_ref, rtol, atol);
+        let e: Vec<f64> = x64.iter().map(|v| v.exp()).collect();
+        close(&format!("exp {dtype:?}"), &f64s(&x.exp()), &e, rtol, atol);
+        let s: Vec<f64> = x64.iter().map(|&v| sig(v)).collect();
+        close(&format!("sigmoid {dtype:?}"), &f64s(&x.sigmoid()), &s, rtol, atol);
+        // mean reduction over 200K elements: cascade summation keeps f32 close
+        let mse = F::mse_loss(&x, &y, &Default::default()).unwrap();
+        let want = x64.iter().zip(&y64).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() / n as f64;
+        close(&format!("mse mean {dtype:?}"), &f64s(&mse), &[want], rtol, atol);
+    }
+}
