@@ -3,9 +3,11 @@
 
 use crate::autograd::Backward;
 use crate::tensor::Tensor;
+use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// Options of [`conv2d`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,28 +62,40 @@ impl Geometry {
         self.ho * self.wo
     }
 
-    /// Calls `f(col_index, input_offset)` for every in-bounds entry of the
-    /// im2col matrix of sample `n`, group `g`.
+    /// The output columns `ow` whose input column `ow·sw + j·dw − pw` lies inside
+    /// the image, for kernel column `j`: `lo..hi`.
+    fn valid_cols(&self, j: usize) -> (usize, usize) {
+        let (sw, dw, pw) = (self.stride.1, self.dilation.1, self.padding.1);
+        let off = j * dw; // x = ow·sw + off − pw
+        let lo = if pw > off { (pw - off).div_ceil(sw) } else { 0 };
+        let hi = if self.w + pw > off { ((self.w + pw - off - 1) / sw + 1).min(self.wo) } else { 0 };
+        (lo.min(hi), hi)
+    }
+
+    /// Visits the im2col matrix of one sample and group row segment by row
+    /// segment: `f(dst_range, src_start, stride, lo..hi)` where the segment's
+    /// columns `lo..hi` read the input from `src_start` with `stride` (the rest
+    /// of the segment is padding).
     #[inline]
-    fn for_each_col(&self, n: usize, g: usize, mut f: impl FnMut(usize, usize)) {
-        let (sh, sw) = self.stride;
-        let (ph, pw) = self.padding;
-        let (dh, dw) = self.dilation;
+    fn segments(&self, g: usize, mut f: impl FnMut(usize, Option<usize>, (usize, usize))) {
+        let (sh, dh, ph) = (self.stride.0, self.dilation.0, self.padding.0);
+        let (sw, dw, pw) = (self.stride.1, self.dilation.1, self.padding.1);
+        let l = self.l();
         for c in 0..self.cg() {
-            let plane = (n * self.c + g * self.cg() + c) * self.h * self.w;
+            let plane = (g * self.cg() + c) * self.h * self.w;
             for i in 0..self.kh {
                 for j in 0..self.kw {
-                    let row = ((c * self.kh + i) * self.kw + j) * self.l();
+                    let (lo, hi) = self.valid_cols(j);
+                    let row = ((c * self.kh + i) * self.kw + j) * l;
                     for oh in 0..self.ho {
                         let y = (oh * sh + i * dh) as isize - ph as isize;
-                        if y < 0 || y as usize >= self.h {
-                            continue;
-                        }
-                        for ow in 0..self.wo {
-                            let x = (ow * sw + j * dw) as isize - pw as isize;
-                            if x >= 0 && (x as usize) < self.w {
-                                f(row + oh * self.wo + ow, plane + y as usize * self.w + x as usize);
-                            }
+                        let dst = row + oh * self.wo;
+                        if y < 0 || y as usize >= self.h || lo >= hi {
+                            f(dst, None, (0, 0));
+                        } else {
+                            // input column of output column `lo`
+                            let x0 = lo * sw + j * dw - pw;
+                            f(dst, Some(plane + y as usize * self.w + x0), (lo, hi));
                         }
                     }
                 }
@@ -89,9 +103,43 @@ impl Geometry {
         }
     }
 
-    fn im2col<T: Gemm>(&self, x: &[T], n: usize, g: usize, cols: &mut [T]) {
-        cols.iter_mut().for_each(|v| *v = T::zero());
-        self.for_each_col(n, g, |ci, xi| cols[ci] = x[xi]);
+    /// The im2col matrix (`k × l`) of one sample `x` (`C × H × W`) and group `g`.
+    fn im2col<T: Gemm>(&self, x: &[T], g: usize, cols: &mut [T]) {
+        let (wo, sw) = (self.wo, self.stride.1);
+        self.segments(g, |dst, src, (lo, hi)| {
+            let seg = &mut cols[dst..dst + wo];
+            match src {
+                None => seg.fill(T::zero()),
+                Some(s0) => {
+                    seg[..lo].fill(T::zero());
+                    seg[hi..].fill(T::zero());
+                    if sw == 1 {
+                        seg[lo..hi].copy_from_slice(&x[s0..s0 + (hi - lo)]);
+                    } else {
+                        for (k, d) in seg[lo..hi].iter_mut().enumerate() {
+                            *d = x[s0 + k * sw];
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds the im2col-shaped `dcols` back onto the input gradient `dx` of one sample (col2im).
+    fn col2im<T: Gemm>(&self, dcols: &[T], g: usize, dx: &mut [T]) {
+        let sw = self.stride.1;
+        self.segments(g, |dst, src, (lo, hi)| {
+            if let Some(s0) = src {
+                for (k, &v) in dcols[dst + lo..dst + hi].iter().enumerate() {
+                    dx[s0 + k * sw] += v;
+                }
+            }
+        });
+    }
+
+    /// True when the convolution is big enough to split over threads.
+    fn parallel(&self) -> bool {
+        self.n > 1 && self.n * self.o * self.l() * self.k() >= 1 << 20
     }
 }
 
@@ -110,40 +158,71 @@ impl Backward for Conv2dBackward {
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
-            let mut gx = crate::tensor::alloc::zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
-            let mut gw = crate::tensor::alloc::zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
-            let mut cols = crate::tensor::alloc::zeros::<T>(k * l);
-            let mut dcols = crate::tensor::alloc::zeros::<T>(k * l);
-            for n in 0..geo.n {
-                for gr in 0..geo.groups {
-                    let go = &g[(n * geo.o + gr * og) * l..(n * geo.o + (gr + 1) * og) * l];
-                    let wg = &ws[gr * og * k..(gr + 1) * og * k];
-                    if !gw.is_empty() {
-                        // dW_g += G_g · colsᵀ : (og×l)·(l×k)
-                        geo.im2col(xs, n, gr, &mut cols);
-                        T::gemm(og, l, k, go, (l, 1), &cols, (1, l), &mut gw[gr * og * k..(gr + 1) * og * k], T::one());
+            let (sample, out_sample) = (geo.c * geo.h * geo.w, geo.o * l);
+            // dW = Σ_n G_n · cols_nᵀ, per group: over fixed chunks of samples, each
+            // summed on its own, then the chunks in order (deterministic at any
+            // thread count)
+            let gw = w.tracks_grad().then(|| {
+                let chunk = if geo.parallel() { geo.n.div_ceil(8) } else { geo.n.max(1) };
+                let starts: Vec<usize> = (0..geo.n).step_by(chunk).collect();
+                let partial = |&s0: &usize| -> Vec<T> {
+                    let mut acc = zeros::<T>(ws.len());
+                    let mut cols = scratch::<T>(k * l);
+                    for n in s0..(s0 + chunk).min(geo.n) {
+                        for gr in 0..geo.groups {
+                            geo.im2col(&xs[n * sample..(n + 1) * sample], gr, &mut cols);
+                            let go = &g[n * out_sample + gr * og * l..n * out_sample + (gr + 1) * og * l];
+                            let dst = &mut acc[gr * og * k..(gr + 1) * og * k];
+                            T::gemm(og, l, k, go, (l, 1), &cols, (1, l), dst, T::one());
+                        }
                     }
-                    if !gx.is_empty() {
-                        // dcols = W_gᵀ · G_g : (k×og)·(og×l), then scattered back (col2im)
+                    acc
+                };
+                let parts: Vec<Vec<T>> = if starts.len() > 1 {
+                    starts.par_iter().map(partial).collect()
+                } else {
+                    starts.iter().map(partial).collect()
+                };
+                let sum = parts
+                    .into_iter()
+                    .reduce(|mut a, b| {
+                        a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
+                        a
+                    })
+                    .unwrap_or_else(|| zeros::<T>(ws.len()));
+                Tensor::from_storage(T::wrap(sum), w.shape())
+            });
+            // dx_n = col2im(W_gᵀ · G_n,g), sample by sample (disjoint, so in parallel)
+            let gx = x.tracks_grad().then(|| {
+                let mut gx = zeros::<T>(xs.len());
+                let per_sample = |(n, dx): (usize, &mut [T])| {
+                    let mut dcols = scratch::<T>(k * l);
+                    for gr in 0..geo.groups {
+                        let go = &g[n * out_sample + gr * og * l..n * out_sample + (gr + 1) * og * l];
+                        let wg = &ws[gr * og * k..(gr + 1) * og * k];
                         T::gemm(k, og, l, wg, (1, k), go, (l, 1), &mut dcols, T::zero());
-                        geo.for_each_col(n, gr, |ci, xi| gx[xi] += dcols[ci]);
+                        geo.col2im(&dcols, gr, dx);
                     }
+                };
+                if geo.parallel() {
+                    gx.par_chunks_mut(sample.max(1)).enumerate().for_each(per_sample);
+                } else {
+                    gx.chunks_mut(sample.max(1)).enumerate().for_each(per_sample);
                 }
-            }
+                Tensor::from_storage(T::wrap(gx), x.shape())
+            });
             let gb = inputs.get(2).filter(|b| b.tracks_grad()).map(|b| {
-                let mut out = crate::tensor::alloc::zeros::<T>(geo.o);
+                let mut out = zeros::<T>(geo.o);
                 for n in 0..geo.n {
                     for (oc, acc) in out.iter_mut().enumerate() {
-                        *acc += g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l].iter().copied().sum::<T>();
+                        *acc += crate::tensor::shape::pairwise_sum(
+                            &g[n * out_sample + oc * l..n * out_sample + (oc + 1) * l],
+                        );
                     }
                 }
                 Tensor::from_storage(T::wrap(out), b.shape())
             });
-            (
-                (!gx.is_empty()).then(|| Tensor::from_storage(T::wrap(gx), x.shape())),
-                (!gw.is_empty()).then(|| Tensor::from_storage(T::wrap(gw), w.shape())),
-                gb,
-            )
+            (gx, gw, gb)
         });
         Ok(vec![gx, gw, gb])
     }
@@ -251,21 +330,28 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
     }
     let (og, k, l) = (geo.og(), geo.k(), geo.l());
     let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {
-        let mut out = crate::tensor::alloc::zeros::<T>(geo.n * geo.o * l);
-        let mut cols = crate::tensor::alloc::zeros::<T>(k * l);
-        for n in 0..geo.n {
+        let bs = bias.map(|b| b.data::<T>(OP, "bias")).transpose()?;
+        let bs = bs.as_deref();
+        let (sample, out_sample) = (geo.c * geo.h * geo.w, geo.o * l);
+        // every element is written: the GEMM overwrites (beta = 0)
+        let mut out = scratch::<T>(geo.n * out_sample);
+        let per_sample = |(n, out_n): (usize, &mut [T])| {
+            let mut cols = scratch::<T>(k * l);
             for g in 0..geo.groups {
-                geo.im2col(xs, n, g, &mut cols);
-                let dst = &mut out[(n * geo.o + g * og) * l..(n * geo.o + (g + 1) * og) * l];
+                geo.im2col(&xs[n * sample..(n + 1) * sample], g, &mut cols);
+                let dst = &mut out_n[g * og * l..(g + 1) * og * l];
                 T::gemm(og, k, l, &ws[g * og * k..(g + 1) * og * k], (k, 1), &cols, (l, 1), dst, T::zero());
             }
-        }
-        if let Some(b) = bias {
-            let bs = b.data::<T>(OP, "bias")?;
-            let bs: &[T] = &bs;
-            for (plane, &bv) in out.chunks_exact_mut(l.max(1)).zip(bs.iter().cycle()) {
-                plane.iter_mut().for_each(|v| *v += bv);
+            if let Some(bs) = bs {
+                for (plane, &bv) in out_n.chunks_exact_mut(l.max(1)).zip(bs) {
+                    plane.iter_mut().for_each(|v| *v += bv);
+                }
             }
+        };
+        if geo.parallel() {
+            out.par_chunks_mut(out_sample.max(1)).enumerate().for_each(per_sample);
+        } else {
+            out.chunks_mut(out_sample.max(1)).enumerate().for_each(per_sample);
         }
         T::wrap(out)
     });

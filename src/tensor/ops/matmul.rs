@@ -50,7 +50,12 @@ macro_rules! impl_gemm {
                     return;
                 }
                 if k == 0 {
-                    c[..m * n].iter_mut().for_each(|v| *v *= beta);
+                    // as the kernel: with beta = 0, C is not read (it may hold anything)
+                    if beta == 0.0 {
+                        c[..m * n].fill(0.0);
+                    } else {
+                        c[..m * n].iter_mut().for_each(|v| *v *= beta);
+                    }
                     return;
                 }
                 // SAFETY: a, b and c are valid for the extents checked above; c is
