@@ -1,6 +1,7 @@
 //! Adam and AdamW, `torch.optim.Adam` / `torch.optim.AdamW`.
 
-use super::{check, update_param};
+use super::{Rule, check, update_param};
+use crate::tensor::Storage;
 use crate::{Result, Tensor};
 
 /// Adam (`torch.optim.Adam`), or AdamW with `.decoupled(true)`
@@ -22,7 +23,7 @@ pub struct Adam {
     weight_decay: f64,
     decoupled: bool,
     t: u64,
-    state: Vec<Vec<Tensor>>,
+    state: Vec<Vec<Storage>>,
 }
 
 impl Adam {
@@ -61,22 +62,19 @@ impl Adam {
         check(OP, "eps", self.eps, 0.0, None)?;
         check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
         self.t += 1;
-        let (lr, (b1, b2), eps, wd, decoupled) = (self.lr, self.betas, self.eps, self.weight_decay, self.decoupled);
         let t = self.t as i32;
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let rule = Rule::Adam {
+            lr: self.lr,
+            b1: self.betas.0,
+            b2: self.betas.1,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: self.decoupled,
+            bc1: 1.0 - self.betas.0.powi(t),
+            bc2: 1.0 - self.betas.1.powi(t),
+        };
         for (p, st) in self.params.iter().zip(&mut self.state) {
-            update_param(OP, p, st, 2, |p, g, st| {
-                let mut g = g;
-                if decoupled {
-                    p[0] *= 1.0 - lr * wd;
-                } else {
-                    g += wd * p[0];
-                }
-                st[0] = b1 * st[0] + (1.0 - b1) * g;
-                st[1] = b2 * st[1] + (1.0 - b2) * g * g;
-                let denom = st[1].sqrt() / bc2.sqrt() + eps;
-                p[0] -= (lr / bc1) * st[0] / denom;
-            })?;
+            update_param(OP, p, st, rule)?;
         }
         Ok(())
     }

@@ -23,8 +23,9 @@ mod sgd;
 pub use adam::Adam;
 pub use sgd::Sgd;
 
+use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op2;
-use crate::tensor::{Float, Tensor};
+use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};
 
 /// Errors unless `value` is finite and at least `min` (or within `[min, max)`).
@@ -41,50 +42,73 @@ fn check(op: &'static str, name: &str, value: f64, min: f64, max: Option<f64>) -
     }
 }
 
-/// Applies `update(param, grad, state...)` elementwise to one parameter, with
-/// `n_state` state buffers kept in the parameter's dtype, and writes the result back.
-fn update_param(
-    op: &'static str,
-    p: &Tensor,
-    state: &mut Vec<Tensor>,
-    n_state: usize,
-    update: impl Fn(&mut [f64], f64, &mut [f64]),
-) -> Result<()> {
-    let Some(g) = p.grad() else { return Ok(()) };
-    if state.is_empty() {
-        state.extend((0..n_state).map(|_| p.full_like(0.0)));
-    }
-    let new = float_op2!(op, p, &g, "grad", |ps, gs| {
-        let bufs: Vec<Vec<T>> = state.iter().map(|s| s.to_vec::<T>()).collect::<Result<_>>()?;
-        let (out, bufs) = apply::<T>(ps, gs, bufs, &update);
-        for (s, b) in state.iter_mut().zip(bufs) {
-            *s = Tensor::from_vec(b, p.shape())?;
+/// One update rule, with its hyper-parameters for this step.
+#[derive(Clone, Copy, Debug)]
+enum Rule {
+    Sgd { lr: f64, momentum: f64, dampening: f64, nesterov: bool, weight_decay: f64 },
+    Adam { lr: f64, b1: f64, b2: f64, eps: f64, weight_decay: f64, decoupled: bool, bc1: f64, bc2: f64 },
+}
+
+impl Rule {
+    fn n_state(self) -> usize {
+        match self {
+            Rule::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            Rule::Adam { .. } => 2,
         }
-        Tensor::from_vec(out, p.shape())?
+    }
+}
+
+/// Updates one parameter that has a gradient, in its own dtype (as PyTorch),
+/// keeping the rule's state buffers (momentum, or Adam's moments) in `state`.
+fn update_param(op: &'static str, p: &Tensor, state: &mut Vec<Storage>, rule: Rule) -> Result<()> {
+    let Some(g) = p.grad() else { return Ok(()) };
+    let first = state.is_empty();
+    let new = float_op2!(op, p, &g, "grad", |ps, gs| {
+        let mut bufs: Vec<Vec<T>> = if first {
+            (0..rule.n_state()).map(|_| zeros::<T>(ps.len())).collect()
+        } else {
+            state.iter_mut().map(|s| T::take_vec(s).unwrap_or_else(|| zeros::<T>(ps.len()))).collect()
+        };
+        let mut out = scratch::<T>(ps.len());
+        step::<T>(rule, first, ps, gs, &mut bufs, &mut out);
+        *state = bufs.into_iter().map(T::wrap).collect();
+        Tensor::from_storage(T::wrap(out), p.shape())
     });
     p.set_data(&new)
 }
 
-/// Runs the update in f64 per element and rounds back to `T` (PyTorch's f32
-/// optimizers compute in f32; the difference is within one rounding per op).
-fn apply<T: Float>(
-    ps: &[T],
-    gs: &[T],
-    mut bufs: Vec<Vec<T>>,
-    update: &impl Fn(&mut [f64], f64, &mut [f64]),
-) -> (Vec<T>, Vec<Vec<T>>) {
-    let mut out = Vec::with_capacity(ps.len());
-    let mut st = vec![0.0; bufs.len()];
-    for i in 0..ps.len() {
-        for (s, b) in st.iter_mut().zip(&bufs) {
-            *s = b[i].to_f64();
+/// `out = p` after one step of `rule` from gradient `g`, updating `bufs` in place.
+fn step<T: Float>(rule: Rule, first: bool, p: &[T], g: &[T], bufs: &mut [Vec<T>], out: &mut [T]) {
+    let c = T::from_f64;
+    match rule {
+        Rule::Sgd { lr, momentum, dampening, nesterov, weight_decay } => {
+            let (lr, mu, damp, wd) = (c(lr), c(momentum), c(dampening), c(weight_decay));
+            match bufs.first_mut() {
+                None => {
+                    for ((o, &pv), &gv) in out.iter_mut().zip(p).zip(g) {
+                        *o = pv - lr * (gv + wd * pv);
+                    }
+                }
+                Some(b) => {
+                    for (((o, &pv), &gv), bv) in out.iter_mut().zip(p).zip(g).zip(b.iter_mut()) {
+                        let d = gv + wd * pv;
+                        *bv = if first { d } else { mu * *bv + (T::one() - damp) * d };
+                        let d = if nesterov { d + mu * *bv } else { *bv };
+                        *o = pv - lr * d;
+                    }
+                }
+            }
         }
-        let mut p = [ps[i].to_f64()];
-        update(&mut p, gs[i].to_f64(), &mut st);
-        for (s, b) in st.iter().zip(bufs.iter_mut()) {
-            b[i] = T::from_f64(*s);
+        Rule::Adam { lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2 } => {
+            let (step_size, b1, b2, eps, wd) = (c(lr / bc1), c(b1), c(b2), c(eps), c(weight_decay));
+            let (sqrt_bc2, decay) = (c(bc2.sqrt()), c(1.0 - lr * weight_decay));
+            let [m, v] = bufs else { return };
+            for ((((o, &pv), &gv), mv), vv) in out.iter_mut().zip(p).zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let (pv, gv) = if decoupled { (pv * decay, gv) } else { (pv, gv + wd * pv) };
+                *mv = b1 * *mv + (T::one() - b1) * gv;
+                *vv = b2 * *vv + (T::one() - b2) * gv * gv;
+                *o = pv - step_size * *mv / (vv.sqrt() / sqrt_bc2 + eps);
+            }
         }
-        out.push(T::from_f64(p[0]));
     }
-    (out, bufs)
 }

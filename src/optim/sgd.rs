@@ -1,6 +1,7 @@
 //! Stochastic gradient descent, `torch.optim.SGD`.
 
-use super::{check, update_param};
+use super::{Rule, check, update_param};
+use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
 /// Stochastic gradient descent with momentum, dampening, Nesterov momentum
@@ -21,7 +22,7 @@ pub struct Sgd {
     dampening: f64,
     nesterov: bool,
     weight_decay: f64,
-    buffers: Vec<Vec<Tensor>>,
+    buffers: Vec<Vec<Storage>>,
 }
 
 impl Sgd {
@@ -67,18 +68,15 @@ impl Sgd {
                 ),
             ));
         }
-        let (lr, mu, damp, nesterov, wd) = (self.lr, self.momentum, self.dampening, self.nesterov, self.weight_decay);
+        let rule = Rule::Sgd {
+            lr: self.lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+        };
         for (p, buf) in self.params.iter().zip(&mut self.buffers) {
-            let first = buf.is_empty();
-            let n_state = usize::from(mu != 0.0);
-            update_param(OP, p, buf, n_state, |p, g, st| {
-                let mut g = g + wd * p[0];
-                if mu != 0.0 {
-                    st[0] = if first { g } else { mu * st[0] + (1.0 - damp) * g };
-                    g = if nesterov { g + mu * st[0] } else { st[0] };
-                }
-                p[0] -= lr * g;
-            })?;
+            update_param(OP, p, buf, rule)?;
         }
         Ok(())
     }
