@@ -27,6 +27,7 @@ fn f64s(t: &Tensor) -> Vec<f64> {
 /// Cross-entropy with class indices, weights, ignore_index and label smoothing,
 /// reduction none, and its gradient for an upstream gradient of ones: PyTorch's
 /// formulas in plain loops. `z` is `(n, c, inner)`.
+#[allow(clippy::too_many_arguments)]
 fn ce_reference(
     z: &[f64],
     t: &[i64],

@@ -385,7 +385,25 @@ dispatch! {
     /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
     /// backward that then needs no `exp` of its own).
     pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
-        if inner == 1 {
+        if inner == 1 && c < 64 {
+            // short rows: shift every row first, then one long vectorised exp
+            // pass over the whole unit (a row of 10 would never fill a vector)
+            let c1 = c.max(1);
+            for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
+                let mx = row.iter().fold(T::neg_infinity(), |a, &b| nan_max(a, b));
+                let shift = if mx.is_infinite() { T::zero() } else { mx };
+                for (o, &v) in erow.iter_mut().zip(row) {
+                    *o = v - shift;
+                }
+                m[r] = shift;
+            }
+            for v in e.iter_mut() {
+                *v = v.exp_fast();
+            }
+            for (r, erow) in e.chunks_exact(c1).enumerate().take(ls.len()) {
+                ls[r] = erow.iter().fold(T::zero(), |s, &v| s + v).ln_fast();
+            }
+        } else if inner == 1 {
             let c1 = c.max(1);
             for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
                 let mx = lanes_max(row);
