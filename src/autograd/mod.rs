@@ -5,9 +5,35 @@ mod gradcheck;
 pub use gradcheck::{GradcheckReport, gradcheck};
 
 use crate::{Result, Tensor};
+use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// Tensor ids are unique integers: they are their own hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        // spread the bits a little: ids are consecutive
+        self.0 = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdBuild = BuildHasherDefault<IdHasher>;
+
+/// The inputs of a node: up to three inline, without a heap allocation.
+pub(crate) type Inputs = SmallVec<[Tensor; 3]>;
 
 /// The backward half of an operation: given the gradient of the output,
 /// returns the gradient of each input (`None` where there is none).
@@ -29,18 +55,18 @@ pub fn live_nodes() -> isize {
 /// A recorded operation: its backward and its inputs.
 pub(crate) struct Node {
     pub(crate) op: Box<dyn Backward>,
-    inputs: Vec<Tensor>,
+    inputs: Inputs,
 }
 
 impl Node {
-    pub(crate) fn new(op: Box<dyn Backward>, inputs: Vec<Tensor>) -> Node {
+    pub(crate) fn new(op: Box<dyn Backward>, inputs: Inputs) -> Node {
         LIVE_NODES.fetch_add(1, Ordering::Relaxed);
         Node { op, inputs }
     }
     pub(crate) fn inputs(&self) -> &[Tensor] {
         &self.inputs
     }
-    pub(crate) fn into_inputs(mut self) -> Vec<Tensor> {
+    pub(crate) fn into_inputs(mut self) -> Inputs {
         std::mem::take(&mut self.inputs)
     }
 }
@@ -86,7 +112,7 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
     // Reverse topological order by an iterative depth-first search (no recursion:
     // a 100,000-op chain must not overflow the stack).
     let mut order: Vec<Tensor> = Vec::new();
-    let mut visited: HashSet<usize> = HashSet::new();
+    let mut visited: HashSet<usize, IdBuild> = HashSet::default();
     let mut stack: Vec<(Tensor, bool)> = vec![(root.clone(), false)];
     while let Some((t, done)) = stack.pop() {
         if done {
@@ -96,17 +122,17 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
         if !visited.insert(t.id()) {
             continue;
         }
+        stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            let children: Vec<Tensor> =
-                node.inputs().iter().filter(|i| i.tracks_grad() && !visited.contains(&i.id())).cloned().collect();
-            stack.push((t, true));
-            stack.extend(children.into_iter().map(|c| (c, false)));
-        } else {
-            stack.push((t, true));
+            for input in node.inputs() {
+                if input.tracks_grad() && !visited.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            }
         }
     }
 
-    let mut grads: HashMap<usize, Tensor> = HashMap::new();
+    let mut grads: HashMap<usize, Tensor, IdBuild> = HashMap::with_capacity_and_hasher(order.len(), IdBuild::default());
     grads.insert(root.id(), seed);
     no_grad(|| {
         for t in order.iter().rev() {

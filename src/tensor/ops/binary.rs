@@ -98,6 +98,23 @@ impl Backward for BinaryBackward {
         let (need_a, need_b) = (a.tracks_grad(), b.tracks_grad());
         let (ga, gb) = float_op2!(kind.op_name(), a, b, "other", |x, y| {
             let g = grad.data::<T>(kind.op_name(), "grad")?;
+            if a.shape() == b.shape() {
+                // no broadcasting: one zipped pass per wanted gradient
+                let each = |first: bool| -> Vec<T> {
+                    x.iter()
+                        .zip(y.iter())
+                        .zip(g.iter())
+                        .map(|((&p, &q), &gv)| {
+                            let (da, db) = kind.df(p, q);
+                            gv * if first { da } else { db }
+                        })
+                        .collect()
+                };
+                let ga = need_a.then(|| Tensor::from_storage(T::wrap(each(true)), a.shape()));
+                let gb = need_b.then(|| Tensor::from_storage(T::wrap(each(false)), b.shape()));
+                return Ok(vec![ga, gb]);
+            }
+
             let g: &[T] = &g;
             let sa = broadcast_strides(a.shape(), &out);
             let sb = broadcast_strides(b.shape(), &out);
