@@ -153,3 +153,38 @@ fn elementwise_losses_and_unary_ops_at_scale() {
         close(&format!("mse mean {dtype:?}"), &f64s(&mse), &[want], rtol, atol);
     }
 }
+
+/// A convolution large enough for the parallel path (one sample per part)
+/// must agree with the same convolution run sample by sample (the batched
+/// path), outputs and gradients, in f64.
+#[test]
+fn conv2d_parallel_path_matches_sample_by_sample() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let (n, c, h, w, o) = (16, 8, 24, 23, 16);
+    let opts = F::Conv2dOptions { stride: (2, 1), padding: (1, 2), dilation: (1, 2), groups: 2 };
+    let x = Tensor::randn(&[n, c, h, w], DType::F64, &mut rng).requires_grad();
+    let wt = Tensor::randn(&[o, c / 2, 3, 3], DType::F64, &mut rng).requires_grad();
+    let b = Tensor::randn(&[o], DType::F64, &mut rng).requires_grad();
+    let y = F::conv2d(&x, &wt, Some(&b), &opts).unwrap();
+    let gy = Tensor::randn(y.shape(), DType::F64, &mut rng);
+    y.backward_with(&gy).unwrap();
+    let (gx, gw, gb) = (f64s(&x.grad().unwrap()), f64s(&wt.grad().unwrap()), f64s(&b.grad().unwrap()));
+    let (mut ys, mut gxs) = (Vec::new(), Vec::new());
+    let (mut gws, mut gbs) = (vec![0.0; gw.len()], vec![0.0; gb.len()]);
+    for s in 0..n {
+        let xs = x.detach().index_select(0, &Tensor::from_vec(vec![s as i64], &[1]).unwrap()).unwrap().requires_grad();
+        let (w1, b1) = (wt.detach().requires_grad(), b.detach().requires_grad());
+        let y1 = F::conv2d(&xs, &w1, Some(&b1), &opts).unwrap();
+        let g1 = gy.index_select(0, &Tensor::from_vec(vec![s as i64], &[1]).unwrap()).unwrap();
+        y1.backward_with(&g1).unwrap();
+        ys.extend(f64s(&y1));
+        gxs.extend(f64s(&xs.grad().unwrap()));
+        gws.iter_mut().zip(f64s(&w1.grad().unwrap())).for_each(|(a, v)| *a += v);
+        gbs.iter_mut().zip(f64s(&b1.grad().unwrap())).for_each(|(a, v)| *a += v);
+    }
+    close("conv2d output", &f64s(&y), &ys, 1e-12, 1e-12);
+    close("conv2d dx", &gx, &gxs, 1e-12, 1e-12);
+    // dW and db sum over the samples in another order than the loop above: 1e-10
+    close("conv2d dW", &gw, &gws, 1e-10, 1e-10);
+    close("conv2d db", &gb, &gbs, 1e-10, 1e-10);
+}

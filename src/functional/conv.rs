@@ -2,12 +2,13 @@
 //! dilation and groups.
 
 use crate::autograd::Backward;
-use crate::tensor::Tensor;
 use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
+use crate::tensor::{Storage, Tensor};
 use crate::{Error, Result};
 use rayon::prelude::*;
+use std::sync::Mutex;
 
 /// Options of [`conv2d`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,79 +73,120 @@ impl Geometry {
         (lo.min(hi), hi)
     }
 
-    /// Visits the im2col matrix of one sample and group row segment by row
-    /// segment: `f(dst_range, src_start, stride, lo..hi)` where the segment's
-    /// columns `lo..hi` read the input from `src_start` with `stride` (the rest
-    /// of the segment is padding).
-    #[inline]
-    fn segments(&self, g: usize, mut f: impl FnMut(usize, Option<usize>, (usize, usize))) {
+    /// True when the convolution is big enough to split over threads.
+    fn parallel(&self) -> bool {
+        self.n > 1 && self.n * self.o * self.l() * self.k() >= 1 << 20
+    }
+
+    /// Splits `ns` samples into parts: `(first sample, count)`. A large
+    /// convolution runs one sample per part, in parallel (products that stay in
+    /// cache); a small one runs all samples as one batched product (fewer,
+    /// larger GEMM calls).
+    fn parts(&self, ns: usize) -> Vec<(usize, usize)> {
+        let per = if self.parallel() { 1 } else { ns.max(1) };
+        (0..ns).step_by(per).map(|s0| (s0, per.min(ns - s0))).collect()
+    }
+
+    /// Samples per chunk, so that a group's column matrix (`k × samples·l`)
+    /// stays within [`MAX_COLS`] elements.
+    fn chunk(&self) -> usize {
+        (MAX_COLS / (self.k() * self.l()).max(1)).clamp(1, self.n.max(1))
+    }
+
+    /// Fills row `r = (c, i, j)` of group `g`'s column matrix for samples
+    /// `n0..n0 + ns`, side by side (`row` holds `ns · l` entries).
+    fn im2col_row<T: Gemm>(&self, x: &[T], g: usize, r: usize, n0: usize, row: &mut [T]) {
+        let (c, i, j) = (r / (self.kh * self.kw), r / self.kw % self.kh, r % self.kw);
         let (sh, dh, ph) = (self.stride.0, self.dilation.0, self.padding.0);
         let (sw, dw, pw) = (self.stride.1, self.dilation.1, self.padding.1);
-        let l = self.l();
-        for c in 0..self.cg() {
-            let plane = (g * self.cg() + c) * self.h * self.w;
-            for i in 0..self.kh {
-                for j in 0..self.kw {
-                    let (lo, hi) = self.valid_cols(j);
-                    let row = ((c * self.kh + i) * self.kw + j) * l;
-                    for oh in 0..self.ho {
-                        let y = (oh * sh + i * dh) as isize - ph as isize;
-                        let dst = row + oh * self.wo;
-                        if y < 0 || y as usize >= self.h || lo >= hi {
-                            f(dst, None, (0, 0));
-                        } else {
-                            // input column of output column `lo`
-                            let x0 = lo * sw + j * dw - pw;
-                            f(dst, Some(plane + y as usize * self.w + x0), (lo, hi));
-                        }
+        let (lo, hi) = self.valid_cols(j);
+        for (s, block) in row.chunks_exact_mut(self.l().max(1)).enumerate() {
+            let plane = ((n0 + s) * self.c + g * self.cg() + c) * self.h * self.w;
+            for (oh, seg) in block.chunks_exact_mut(self.wo.max(1)).enumerate() {
+                let y = (oh * sh + i * dh) as isize - ph as isize;
+                if y < 0 || y as usize >= self.h || lo >= hi {
+                    seg.fill(T::zero());
+                    continue;
+                }
+                let src = plane + y as usize * self.w + lo * sw + j * dw - pw;
+                seg[..lo].fill(T::zero());
+                seg[hi..].fill(T::zero());
+                if sw == 1 {
+                    seg[lo..hi].copy_from_slice(&x[src..src + (hi - lo)]);
+                } else {
+                    for (k, d) in seg[lo..hi].iter_mut().enumerate() {
+                        *d = x[src + k * sw];
                     }
                 }
             }
         }
     }
 
-    /// The im2col matrix (`k × l`) of one sample `x` (`C × H × W`) and group `g`.
-    fn im2col<T: Gemm>(&self, x: &[T], g: usize, cols: &mut [T]) {
-        let (wo, sw) = (self.wo, self.stride.1);
-        self.segments(g, |dst, src, (lo, hi)| {
-            let seg = &mut cols[dst..dst + wo];
-            match src {
-                None => seg.fill(T::zero()),
-                Some(s0) => {
-                    seg[..lo].fill(T::zero());
-                    seg[hi..].fill(T::zero());
-                    if sw == 1 {
-                        seg[lo..hi].copy_from_slice(&x[s0..s0 + (hi - lo)]);
-                    } else {
-                        for (k, d) in seg[lo..hi].iter_mut().enumerate() {
-                            *d = x[s0 + k * sw];
-                        }
+    /// Group `g`'s column matrix (`k × ns·l`) for samples `n0..n0 + ns`.
+    fn im2col<T: Gemm>(&self, x: &[T], g: usize, n0: usize, ns: usize, cols: &mut [T]) {
+        let nl = ns * self.l();
+        if nl == 0 {
+            return;
+        }
+        let fill = |(r, row): (usize, &mut [T])| self.im2col_row(x, g, r, n0, row);
+        if cols.len() >= 1 << 16 {
+            cols.par_chunks_mut(nl).enumerate().for_each(fill);
+        } else {
+            cols.chunks_mut(nl).enumerate().for_each(fill);
+        }
+    }
+
+    /// Adds sample `s` of a column-shaped gradient `dcols` (`k × ns·l`, group `g`)
+    /// onto that sample's input gradient `dx` (`C × H × W`): col2im.
+    fn col2im<T: Gemm>(&self, dcols: &[T], g: usize, s: usize, ns: usize, dx: &mut [T]) {
+        let l = self.l();
+        let (sh, dh, ph) = (self.stride.0, self.dilation.0, self.padding.0);
+        let (sw, dw, pw) = (self.stride.1, self.dilation.1, self.padding.1);
+        for r in 0..self.k() {
+            let (c, i, j) = (r / (self.kh * self.kw), r / self.kw % self.kh, r % self.kw);
+            let (lo, hi) = self.valid_cols(j);
+            let block = &dcols[r * ns * l + s * l..r * ns * l + (s + 1) * l];
+            let plane = (g * self.cg() + c) * self.h * self.w;
+            for (oh, seg) in block.chunks_exact(self.wo.max(1)).enumerate() {
+                let y = (oh * sh + i * dh) as isize - ph as isize;
+                if y < 0 || y as usize >= self.h || lo >= hi {
+                    continue;
+                }
+                let dst = plane + y as usize * self.w + lo * sw + j * dw - pw;
+                if sw == 1 {
+                    for (d, &v) in dx[dst..dst + (hi - lo)].iter_mut().zip(&seg[lo..hi]) {
+                        *d += v;
+                    }
+                } else {
+                    for (k, &v) in seg[lo..hi].iter().enumerate() {
+                        dx[dst + k * sw] += v;
                     }
                 }
             }
-        });
+        }
     }
 
-    /// Adds the im2col-shaped `dcols` back onto the input gradient `dx` of one sample (col2im).
-    fn col2im<T: Gemm>(&self, dcols: &[T], g: usize, dx: &mut [T]) {
-        let sw = self.stride.1;
-        self.segments(g, |dst, src, (lo, hi)| {
-            if let Some(s0) = src {
-                for (k, &v) in dcols[dst + lo..dst + hi].iter().enumerate() {
-                    dx[s0 + k * sw] += v;
-                }
+    /// Group `g`'s output gradient for samples `n0..n0 + ns`, as an `og × ns·l` matrix.
+    fn grad_matrix<T: Gemm>(&self, grad: &[T], g: usize, n0: usize, ns: usize) -> Vec<T> {
+        let (og, l) = (self.og(), self.l());
+        let mut m = scratch::<T>(og * ns * l);
+        for o in 0..og {
+            for s in 0..ns {
+                let src = ((n0 + s) * self.o + g * og + o) * l;
+                m[o * ns * l + s * l..o * ns * l + (s + 1) * l].copy_from_slice(&grad[src..src + l]);
             }
-        });
-    }
-
-    /// True when the convolution is big enough to split over threads.
-    fn parallel(&self) -> bool {
-        self.n > 1 && self.n * self.o * self.l() * self.k() >= 1 << 20
+        }
+        m
     }
 }
 
+/// Largest column matrix built at once (elements).
+const MAX_COLS: usize = 1 << 24;
+
 struct Conv2dBackward {
     geo: Geometry,
+    /// the forward's column matrices (all groups, one chunk), if they were kept
+    cols: Mutex<Option<Storage>>,
 }
 
 impl Backward for Conv2dBackward {
@@ -155,74 +197,102 @@ impl Backward for Conv2dBackward {
         let (x, w) = (&inputs[0], &inputs[1]);
         let geo = self.geo;
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
+        let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
-            let (sample, out_sample) = (geo.c * geo.h * geo.w, geo.o * l);
-            // dW = Σ_n G_n · cols_nᵀ, per group: over fixed chunks of samples, each
-            // summed on its own, then the chunks in order (deterministic at any
-            // thread count)
-            let gw = w.tracks_grad().then(|| {
-                let chunk = if geo.parallel() { geo.n.div_ceil(8) } else { geo.n.max(1) };
-                let starts: Vec<usize> = (0..geo.n).step_by(chunk).collect();
-                let partial = |&s0: &usize| -> Vec<T> {
-                    let mut acc = zeros::<T>(ws.len());
-                    let mut cols = scratch::<T>(k * l);
-                    for n in s0..(s0 + chunk).min(geo.n) {
-                        for gr in 0..geo.groups {
-                            geo.im2col(&xs[n * sample..(n + 1) * sample], gr, &mut cols);
-                            let go = &g[n * out_sample + gr * og * l..n * out_sample + (gr + 1) * og * l];
-                            let dst = &mut acc[gr * og * k..(gr + 1) * og * k];
-                            T::gemm(og, l, k, go, (l, 1), &cols, (1, l), dst, T::one());
+            let kept: Option<Vec<T>> = kept.and_then(|mut s| T::take_vec(&mut s));
+            let mut gw = zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
+            let mut gx = zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
+            let sample = geo.c * geo.h * geo.w;
+            let chunk = geo.chunk();
+            let mut cols = Vec::new();
+            for n0 in (0..geo.n).step_by(chunk) {
+                let ns = chunk.min(geo.n - n0);
+                let nl = ns * l;
+                for gr in 0..geo.groups {
+                    let gm = geo.grad_matrix(g, gr, n0, ns);
+                    let parts = geo.parts(ns);
+                    let per = parts.first().map_or(1, |p| p.1);
+                    if !gw.is_empty() {
+                        // dW_g += Σ over parts of G_g,p · cols_pᵀ : (og × sp·l)·(sp·l × k),
+                        // the parts summed in order (deterministic at any thread count)
+                        let batched = !geo.parallel();
+                        let c: &[T] = match &kept {
+                            Some(all) => &all[gr * k * nl..(gr + 1) * k * nl],
+                            None if batched => {
+                                cols.resize(k * nl, T::zero());
+                                geo.im2col(xs, gr, n0, ns, &mut cols);
+                                &cols
+                            }
+                            None => &[],
+                        };
+                        let partial = |&(s0, sp): &(usize, usize)| -> Vec<T> {
+                            let mut acc = scratch::<T>(og * k);
+                            if c.is_empty() {
+                                // this part's own column matrix, in cache
+                                let mut own = scratch::<T>(k * sp * l);
+                                geo.im2col(xs, gr, n0 + s0, sp, &mut own);
+                                T::gemm(og, sp * l, k, &gm[s0 * l..], (nl, 1), &own, (1, sp * l), &mut acc, T::zero());
+                            } else {
+                                T::gemm(
+                                    og,
+                                    sp * l,
+                                    k,
+                                    &gm[s0 * l..],
+                                    (nl, 1),
+                                    &c[s0 * l..],
+                                    (1, nl),
+                                    &mut acc,
+                                    T::zero(),
+                                );
+                            }
+                            acc
+                        };
+                        let partials: Vec<Vec<T>> = if parts.len() > 1 {
+                            parts.par_iter().map(partial).collect()
+                        } else {
+                            parts.iter().map(partial).collect()
+                        };
+                        let dst = &mut gw[gr * og * k..(gr + 1) * og * k];
+                        for p in partials {
+                            dst.iter_mut().zip(&p).for_each(|(d, &v)| *d += v);
                         }
                     }
-                    acc
-                };
-                let parts: Vec<Vec<T>> = if starts.len() > 1 {
-                    starts.par_iter().map(partial).collect()
-                } else {
-                    starts.iter().map(partial).collect()
-                };
-                let sum = parts
-                    .into_iter()
-                    .reduce(|mut a, b| {
-                        a.iter_mut().zip(&b).for_each(|(x, &y)| *x += y);
-                        a
-                    })
-                    .unwrap_or_else(|| zeros::<T>(ws.len()));
-                Tensor::from_storage(T::wrap(sum), w.shape())
-            });
-            // dx_n = col2im(W_gᵀ · G_n,g), sample by sample (disjoint, so in parallel)
-            let gx = x.tracks_grad().then(|| {
-                let mut gx = zeros::<T>(xs.len());
-                let per_sample = |(n, dx): (usize, &mut [T])| {
-                    let mut dcols = scratch::<T>(k * l);
-                    for gr in 0..geo.groups {
-                        let go = &g[n * out_sample + gr * og * l..n * out_sample + (gr + 1) * og * l];
-                        let wg = &ws[gr * og * k..(gr + 1) * og * k];
-                        T::gemm(k, og, l, wg, (1, k), go, (l, 1), &mut dcols, T::zero());
-                        geo.col2im(&dcols, gr, dx);
+                    if !gx.is_empty() {
+                        // per part: dcols = W_gᵀ · G_g,p : (k × og)·(og × sp·l), then col2im
+                        let w_g = &ws[gr * og * k..(gr + 1) * og * k];
+                        let dx = &mut gx[n0 * sample..(n0 + ns) * sample];
+                        let run = |((s0, sp), dxp): ((usize, usize), &mut [T])| {
+                            let mut dcols = scratch::<T>(k * sp * l);
+                            T::gemm(k, og, sp * l, w_g, (1, k), &gm[s0 * l..], (nl, 1), &mut dcols, T::zero());
+                            for (s, dxs) in dxp.chunks_mut(sample.max(1)).enumerate() {
+                                geo.col2im(&dcols, gr, s, sp, dxs);
+                            }
+                        };
+                        let block = (per * sample).max(1);
+                        if parts.len() > 1 {
+                            parts.into_par_iter().zip(dx.par_chunks_mut(block)).for_each(run);
+                        } else {
+                            parts.into_iter().zip(dx.chunks_mut(block)).for_each(run);
+                        }
                     }
-                };
-                if geo.parallel() {
-                    gx.par_chunks_mut(sample.max(1)).enumerate().for_each(per_sample);
-                } else {
-                    gx.chunks_mut(sample.max(1)).enumerate().for_each(per_sample);
                 }
-                Tensor::from_storage(T::wrap(gx), x.shape())
-            });
+            }
             let gb = inputs.get(2).filter(|b| b.tracks_grad()).map(|b| {
                 let mut out = zeros::<T>(geo.o);
                 for n in 0..geo.n {
                     for (oc, acc) in out.iter_mut().enumerate() {
-                        *acc += crate::tensor::shape::pairwise_sum(
-                            &g[n * out_sample + oc * l..n * out_sample + (oc + 1) * l],
-                        );
+                        *acc += crate::tensor::shape::pairwise_sum(&g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l]);
                     }
                 }
                 Tensor::from_storage(T::wrap(out), b.shape())
             });
-            (gx, gw, gb)
+            (
+                (!gx.is_empty()).then(|| Tensor::from_storage(T::wrap(gx), x.shape())),
+                (!gw.is_empty()).then(|| Tensor::from_storage(T::wrap(gw), w.shape())),
+                gb,
+            )
         });
         Ok(vec![gx, gw, gb])
     }
@@ -329,34 +399,72 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
         }
     }
     let (og, k, l) = (geo.og(), geo.k(), geo.l());
-    let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {
+    let chunk = geo.chunk();
+    // keep the column matrices for the backward's dW when they come in one chunk
+    let batched = !geo.parallel();
+    let keep = batched && crate::autograd::is_grad_enabled() && weight.tracks_grad() && chunk >= geo.n;
+    let (storage, kept) = float_op2!(OP, input, weight, "weight", |xs, ws| {
         let bs = bias.map(|b| b.data::<T>(OP, "bias")).transpose()?;
         let bs = bs.as_deref();
-        let (sample, out_sample) = (geo.c * geo.h * geo.w, geo.o * l);
-        // every element is written: the GEMM overwrites (beta = 0)
-        let mut out = scratch::<T>(geo.n * out_sample);
-        let per_sample = |(n, out_n): (usize, &mut [T])| {
-            let mut cols = scratch::<T>(k * l);
+        // every element is written below
+        let mut out = scratch::<T>(geo.n * geo.o * l);
+        let mut all = scratch::<T>(if keep { geo.groups * k * geo.n * l } else { 0 });
+        let mut cols = Vec::new();
+        for n0 in (0..geo.n).step_by(chunk) {
+            let ns = chunk.min(geo.n - n0);
+            let nl = ns * l;
             for g in 0..geo.groups {
-                geo.im2col(&xs[n * sample..(n + 1) * sample], g, &mut cols);
-                let dst = &mut out_n[g * og * l..(g + 1) * og * l];
-                T::gemm(og, k, l, &ws[g * og * k..(g + 1) * og * k], (k, 1), &cols, (l, 1), dst, T::zero());
-            }
-            if let Some(bs) = bs {
-                for (plane, &bv) in out_n.chunks_exact_mut(l.max(1)).zip(bs) {
-                    plane.iter_mut().for_each(|v| *v += bv);
+                // small convolutions: one batched column matrix for the chunk; large
+                // ones: each parallel part builds its own sample's (it stays in cache)
+                let c: &mut [T] = if keep {
+                    &mut all[g * k * nl..(g + 1) * k * nl]
+                } else if batched {
+                    cols.resize(k * nl, T::zero());
+                    &mut cols
+                } else {
+                    &mut []
+                };
+                if batched {
+                    geo.im2col(xs, g, n0, ns, c);
+                }
+                // per part of the samples: (og × k)·(k × sp·l), then each sample's block into place
+                let c: &[T] = c;
+                let w_g = &ws[g * og * k..(g + 1) * og * k];
+                let parts = geo.parts(ns);
+                let per = parts.first().map_or(1, |p| p.1);
+                let out_chunk = &mut out[n0 * geo.o * l..(n0 + ns) * geo.o * l];
+                let run = |((s0, sp), out_p): ((usize, usize), &mut [T])| {
+                    let mut tmp = scratch::<T>(og * sp * l);
+                    if batched {
+                        T::gemm(og, k, sp * l, w_g, (k, 1), &c[s0 * l..], (nl, 1), &mut tmp, T::zero());
+                    } else {
+                        let mut own = scratch::<T>(k * sp * l);
+                        geo.im2col(xs, g, n0 + s0, sp, &mut own);
+                        T::gemm(og, k, sp * l, w_g, (k, 1), &own, (sp * l, 1), &mut tmp, T::zero());
+                    }
+                    for o in 0..og {
+                        let bv = bs.map_or(T::zero(), |b| b[g * og + o]);
+                        for s in 0..sp {
+                            let dst = (s * geo.o + g * og + o) * l;
+                            let src = &tmp[o * sp * l + s * l..o * sp * l + (s + 1) * l];
+                            for (d, &v) in out_p[dst..dst + l].iter_mut().zip(src) {
+                                *d = v + bv;
+                            }
+                        }
+                    }
+                };
+                let block = (per * geo.o * l).max(1);
+                if parts.len() > 1 {
+                    parts.into_par_iter().zip(out_chunk.par_chunks_mut(block)).for_each(run);
+                } else {
+                    parts.into_iter().zip(out_chunk.chunks_mut(block)).for_each(run);
                 }
             }
-        };
-        if geo.parallel() {
-            out.par_chunks_mut(out_sample.max(1)).enumerate().for_each(per_sample);
-        } else {
-            out.chunks_mut(out_sample.max(1)).enumerate().for_each(per_sample);
         }
-        T::wrap(out)
+        (T::wrap(out), keep.then(|| T::wrap(all)))
     });
     let shape = [geo.n, geo.o, geo.ho, geo.wo];
-    let node = Conv2dBackward { geo };
+    let node = Conv2dBackward { geo, cols: Mutex::new(kept) };
     match bias {
         Some(b) => Ok(Tensor::from_op(storage, &shape, node, &[input, weight, b])),
         None => Ok(Tensor::from_op(storage, &shape, node, &[input, weight])),
