@@ -53,3 +53,32 @@ fn log_softmax_and_softmax_pass_gradcheck() {
         assert!(r.passed, "softmax dim {dim}: {r:?}");
     }
 }
+
+/// `nll_loss(log_softmax(x))` records a fused backward straight to `x`: check it
+/// by finite differences over rows, K-dim planes and unbatched input, with
+/// weights, ignore_index and every reduction, and when `y` is also used elsewhere.
+#[test]
+fn nll_over_log_softmax_fused_backward_passes_gradcheck() {
+    use tapegrad::functional as F;
+    use tapegrad::{Reduction, Tensor};
+    let cases: &[(&[usize], &[usize], usize)] = &[(&[4, 5], &[4], 1), (&[2, 3, 4, 2], &[2, 4, 2], 1), (&[6], &[], 0)];
+    for (k, &(xs, ts, dim)) in cases.iter().enumerate() {
+        let x = tapegrad::Tensor::randn(xs, DType::F64, &mut rand::rng());
+        let c = xs[dim] as i64;
+        let t = Tensor::randint(0, c, ts, &mut rand::rng());
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            let w = Tensor::rand(&[c as usize], DType::F64, &mut rand::rng()).add_scalar(0.5).unwrap();
+            let opts = F::NllLossOptions { weight: Some(w), ignore_index: if k == 0 { 2 } else { -100 }, reduction };
+            let f = |v: &[Tensor]| F::nll_loss(&F::log_softmax(&v[0], dim as isize)?, &t, &opts);
+            let r = gradcheck(f, std::slice::from_ref(&x), 1e-6, 1e-6, 1e-4).unwrap();
+            assert!(r.passed, "{xs:?} {reduction:?}: {r:?}");
+            // y used twice: through the fused nll and through a sum
+            let g = |v: &[Tensor]| {
+                let y = F::log_softmax(&v[0], dim as isize)?;
+                F::nll_loss(&y, &t, &opts)?.sum_all().add(&y.mul_scalar(0.3)?.sum_all())
+            };
+            let r = gradcheck(g, std::slice::from_ref(&x), 1e-6, 1e-6, 1e-4).unwrap();
+            assert!(r.passed, "{xs:?} {reduction:?} (y reused): {r:?}");
+        }
+    }
+}

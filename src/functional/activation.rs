@@ -24,6 +24,9 @@ impl Backward for SoftmaxBackward {
     fn name(&self) -> &'static str {
         if self.log { "LogSoftmaxBackward0" } else { "SoftmaxBackward0" }
     }
+    fn log_softmax_dim(&self) -> Option<usize> {
+        self.log.then_some(self.dim)
+    }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let d = dims_of(x.shape(), self.dim);

@@ -2,7 +2,9 @@
 
 use super::classes::{Layout, check_targets, check_weight, index_layout};
 use crate::autograd::Backward;
+use crate::functional::softmax_kernels::{Dims, softmax_affine};
 use crate::tensor::Float;
+use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
 use crate::{Reduction, Result, Tensor};
@@ -61,6 +63,68 @@ pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, 
         Reduction::None => g[j],
         Reduction::Sum => g[0],
         Reduction::Mean => g[0] / T::from_f64(denom),
+    }
+}
+
+/// The backward of `nll_loss(log_softmax(x))` over the class dim, straight to
+/// `x`: `∂ℓ/∂x_c = s · w_t · (exp(y_c) − [c = t])` with `y` the log-probabilities,
+/// in one pass (no one-hot gradient for log_softmax's backward to read).
+struct NllOverLogSoftmax {
+    layout: Layout,
+    weight: Option<Tensor>,
+    ignore_index: i64,
+    reduction: Reduction,
+    denom: f64,
+    /// the log-probabilities `y = log_softmax(x)`
+    y: Tensor,
+}
+
+impl Backward for NllOverLogSoftmax {
+    fn name(&self) -> &'static str {
+        "NllLossBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        const OP: &str = "nll_loss";
+        let (x, target) = (&inputs[0], &inputs[1]);
+        let t = target.data::<i64>(OP, "target")?;
+        let t: &[i64] = &t;
+        let l = &self.layout;
+        let d = Dims { n: l.n, c: l.c, inner: l.inner };
+        let gx = float_op!(OP, "grad", grad, |g| {
+            let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
+            let w = w.as_deref();
+            let ys = self.y.data::<T>(OP, "log-probabilities")?;
+            let mut a = zeros::<T>(t.len());
+            for (j, &tj) in t.iter().enumerate() {
+                if tj != self.ignore_index {
+                    a[j] = w.map_or(T::one(), |w| w[tj as usize]) * position_scale(g, j, self.reduction, self.denom);
+                }
+            }
+            let zero = zeros::<T>(t.len());
+            let mut out = scratch::<T>(ys.len());
+            d.run([], [&mut out], |u, [], [o]| {
+                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                // a·exp((y − 0) − 0) − 0: the softmax, scaled per position
+                softmax_affine(
+                    &ys[e],
+                    l.c,
+                    l.inner,
+                    &zero[p.clone()],
+                    &zero[p.clone()],
+                    &a[p.clone()],
+                    &zero[p],
+                    None,
+                    o,
+                )
+            });
+            for (j, &tj) in t.iter().enumerate() {
+                if tj != self.ignore_index {
+                    out[l.at(j, tj as usize)] -= a[j];
+                }
+            }
+            T::wrap(out)
+        });
+        Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
     }
 }
 
@@ -131,6 +195,20 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
         (T::wrap(v), denom)
     });
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
+    // nll_loss(log_softmax(x, class dim)): record the loss on x itself, with the fused backward
+    let class_dim = if input.ndim() == 1 { 0 } else { 1 };
+    let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
+    if let Some(x) = over {
+        let node = NllOverLogSoftmax {
+            layout,
+            weight: opts.weight.as_ref().map(Tensor::detach),
+            ignore_index: opts.ignore_index,
+            reduction: opts.reduction,
+            denom,
+            y: input.detach(),
+        };
+        return Ok(Tensor::from_op(storage, &shape, node, &[&x, target]));
+    }
     let node = NllBackward {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),
