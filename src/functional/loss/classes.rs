@@ -21,11 +21,10 @@ impl Layout {
     pub fn positions(&self) -> usize {
         self.n * self.inner
     }
-    /// Flat offset of class `k` at position `j`.
-    #[inline]
-    pub fn at(&self, j: usize, k: usize) -> usize {
-        let (n, i) = (j / self.inner, j % self.inner);
-        (n * self.c + k) * self.inner + i
+    /// Offset of class 0 at every position, in position order (class `k` is
+    /// `+ k · inner`): no division per position.
+    pub fn bases(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n).flat_map(move |n| (0..self.inner).map(move |i| n * self.c * self.inner + i))
     }
 }
 

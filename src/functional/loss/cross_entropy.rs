@@ -127,10 +127,10 @@ impl Backward for IndexTargets {
                     out
                 }
             };
-            for (j, &tj) in t.iter().enumerate() {
+            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
                 if tj != self.ignore_index {
                     let s = position_scale(g, j, self.reduction, self.denom);
-                    out[l.at(j, tj as usize)] -= s * (T::one() - eps) * wk(w, tj as usize);
+                    out[base + tj as usize * l.inner] -= s * (T::one() - eps) * wk(w, tj as usize);
                 }
             }
             T::wrap(out)
@@ -209,13 +209,13 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
         let mut losses = zeros::<T>(t.len());
         let mut weights = zeros::<T>(t.len());
-        for (j, &tj) in t.iter().enumerate() {
+        for ((j, &tj), base) in t.iter().enumerate().zip(layout.bases()) {
             if tj == opts.ignore_index {
                 continue;
             }
             let wt = wk(w, tj as usize);
             // −log_softmax at the target: ls − (z_t − m)
-            let nll = wt * (ls[j] - (zs[layout.at(j, tj as usize)] - m[j]));
+            let nll = wt * (ls[j] - (zs[base + tj as usize * layout.inner] - m[j]));
             losses[j] =
                 if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
             weights[j] = wt;

@@ -30,13 +30,13 @@ impl Default for NllLossOptions {
 fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore: i64) -> (Vec<T>, Vec<T>) {
     let mut losses = Vec::with_capacity(t.len());
     let mut weights = Vec::with_capacity(t.len());
-    for (j, &tj) in t.iter().enumerate() {
+    for (&tj, base) in t.iter().zip(l.bases()) {
         if tj == ignore {
             losses.push(T::zero());
             weights.push(T::zero());
         } else {
             let wj = w.map_or(T::one(), |w| w[tj as usize]);
-            losses.push(-wj * x[l.at(j, tj as usize)]);
+            losses.push(-wj * x[base + tj as usize * l.inner]);
             weights.push(wj);
         }
     }
@@ -117,9 +117,9 @@ impl Backward for NllOverLogSoftmax {
                     o,
                 )
             });
-            for (j, &tj) in t.iter().enumerate() {
+            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
                 if tj != self.ignore_index {
-                    out[l.at(j, tj as usize)] -= a[j];
+                    out[base + tj as usize * l.inner] -= a[j];
                 }
             }
             T::wrap(out)
@@ -149,10 +149,10 @@ impl Backward for NllBackward {
             let w = self.weight.as_ref().map(|w| w.data::<T>("nll_loss", "weight")).transpose()?;
             let w = w.as_deref();
             let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
-            for (j, &tj) in t.iter().enumerate() {
+            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
                 if tj != self.ignore_index {
                     let wj = w.map_or(T::one(), |w| w[tj as usize]);
-                    out[l.at(j, tj as usize)] = -wj * position_scale(g, j, self.reduction, self.denom);
+                    out[base + tj as usize * l.inner] = -wj * position_scale(g, j, self.reduction, self.denom);
                 }
             }
             T::wrap(out)
