@@ -37,6 +37,13 @@ pub use error::{Error, Result};
 pub use functional::Reduction;
 pub use tensor::{DType, Element, Tensor};
 
+// `Tensor` crosses threads: checked at compile time.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tensor>();
+    send_sync::<Error>();
+};
+
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -38,6 +38,9 @@ impl Dims {
 
     /// Row ranges of about 32K elements (`inner == 1`) or whole samples.
     pub fn units(&self) -> Vec<Unit> {
+        if self.positions() == 0 {
+            return Vec::new(); // nothing to do (a zero-sized batch or spatial dim)
+        }
         if self.inner == 1 {
             let rows = (PAR_THRESHOLD / self.c.max(1)).max(1);
             (0..self.n).step_by(rows).map(|r| Unit { j0: r, len: rows.min(self.n - r), e0: r * self.c }).collect()

@@ -24,6 +24,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+static LIVE_TENSORS: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+/// Number of tensors (handles' shared cores) alive in the process: a test's
+/// way to show that training frees what each step made.
+pub fn live_tensors() -> isize {
+    LIVE_TENSORS.load(Ordering::Relaxed)
+}
 
 /// An n-dimensional array of `f32`, `f64` or `i64` that records the
 /// operations applied to it, so that [`Tensor::backward`] can compute
@@ -104,6 +111,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn new(storage: Arc<Storage>, shape: Shape, node: Option<Node>) -> Inner {
+        LIVE_TENSORS.fetch_add(1, Ordering::Relaxed);
         Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             dtype: storage.dtype(),
@@ -120,6 +128,7 @@ impl Drop for Inner {
     /// Frees a long chain of nodes iteratively, so that dropping the output of
     /// a 100,000-op graph cannot overflow the stack.
     fn drop(&mut self) {
+        LIVE_TENSORS.fetch_sub(1, Ordering::Relaxed);
         let Some(node) = self.node.take() else { return };
         let mut stack = node.into_inputs();
         while let Some(t) = stack.pop() {

@@ -199,7 +199,8 @@ impl Tensor {
         }
         let mut argmax = vec![0usize; outer * inner];
         let values = float_op!(op, "input", self, |x| {
-            let mut best: Vec<T> = x[..].chunks(n * inner).flat_map(|c| c[..inner].to_vec()).collect();
+            let mut best: Vec<T> =
+                (0..outer).flat_map(|o| x[o * n * inner..o * n * inner + inner].iter().copied()).collect();
             for o in 0..outer {
                 for k in 1..n {
                     for i in 0..inner {

@@ -1,0 +1,135 @@
+//! Property test over the public surface: random shapes (0- and 1-sized dims,
+//! up to 6 dims), random dtypes (also the wrong ones), NaN / ±inf data, option
+//! values that are negative, NaN or huge, out-of-range and negative targets.
+//! Every call must return `Ok` or `Err` — never panic — and so must the
+//! backward of every `Ok` result.
+
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use tapegrad::functional as F;
+use tapegrad::nn::{self, Module};
+use tapegrad::{DType, Reduction, Result, Tensor};
+
+fn dtype(r: &mut StdRng) -> DType {
+    [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64][r.random_range(0..5)]
+}
+
+fn shape(r: &mut StdRng) -> Vec<usize> {
+    (0..r.random_range(0..=6)).map(|_| r.random_range(0..=3)).collect()
+}
+
+/// A tensor of `shape` and `dtype` holding ordinary values, NaN, ±inf and
+/// integers in -3..8 (class-index-like), mixed.
+fn tensor(r: &mut StdRng, shape: &[usize], dtype: DType) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f64> = (0..n)
+        .map(|_| match r.random_range(0..12) {
+            0 => f64::NAN,
+            1 => f64::INFINITY,
+            2 => f64::NEG_INFINITY,
+            3..=5 => r.random_range(-3..8) as f64,
+            6 => r.random_range(0.0..1.0),
+            _ => r.random_range(-5.0..5.0),
+        })
+        .collect();
+    Tensor::from_vec(v, shape).unwrap().to_dtype(dtype).unwrap()
+}
+
+fn odd_f64(r: &mut StdRng) -> f64 {
+    [-1.0, 0.0, 0.3, 1.0, 1.5, f64::NAN, f64::INFINITY, 1e30, -1e-9][r.random_range(0..9)]
+}
+
+fn maybe(r: &mut StdRng, t: Tensor) -> Option<Tensor> {
+    r.random_range(0..3).eq(&0).then_some(t)
+}
+
+fn call(seed: u64) -> Result<Tensor> {
+    let r = &mut StdRng::seed_from_u64(seed);
+    let xs = shape(r);
+    let xd = dtype(r);
+    let x = tensor(r, &xs, xd);
+    let x = if r.random_range(0..2) == 0 { x.requires_grad() } else { x };
+    // targets: the input's shape, a class-index shape, or anything
+    let ts: Vec<usize> = match r.random_range(0..3) {
+        0 => xs.clone(),
+        1 if xs.len() >= 2 => xs.iter().enumerate().filter(|&(i, _)| i != 1).map(|(_, &d)| d).collect(),
+        _ => shape(r),
+    };
+    let td = dtype(r);
+    let t = tensor(r, &ts, td);
+    let red = [Reduction::None, Reduction::Mean, Reduction::Sum][r.random_range(0..3)];
+    let wshape = if r.random_range(0..2) == 0 { xs.get(1).map(|&c| vec![c]).unwrap_or_default() } else { shape(r) };
+    let wd = dtype(r);
+    let w = tensor(r, &wshape, wd);
+    let w = maybe(r, w);
+    let dim = r.random_range(-8..8i64) as isize;
+    match r.random_range(0..16) {
+        0 => F::nll_loss(
+            &x,
+            &t,
+            &F::NllLossOptions { weight: w, ignore_index: r.random_range(-200..200), reduction: red },
+        ),
+        1 => F::cross_entropy(
+            &x,
+            &t,
+            &F::CrossEntropyOptions {
+                weight: w,
+                ignore_index: r.random_range(-3..5),
+                reduction: red,
+                label_smoothing: odd_f64(r),
+            },
+        ),
+        2 => F::binary_cross_entropy(&x, &t, &F::BceOptions { weight: w, reduction: red }),
+        3 => {
+            let (ps, pd) = (shape(r), dtype(r));
+            let pw = tensor(r, &ps, pd);
+            let pos_weight = maybe(r, pw);
+            F::binary_cross_entropy_with_logits(
+                &x,
+                &t,
+                &F::BceWithLogitsOptions { weight: w, pos_weight, reduction: red },
+            )
+        }
+        4 => F::smooth_l1_loss(&x, &t, &F::SmoothL1Options { reduction: red, beta: odd_f64(r) }),
+        5 => F::huber_loss(&x, &t, &F::HuberOptions { reduction: red, delta: odd_f64(r), weight: w }),
+        6 => F::mse_loss(&x, &t, &F::MseOptions { reduction: red, weight: w }),
+        7 => F::l1_loss(&x, &t, &F::L1Options { reduction: red, weight: w }),
+        8 => F::log_softmax(&x, dim),
+        9 => F::softmax(&x, dim),
+        10 => F::sigmoid(&x),
+        11 => F::linear(&x, &t, w.as_ref()),
+        12 => {
+            let opts = F::Conv2dOptions {
+                stride: (r.random_range(0..3), r.random_range(0..3)),
+                padding: (r.random_range(0..3), r.random_range(0..3)),
+                dilation: (r.random_range(0..3), r.random_range(0..3)),
+                groups: r.random_range(0..3),
+            };
+            F::conv2d(&x, &t, w.as_ref(), &opts)
+        }
+        13 => nn::Linear::from_parts(t, w)?.forward(&x),
+        14 => {
+            let shape: Vec<isize> = (0..r.random_range(0..4)).map(|_| r.random_range(-2..4i64) as isize).collect();
+            x.reshape(&shape)?.sum(dim, r.random_range(0..2) == 0)
+        }
+        _ => x.matmul(&t)?.max(dim, false),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+    #[test]
+    fn no_call_panics(seed in any::<u64>()) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(out) = call(seed)
+                && out.tracks_grad()
+                && out.dtype().is_float()
+            {
+                let _ = out.backward_with(&out.full_like(1.0));
+            }
+        }));
+        prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
+    }
+}
