@@ -110,6 +110,23 @@ fn lanes_max<T: Float>(x: &[T]) -> T {
     m
 }
 
+/// Per position of a plane (`c × inner`), the maximum over the classes (NaN
+/// winning), or 0 where it is infinite: the shift of the log-sum-exp.
+#[inline(always)]
+fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T]) {
+    m.fill(T::neg_infinity());
+    for zk in z.chunks_exact(inner).take(c) {
+        for (mi, &v) in m.iter_mut().zip(zk) {
+            *mi = nan_max(*mi, v);
+        }
+    }
+    for v in m.iter_mut() {
+        if v.is_infinite() {
+            *v = T::zero();
+        }
+    }
+}
+
 /// `Σ f(x_i)` with 16 independent lanes over slices (no indices, so no bounds
 /// checks: it vectorises, and is more accurate than one running sum).
 #[inline(always)]
@@ -151,17 +168,7 @@ dispatch! {
                 ls[r] = s.ln_fast();
             }
         } else {
-            m.fill(T::neg_infinity());
-            for zk in z.chunks_exact(inner).take(c) {
-                for (mi, &v) in m.iter_mut().zip(zk) {
-                    *mi = nan_max(*mi, v);
-                }
-            }
-            for v in m.iter_mut() {
-                if v.is_infinite() {
-                    *v = T::zero();
-                }
-            }
+            plane_shift(z, c, inner, m);
             ls.fill(T::zero());
             for zk in z.chunks_exact(inner).take(c) {
                 for ((l, &v), &mi) in ls.iter_mut().zip(zk).zip(m.iter()) {
@@ -418,17 +425,7 @@ dispatch! {
                 ls[r] = sum1(erow, |v| v).ln_fast();
             }
         } else {
-            m.fill(T::neg_infinity());
-            for zk in z.chunks_exact(inner).take(c) {
-                for (mi, &v) in m.iter_mut().zip(zk) {
-                    *mi = nan_max(*mi, v);
-                }
-            }
-            for v in m.iter_mut() {
-                if v.is_infinite() {
-                    *v = T::zero();
-                }
-            }
+            plane_shift(z, c, inner, m);
             ls.fill(T::zero());
             for (zk, ek) in z.chunks_exact(inner).zip(e.chunks_exact_mut(inner)).take(c) {
                 for (((l, o), &v), &mi) in ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter()) {
