@@ -65,7 +65,7 @@ fn call(seed: u64) -> Result<Tensor> {
     let w = tensor(r, &wshape, wd);
     let w = maybe(r, w);
     let dim = r.random_range(-8..8i64) as isize;
-    match r.random_range(0..16) {
+    match r.random_range(0..19) {
         0 => F::nll_loss(
             &x,
             &t,
@@ -114,7 +114,45 @@ fn call(seed: u64) -> Result<Tensor> {
             let shape: Vec<isize> = (0..r.random_range(0..4)).map(|_| r.random_range(-2..4i64) as isize).collect();
             x.reshape(&shape)?.sum(dim, r.random_range(0..2) == 0)
         }
-        _ => x.matmul(&t)?.max(dim, false),
+        15 => x.matmul(&t)?.max(dim, false),
+        16 => match r.random_range(0..4) {
+            0 => {
+                let m = nn::CrossEntropyLoss::new()
+                    .label_smoothing(odd_f64(r))
+                    .ignore_index(r.random_range(-3..5))
+                    .reduction(red);
+                match w {
+                    Some(w) => m.weight(w),
+                    None => m,
+                }
+                .forward(&x, &t)
+            }
+            1 => nn::HuberLoss::new().delta(odd_f64(r)).reduction(red).forward(&x, &t),
+            2 => nn::SmoothL1Loss::new().beta(odd_f64(r)).forward(&x, &t),
+            _ => match w {
+                Some(w) => nn::BceWithLogitsLoss::new().pos_weight(w).forward(&x, &t),
+                None => nn::NllLoss::new().ignore_index(r.random_range(-200..200)).forward(&x, &t),
+            },
+        },
+        17 => nn::Sequential::new(vec![
+            Box::new(nn::LogSoftmax::new(dim)),
+            Box::new(nn::Softmax::new(dim)),
+            Box::new(nn::Sigmoid::new()),
+            Box::new(nn::ReLU::new()),
+        ])
+        .forward(&x),
+        _ => {
+            // constructors and conversions with wrong lengths, empty ranges, odd values
+            let n = r.random_range(0..30);
+            let s2 = shape(r);
+            let _ = Tensor::from_vec(vec![1.5f32; n], &s2);
+            let _ = Tensor::from_slice(&vec![2i64; n], &s2);
+            let _ = Tensor::full(&s2, odd_f64(r), dtype(r));
+            let _ = Tensor::randint(r.random_range(-5..5), r.random_range(-5..5), &s2, r);
+            let _ = (x.item::<f32>(), x.to_vec::<i64>(), x.to_dtype(dtype(r)));
+            let _ = x.clamp(Some(odd_f64(r)), Some(odd_f64(r)));
+            x.pow(odd_f64(r))?.unsqueeze(dim)?.squeeze(dim)?.permute(&[dim])
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod ops;
 pub(crate) mod par;
 pub(crate) mod shape;
 pub(crate) mod simd;
+pub use simd::set_simd;
 
 pub use alloc::{cached_bytes, empty_cache};
 #[doc(hidden)]

@@ -7,6 +7,23 @@
 //! build computes the same fused result, more slowly). [`dispatch!`] compiles a
 //! kernel three times, portable, AVX2 + FMA and AVX-512, and picks at run time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static SIMD: AtomicBool = AtomicBool::new(true);
+
+/// Switches the AVX2 / AVX-512 kernels on (the default) or off, process-wide:
+/// off, every kernel runs its portable build. For tests and benchmarks;
+/// results are bit-identical either way.
+pub fn set_simd(enabled: bool) {
+    SIMD.store(enabled, Ordering::Relaxed);
+}
+
+/// True unless [`set_simd`] switched the SIMD kernels off.
+#[doc(hidden)]
+pub fn simd_enabled() -> bool {
+    SIMD.load(Ordering::Relaxed)
+}
+
 /// `eˣ` for f32 within 2 ulp; 0 below −86.6 (where the result is under 2.4e-38),
 /// `inf` above 88.72, NaN for NaN.
 #[inline(always)]
@@ -104,7 +121,9 @@ macro_rules! dispatch {
                 fn avx512 $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2 $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                if std::is_x86_feature_detected!("avx512f")
+                let simd = $crate::tensor::simd::simd_enabled();
+                if simd
+                    && std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx2")
                     && std::is_x86_feature_detected!("fma")
                 {
@@ -112,7 +131,7 @@ macro_rules! dispatch {
                     // and fma, which were all detected on this CPU just above.
                     return unsafe { avx512($($arg),*) };
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                if simd && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                     // SAFETY: `avx2` only needs the CPU features avx2 and fma,
                     // which were detected on this CPU just above.
                     return unsafe { avx2($($arg),*) };
