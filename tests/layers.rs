@@ -1,0 +1,52 @@
+//! Layer semantics the golden cases do not spell out: unbatched `(C, H, W)`
+//! conv2d, `linear` over any leading dims, PyTorch's default initialisation.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tapegrad::functional as F;
+use tapegrad::nn::{self, Module};
+use tapegrad::{DType, Tensor};
+
+#[test]
+fn unbatched_conv2d_is_the_batch_of_one_without_its_dim() {
+    let mut r = StdRng::seed_from_u64(1);
+    let x = Tensor::randn(&[3, 9, 8], DType::F64, &mut r).requires_grad();
+    let w = Tensor::randn(&[4, 3, 3, 2], DType::F64, &mut r);
+    let opts = F::Conv2dOptions { padding: (1, 0), stride: (2, 1), ..Default::default() };
+    let y = F::conv2d(&x, &w, None, &opts).unwrap();
+    let yb = F::conv2d(&x.detach().unsqueeze(0).unwrap(), &w, None, &opts).unwrap();
+    assert_eq!(y.shape(), &yb.shape()[1..]);
+    assert_eq!(y.to_vec::<f64>().unwrap(), yb.to_vec::<f64>().unwrap());
+    y.sum_all().backward().unwrap();
+    assert_eq!(x.grad().unwrap().shape(), &[3, 9, 8]);
+}
+
+#[test]
+fn linear_applies_to_the_last_dim_of_any_shape() {
+    let mut r = StdRng::seed_from_u64(2);
+    let fc = nn::Linear::new(3, 5, &mut r);
+    let x = Tensor::randn(&[2, 4, 3], DType::F32, &mut r);
+    let y = fc.forward(&x).unwrap();
+    assert_eq!(y.shape(), &[2, 4, 5]);
+    let flat = fc.forward(&x.reshape(&[-1, 3]).unwrap()).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), flat.to_vec::<f32>().unwrap());
+    // a 1-D input is one sample
+    assert_eq!(fc.forward(&Tensor::zeros(&[3], DType::F32)).unwrap().shape(), &[5]);
+}
+
+#[test]
+fn default_initialisation_is_pytorchs_uniform_bound() {
+    let mut r = StdRng::seed_from_u64(3);
+    let fc = nn::Linear::new(64, 128, &mut r);
+    let bound = 1.0 / 64f32.sqrt();
+    for p in fc.parameters() {
+        let v = p.to_vec::<f32>().unwrap();
+        assert!(v.iter().all(|x| x.abs() <= bound), "linear: outside ±1/sqrt(fan_in)");
+        assert!(v.iter().any(|x| x.abs() > bound * 0.9), "linear: does not fill its range");
+    }
+    let conv = nn::Conv2d::new(16, 4, (3, 3), &mut r);
+    let bound = 1.0 / (16.0f32 * 9.0).sqrt();
+    for p in conv.parameters() {
+        assert!(p.to_vec::<f32>().unwrap().iter().all(|x| x.abs() <= bound), "conv: outside ±1/sqrt(fan_in)");
+    }
+}
