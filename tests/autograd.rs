@@ -114,3 +114,32 @@ fn tensors_are_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Tensor>();
 }
+
+#[test]
+fn a_second_backward_through_kept_buffers_gives_the_same_gradient() {
+    // cross_entropy keeps exp(z - m) and conv2d its columns for the first backward;
+    // a second backward recomputes them: gradients must accumulate to exactly 2x
+    use tapegrad::functional as F;
+    let _g = serial();
+    let z = Tensor::randn(&[4, 7], DType::F64, &mut rand::rng()).requires_grad();
+    let t = Tensor::from_vec(vec![0i64, 3, 6, 2], &[4]).unwrap();
+    let loss =
+        F::cross_entropy(&z, &t, &F::CrossEntropyOptions { label_smoothing: 0.2, ..Default::default() }).unwrap();
+    loss.backward().unwrap();
+    let once = z.grad().unwrap().to_vec::<f64>().unwrap();
+    loss.backward().unwrap();
+    let twice = z.grad().unwrap().to_vec::<f64>().unwrap();
+    for (a, b) in once.iter().zip(&twice) {
+        assert!((2.0 * a - b).abs() <= 1e-15 * a.abs().max(1.0), "cross_entropy: {a} then {b}");
+    }
+    let x = Tensor::randn(&[2, 3, 6, 6], DType::F64, &mut rand::rng());
+    let w = Tensor::randn(&[4, 3, 3, 3], DType::F64, &mut rand::rng()).requires_grad();
+    let y = F::conv2d(&x, &w, None, &Default::default()).unwrap().sum_all();
+    y.backward().unwrap();
+    let once = w.grad().unwrap().to_vec::<f64>().unwrap();
+    y.backward().unwrap();
+    let twice = w.grad().unwrap().to_vec::<f64>().unwrap();
+    for (a, b) in once.iter().zip(&twice) {
+        assert!((2.0 * a - b).abs() <= 1e-12 * a.abs().max(1.0), "conv2d: {a} then {b}");
+    }
+}
