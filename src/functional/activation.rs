@@ -2,7 +2,7 @@
 
 use crate::Result;
 use crate::autograd::Backward;
-use crate::functional::softmax_kernels::{Dims, all_stats, normalise, softmax_backward};
+use crate::functional::softmax_kernels::{Dims, normalise, softmax_backward, stats};
 use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
@@ -48,11 +48,14 @@ fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Resu
     let dim = normalize_dim(op, dim, input.ndim())?;
     let d = dims_of(input.shape(), dim);
     let out = float_op!(op, "input", input, |x| {
-        let (m, ls) = all_stats(x, d);
+        // per unit, the statistics and the output together, while the unit's
+        // data is still in cache
         let mut out = scratch::<T>(x.len());
         d.run([], [&mut out], |u, [], [o]| {
-            let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * d.c);
-            normalise(&x[e], d.c, d.inner, &m[p.clone()], &ls[p], !log, o)
+            let e = u.e0..u.e0 + u.len * d.c;
+            let (mut m, mut ls) = (scratch::<T>(u.len), scratch::<T>(u.len));
+            stats(&x[e.clone()], d.c, d.inner, &mut m, &mut ls);
+            normalise(&x[e], d.c, d.inner, &m, &ls, !log, o)
         });
         T::wrap(out)
     });
