@@ -12,10 +12,11 @@ use super::{Element, Float, Storage};
 use rayon::prelude::*;
 use std::sync::Mutex;
 
-/// Buffers smaller than this are left to the allocator.
-pub(crate) const MIN_CACHED: usize = 1 << 20;
+/// Buffers smaller than this are left to the allocator (glibc's default
+/// threshold for mapping a buffer rather than reusing heap memory).
+pub(crate) const MIN_CACHED: usize = 128 << 10;
 /// At most this many buffers are kept.
-pub(crate) const MAX_BUFFERS: usize = 16;
+pub(crate) const MAX_BUFFERS: usize = 64;
 /// At most this many bytes are kept.
 pub(crate) const MAX_BYTES: usize = 512 << 20;
 
