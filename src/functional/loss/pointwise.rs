@@ -91,7 +91,15 @@ dispatch! {
             let (xb, tb) = (&x[start..end], &t[start..end]);
             let wb = w.map(|w| &w[start..end]);
             let pb = p.map(|p| &p[start..end]);
-            if dx.is_empty() {
+            if wb.is_none() && pb.is_none() && !dx.is_empty() {
+                // the common case, without a per-element check of the options
+                let db = &mut dx[start..end];
+                for (((bk, dk), &xk), &tk) in b.iter_mut().zip(db.iter_mut()).zip(xb).zip(tb) {
+                    let (v, d) = loss.f_dfdx(xk, tk, one);
+                    *bk = v;
+                    *dk = scale * d;
+                }
+            } else if dx.is_empty() {
                 for k in 0..b.len() {
                     let v = loss.f(xb[k], tb[k], pb.map_or(one, |p| p[k]));
                     b[k] = wb.map_or(v, |w| w[k] * v);
