@@ -32,6 +32,25 @@ fn mlp(sizes: &[usize], rng: &mut StdRng) -> nn::Sequential {
     nn::Sequential::new(layers)
 }
 
+/// One epoch of mini-batches: for each batch, `loss_of(batch)`, backward and an
+/// optimizer step. Returns the mean training loss (weighted by batch size).
+fn run_epoch(
+    opt: &mut optim::Adam,
+    batches: Vec<Vec<usize>>,
+    mut loss_of: impl FnMut(&[usize]) -> tapegrad::Result<Tensor>,
+) -> Res<f64> {
+    let (mut total, mut count) = (0.0, 0usize);
+    for b in batches {
+        opt.zero_grad();
+        let loss = loss_of(&b)?;
+        loss.backward()?;
+        opt.step()?;
+        total += loss.item::<f32>()? as f64 * b.len() as f64;
+        count += b.len();
+    }
+    Ok(total / count.max(1) as f64)
+}
+
 /// Fraction of `test` rows whose arg-max logit is the label.
 fn accuracy(model: &dyn Module, t: &Table<i64>, test: &[usize]) -> Res<f64> {
     let pred = no_grad(|| model.forward(&t.features(test)?)?.argmax(1, false))?.to_vec::<i64>()?;
@@ -53,18 +72,12 @@ pub fn digits(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch)) -> Res
     let start = Instant::now();
     let mut acc = 0.0;
     for epoch in 1..=epochs {
-        let mut total = 0.0;
-        for b in data::batches(&train, 64, &mut rng) {
-            let (x, y) = t.rows(&b);
-            let (x, y) = (Tensor::from_vec(x, &[b.len(), 64])?, Tensor::from_vec(y, &[b.len()])?);
-            opt.zero_grad();
-            let loss = loss_fn.forward(&model.forward(&x)?, &y)?;
-            loss.backward()?;
-            opt.step()?;
-            total += loss.item::<f32>()? as f64 * b.len() as f64;
-        }
+        let train_loss = run_epoch(&mut opt, data::batches(&train, 64, &mut rng), |b| {
+            let (x, y) = t.rows(b);
+            loss_fn.forward(&model.forward(&Tensor::from_vec(x, &[b.len(), 64])?)?, &Tensor::from_vec(y, &[b.len()])?)
+        })?;
         acc = accuracy(&model, &t, &test)?;
-        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: acc, elapsed: start.elapsed() });
+        on_epoch(&Epoch { epoch, train_loss, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
@@ -84,20 +97,15 @@ pub fn breast_cancer(epochs: usize, seed: u64, on_epoch: &mut dyn FnMut(&Epoch))
     let start = Instant::now();
     let mut acc = 0.0;
     for epoch in 1..=epochs {
-        let mut total = 0.0;
-        for b in data::batches(&train, 64, &mut rng) {
-            let (x, y) = t.rows(&b);
-            let (x, y) = (Tensor::from_vec(x, &[b.len(), 30])?, Tensor::from_vec(y, &[b.len(), 1])?);
-            opt.zero_grad();
-            let loss = loss_fn.forward(&model.forward(&x)?, &y)?;
-            loss.backward()?;
-            opt.step()?;
-            total += loss.item::<f32>()? as f64 * b.len() as f64;
-        }
+        let train_loss = run_epoch(&mut opt, data::batches(&train, 64, &mut rng), |b| {
+            let (x, y) = t.rows(b);
+            loss_fn
+                .forward(&model.forward(&Tensor::from_vec(x, &[b.len(), 30])?)?, &Tensor::from_vec(y, &[b.len(), 1])?)
+        })?;
         let logits = no_grad(|| model.forward(&t.features(&test)?))?.to_vec::<f32>()?;
         let hits = logits.iter().zip(&test).filter(|&(z, &i)| (*z > 0.0) == (t.y[i] == 1.0)).count();
         acc = hits as f64 / test.len() as f64;
-        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: acc, elapsed: start.elapsed() });
+        on_epoch(&Epoch { epoch, train_loss, metric: acc, elapsed: start.elapsed() });
     }
     Ok(acc)
 }
@@ -147,20 +155,14 @@ pub fn diabetes(kind: Regression, epochs: usize, seed: u64, on_epoch: &mut dyn F
     let start = Instant::now();
     let mut mae = f64::NAN;
     for epoch in 1..=epochs {
-        let mut total = 0.0;
-        for b in data::batches(&train, 64, &mut rng) {
-            let x = t.features(&b)?;
+        let train_loss = run_epoch(&mut opt, data::batches(&train, 64, &mut rng), |b| {
             let y = Tensor::from_vec(b.iter().map(|&i| scaled[i]).collect(), &[b.len(), 1])?;
-            opt.zero_grad();
-            let loss = kind.loss(&model.forward(&x)?, &y)?;
-            loss.backward()?;
-            opt.step()?;
-            total += loss.item::<f32>()? as f64 * b.len() as f64;
-        }
+            kind.loss(&model.forward(&t.features(b)?)?, &y)
+        })?;
         let pred = no_grad(|| model.forward(&t.features(&test)?))?.to_vec::<f32>()?;
         mae = pred.iter().zip(&test).map(|(p, &i)| (*p as f64 * sd + mean - t.y[i] as f64).abs()).sum::<f64>()
             / test.len() as f64;
-        on_epoch(&Epoch { epoch, train_loss: total / train.len() as f64, metric: mae, elapsed: start.elapsed() });
+        on_epoch(&Epoch { epoch, train_loss, metric: mae, elapsed: start.elapsed() });
     }
     Ok(mae)
 }
