@@ -56,6 +56,28 @@ pub(crate) fn reduce_classes<T: Float>(losses: &[T], weights: &[T], reduction: R
     }
 }
 
+/// Per position, the weight of its target class times the upstream gradient
+/// reaching it (`w[t_j] · s_j`), 0 where the target is ignored.
+fn target_scales<T: Float>(
+    t: &[i64],
+    w: Option<&[T]>,
+    ignore: i64,
+    g: &[T],
+    reduction: Reduction,
+    denom: f64,
+) -> Vec<T> {
+    t.iter()
+        .enumerate()
+        .map(|(j, &tj)| {
+            if tj == ignore {
+                T::zero()
+            } else {
+                w.map_or(T::one(), |w| w[tj as usize]) * position_scale(g, j, reduction, denom)
+            }
+        })
+        .collect()
+}
+
 /// The upstream gradient reaching position `j`.
 #[inline]
 pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, denom: f64) -> T {
@@ -94,12 +116,7 @@ impl Backward for NllOverLogSoftmax {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
             let ys = self.y.data::<T>(OP, "log-probabilities")?;
-            let mut a = zeros::<T>(t.len());
-            for (j, &tj) in t.iter().enumerate() {
-                if tj != self.ignore_index {
-                    a[j] = w.map_or(T::one(), |w| w[tj as usize]) * position_scale(g, j, self.reduction, self.denom);
-                }
-            }
+            let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
             let zero = zeros::<T>(t.len());
             let mut out = scratch::<T>(ys.len());
             d.run([], [&mut out], |u, [], [o]| {
@@ -148,11 +165,11 @@ impl Backward for NllBackward {
         let gx = float_op!("nll_loss", "grad", grad, |g| {
             let w = self.weight.as_ref().map(|w| w.data::<T>("nll_loss", "weight")).transpose()?;
             let w = w.as_deref();
+            let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
             let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
-            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
+            for ((&tj, &aj), base) in t.iter().zip(&a).zip(l.bases()) {
                 if tj != self.ignore_index {
-                    let wj = w.map_or(T::one(), |w| w[tj as usize]);
-                    out[base + tj as usize * l.inner] = -wj * position_scale(g, j, self.reduction, self.denom);
+                    out[base + tj as usize * l.inner] = -aj;
                 }
             }
             T::wrap(out)
