@@ -17,9 +17,16 @@ impl LogSoftmax {
     }
 }
 
+impl LogSoftmax {
+    /// Applies the module (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        F::log_softmax(input, self.dim)
+    }
+}
+
 impl Module for LogSoftmax {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        F::log_softmax(input, self.dim)
+        LogSoftmax::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()
@@ -39,9 +46,16 @@ impl Softmax {
     }
 }
 
+impl Softmax {
+    /// Applies the module (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        F::softmax(input, self.dim)
+    }
+}
+
 impl Module for Softmax {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        F::softmax(input, self.dim)
+        Softmax::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()
@@ -59,9 +73,16 @@ impl Sigmoid {
     }
 }
 
+impl Sigmoid {
+    /// Applies the module (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        F::sigmoid(input)
+    }
+}
+
 impl Module for Sigmoid {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        F::sigmoid(input)
+        Sigmoid::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()
@@ -79,10 +100,17 @@ impl ReLU {
     }
 }
 
-impl Module for ReLU {
-    fn forward(&self, input: &Tensor) -> Result<Tensor> {
+impl ReLU {
+    /// Applies the module (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         input.require_float("relu", "input")?;
         Ok(input.relu())
+    }
+}
+
+impl Module for ReLU {
+    fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        ReLU::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()

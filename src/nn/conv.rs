@@ -61,6 +61,11 @@ impl Conv2d {
         self.opts = opts;
         self
     }
+    /// Applies the layer (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        F::conv2d(input, &self.weight, self.bias.as_ref(), &self.opts)
+    }
+
     /// The weight, `(out, in / groups, kH, kW)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
@@ -73,7 +78,7 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        F::conv2d(input, &self.weight, self.bias.as_ref(), &self.opts)
+        Conv2d::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()

@@ -61,6 +61,11 @@ impl Linear {
         Ok(Linear { weight: weight.requires_grad(), bias: bias.map(Tensor::requires_grad) })
     }
 
+    /// Applies the layer (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        F::linear(input, &self.weight, self.bias.as_ref())
+    }
+
     /// The weight, `(out_features, in_features)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
@@ -73,7 +78,7 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        F::linear(input, &self.weight, self.bias.as_ref())
+        Linear::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()

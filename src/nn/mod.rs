@@ -1,6 +1,26 @@
 //! Stateful modules, PyTorch's `torch.nn`: each is configuration (and
 //! parameters) plus a call into [`functional`](crate::functional), which holds
-//! all the maths.
+//! all the maths. Every module's `forward` is an inherent method (no import
+//! needed) and also the [`Module`] trait's, for `Sequential` and generic code.
+//!
+//! The article's first example, exactly as the API contract writes it:
+//!
+//! ```
+//! use tapegrad::{nn, DType, Tensor};
+//! # fn main() -> tapegrad::Result<()> {
+//! let mut rng = rand::rng();
+//! let (n, c) = (3, 5);
+//! let m = nn::LogSoftmax::new(1);
+//! let loss = nn::NllLoss::new();
+//! let input = Tensor::randn(&[n, c], DType::F32, &mut rng).requires_grad();
+//! let target = Tensor::randint(0, c as i64, &[n], &mut rng);
+//! let output = loss.forward(&m.forward(&input)?, &target)?;   // scalar
+//! output.backward()?;
+//! let grad = input.grad().unwrap();
+//! # assert_eq!(grad.shape(), &[3, 5]);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ```
 //! use tapegrad::{nn, DType, Tensor};

@@ -28,9 +28,16 @@ impl Sequential {
     }
 }
 
+impl Sequential {
+    /// Applies the layers in order (also available through [`Module`], no import needed).
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        self.layers.iter().try_fold(input.clone(), |x, layer| layer.forward(&x))
+    }
+}
+
 impl Module for Sequential {
     fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        self.layers.iter().try_fold(input.clone(), |x, layer| layer.forward(&x))
+        Sequential::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
         self.layers.iter().flat_map(|l| l.parameters()).collect()
