@@ -7,7 +7,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Result, Tensor};
 
 fn show(section: &str, via_nn: &Tensor, via_f: &Tensor) -> Result<()> {

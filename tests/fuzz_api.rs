@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Reduction, Result, Tensor};
 
 fn dtype(r: &mut StdRng) -> DType {

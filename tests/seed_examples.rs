@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close, load, tensors};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{Reduction, Result, Tensor};
 
 /// Runs a pipeline; returns the loss and the tensors whose gradients are compared, by name.
