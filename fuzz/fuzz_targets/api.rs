@@ -7,7 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Reduction, Result, Tensor};
 
 /// Reads decisions from the fuzzer's bytes (zeros once they run out).
