@@ -188,3 +188,54 @@ fn conv2d_parallel_path_matches_sample_by_sample() {
     close("conv2d dW", &gw, &gws, 1e-10, 1e-10);
     close("conv2d db", &gb, &gbs, 1e-10, 1e-10);
 }
+
+/// Cross-entropy with class-probability targets, weights and label smoothing,
+/// reduction none: loss, ∂/∂logits and ∂/∂targets against plain f64 loops.
+#[test]
+fn cross_entropy_probability_targets_rows_and_planes() {
+    for (n, c, spatial, seed) in [(301usize, 1001usize, vec![], 7u64), (3, 7, vec![53usize, 61], 8)] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let inner: usize = spatial.iter().product();
+        let mut shape = vec![n, c];
+        shape.extend(&spatial);
+        let at = |s: usize, k: usize, i: usize| (s * c + k) * inner + i;
+        let z64: Vec<f64> = (0..n * c * inner).map(|_| rng.random_range(-8.0..8.0)).collect();
+        let t64: Vec<f64> = (0..n * c * inner).map(|_| rng.random_range(0.0..1.0)).collect();
+        let w64: Vec<f64> = (0..c).map(|_| rng.random_range(0.5..1.5)).collect();
+        let eps = 0.1;
+        let (mut loss, mut gz, mut gt) = (vec![0.0; n * inner], vec![0.0; z64.len()], vec![0.0; z64.len()]);
+        for s in 0..n {
+            for i in 0..inner {
+                let m = (0..c).map(|k| z64[at(s, k, i)]).fold(f64::NEG_INFINITY, f64::max);
+                let lse = m + (0..c).map(|k| (z64[at(s, k, i)] - m).exp()).sum::<f64>().ln();
+                let tp = |k: usize| (1.0 - eps) * t64[at(s, k, i)] + eps / c as f64;
+                let tw: f64 = (0..c).map(|k| w64[k] * tp(k)).sum();
+                loss[s * inner + i] = (0..c).map(|k| -w64[k] * tp(k) * (z64[at(s, k, i)] - lse)).sum();
+                for k in 0..c {
+                    let logp = z64[at(s, k, i)] - lse;
+                    gz[at(s, k, i)] = logp.exp() * tw - w64[k] * tp(k);
+                    gt[at(s, k, i)] = -(1.0 - eps) * w64[k] * logp;
+                }
+            }
+        }
+        for (dtype, rtol, atol) in [(DType::F64, 1e-12, 1e-12), (DType::F32, 2e-5, 1e-5)] {
+            let z = Tensor::from_vec(z64.clone(), &shape).unwrap().to_dtype(dtype).unwrap().requires_grad();
+            let t = Tensor::from_vec(t64.clone(), &shape).unwrap().to_dtype(dtype).unwrap().requires_grad();
+            let weight = Tensor::from_vec(w64.clone(), &[c]).unwrap().to_dtype(dtype).unwrap();
+            let opts = F::CrossEntropyOptions {
+                weight: Some(weight),
+                reduction: Reduction::None,
+                label_smoothing: eps,
+                ..Default::default()
+            };
+            let l = F::cross_entropy(&z, &t, &opts).unwrap();
+            l.backward_with(&l.full_like(1.0)).unwrap();
+            let name = format!("cross_entropy (probabilities) {shape:?} {dtype:?}");
+            // each loss sums 1001 weighted terms of size up to ~16: in f32 the
+            // rounding of that sum reaches ~1e-5 absolute, hence atol × 10 there
+            close(&format!("{name} loss"), &f64s(&l), &loss, rtol, atol * 10.0);
+            close(&format!("{name} d/dz"), &f64s(&z.grad().unwrap()), &gz, rtol, atol);
+            close(&format!("{name} d/dt"), &f64s(&t.grad().unwrap()), &gt, rtol, atol);
+        }
+    }
+}

@@ -479,6 +479,59 @@ dispatch! {
     }
 }
 
+dispatch! {
+    /// As [`prob_grads`], from kept exponentials `e = exp(z − m)`, which become
+    /// `gz` in place (no `exp` per element).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn prob_grads_kept<T: Float>(
+        e: &mut [T], z: &[T], t: &[T], c: usize, inner: usize, m: &[T], ls: &[T], s: &[T], tw: &[T],
+        w: Option<&[T]>, eps: T, gt: &mut [T],
+    ) {
+        let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let want_t = !gt.is_empty();
+        if inner == 1 {
+            let c1 = c.max(1);
+            for (r, (er, (zrow, trow))) in e.chunks_exact_mut(c1).zip(z.chunks_exact(c1).zip(t.chunks_exact(c1))).enumerate() {
+                let (mr, lr, sr, twr) = (m[r], ls[r], s[r], tw[r]);
+                let scale = twr * (-lr).exp();
+                match w {
+                    Some(w) => {
+                        for ((o, &tv), &wv) in er.iter_mut().zip(trow).zip(w) {
+                            *o = sr * (*o * scale - wv * (keep * tv + uniform));
+                        }
+                    }
+                    None => {
+                        for (o, &tv) in er.iter_mut().zip(trow) {
+                            *o = sr * (*o * scale - (keep * tv + uniform));
+                        }
+                    }
+                }
+                if want_t {
+                    let gtr = &mut gt[r * c..(r + 1) * c];
+                    for (i, (o, &zv)) in gtr.iter_mut().zip(zrow).enumerate() {
+                        let wv = w.map_or(T::one(), |w| w[i]);
+                        *o = -sr * keep * wv * ((zv - mr) - lr);
+                    }
+                }
+            }
+        } else {
+            let scale: Vec<T> = tw.iter().zip(ls).map(|(&twi, &li)| twi * (-li).exp()).collect();
+            for (k, (ek, (zk, tk))) in e.chunks_exact_mut(inner).zip(z.chunks_exact(inner).zip(t.chunks_exact(inner))).take(c).enumerate() {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for (((o, &tv), &si), &sc) in ek.iter_mut().zip(tk).zip(s).zip(&scale) {
+                    *o = si * (*o * sc - wk * (keep * tv + uniform));
+                }
+                if want_t {
+                    let gtk = &mut gt[k * inner..(k + 1) * inner];
+                    for ((((o, &zv), &mi), &li), &si) in gtk.iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
+                        *o = -si * keep * wk * ((zv - mi) - li);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `(m, ls)` of every position, in parallel, and the exponentials `exp(z − m)`
 /// when `keep` (else an empty vector).
 pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>, Vec<T>, Vec<T>) {

@@ -12,7 +12,7 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats, all_stats_keep, prob_grads, prob_sums, softmax_affine, weighted_shifted_sum,
+    Dims, affine_in_place, all_stats_keep, prob_grads, prob_grads_kept, prob_sums, softmax_affine, weighted_shifted_sum,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{scratch, zeros};
@@ -77,6 +77,8 @@ struct ProbTargets {
     reduction: Reduction,
     eps: f64,
     saved: Saved,
+    /// `exp(z − m)` from the forward, turned into the gradient in place by the first backward
+    exps: Mutex<Option<Storage>>,
     /// per position `Σ_c w_c·t'_c`
     tw: Tensor,
 }
@@ -157,25 +159,51 @@ impl Backward for ProbTargets {
             let denom = l.positions() as f64;
             let s: Vec<T> = (0..l.positions()).map(|j| position_scale(&g, j, self.reduction, denom)).collect();
             let eps = T::from_f64(self.eps);
-            let mut gz = scratch::<T>(zs.len());
             let mut gt = scratch::<T>(if target.tracks_grad() { zs.len() } else { 0 });
-            d.run([], [&mut gz, &mut gt], |u, [], [gz, gt]| {
-                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                prob_grads(
-                    &zs[e.clone()],
-                    &ts[e],
-                    l.c,
-                    l.inner,
-                    &m[p.clone()],
-                    &ls[p.clone()],
-                    &s[p.clone()],
-                    &tw[p],
-                    w,
-                    eps,
-                    gz,
-                    gt,
-                )
-            });
+            let kept = self.exps.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let gz = match kept.and_then(|mut st| T::take_vec(&mut st)) {
+                Some(mut e) => {
+                    d.run([], [&mut e, &mut gt], |u, [], [ge, gt]| {
+                        let (p, el) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                        prob_grads_kept(
+                            ge,
+                            &zs[el.clone()],
+                            &ts[el],
+                            l.c,
+                            l.inner,
+                            &m[p.clone()],
+                            &ls[p.clone()],
+                            &s[p.clone()],
+                            &tw[p],
+                            w,
+                            eps,
+                            gt,
+                        )
+                    });
+                    e
+                }
+                None => {
+                    let mut gz = scratch::<T>(zs.len());
+                    d.run([], [&mut gz, &mut gt], |u, [], [gz, gt]| {
+                        let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                        prob_grads(
+                            &zs[e.clone()],
+                            &ts[e],
+                            l.c,
+                            l.inner,
+                            &m[p.clone()],
+                            &ls[p.clone()],
+                            &s[p.clone()],
+                            &tw[p],
+                            w,
+                            eps,
+                            gz,
+                            gt,
+                        )
+                    });
+                    gz
+                }
+            };
             let gt = (!gt.is_empty()).then(|| Tensor::from_storage(T::wrap(gt), target.shape()));
             (Tensor::from_storage(T::wrap(gz), z.shape()), gt)
         });
@@ -270,10 +298,11 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
     };
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let d = dims(&layout);
-    let (storage, saved, tw) = float_op2!(OP, input, target, "target", |zs, ts| {
+    let keep = is_grad_enabled() && input.tracks_grad();
+    let (storage, saved, tw, exps) = float_op2!(OP, input, target, "target", |zs, ts| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
-        let (m, ls) = all_stats(zs, d);
+        let (m, ls, exps) = all_stats_keep(zs, d, keep);
         let eps = T::from_f64(opts.label_smoothing);
         let (mut tw, mut zw) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
         d.run([&mut tw, &mut zw], [], |u, [tw, zw], []| {
@@ -288,7 +317,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         };
         let p = d.positions();
         let saved = Saved { m: Tensor::from_storage(T::wrap(m), &[p]), ls: Tensor::from_storage(T::wrap(ls), &[p]) };
-        (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]))
+        (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]), keep.then(|| T::wrap(exps)))
     });
     let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = ProbTargets {
@@ -298,6 +327,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         eps: opts.label_smoothing,
         saved,
         tw,
+        exps: Mutex::new(exps),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }
