@@ -12,7 +12,8 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads, prob_grads_kept, prob_sums, softmax_affine, weighted_shifted_sum,
+    Dims, affine_in_place, all_stats_keep, prob_grads, prob_grads_kept, prob_sums, softmax_affine, stats, stats_keep,
+    weighted_shifted_sum,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{scratch, zeros};
@@ -223,16 +224,25 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let (storage, saved, denom, exps) = float_op!(OP, "input", input, |zs| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
-        let (m, ls, exps) = all_stats_keep(zs, d, keep);
         let eps = T::from_f64(opts.label_smoothing);
-        // ε > 0: per position Σ_c w_c·(z_c − m), for the uniform part of the target
-        let mut smooth = zeros::<T>(if opts.label_smoothing > 0.0 { t.len() } else { 0 });
-        if !smooth.is_empty() {
-            d.run([&mut smooth], [], |u, [o], []| {
-                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
-                weighted_shifted_sum(&zs[e], layout.c, layout.inner, &m[p], w, o)
-            });
-        }
+        // per unit, while it is in cache: the maximum and log-sum-exp of each
+        // position, the exponentials when recording, and (ε > 0) the label-smoothing
+        // term Σ_c w_c·(z_c − m)
+        let (c, inner, positions) = (layout.c, layout.inner, t.len());
+        let (mut m, mut ls) = (scratch::<T>(positions), scratch::<T>(positions));
+        let mut smooth = scratch::<T>(if opts.label_smoothing > 0.0 { positions } else { 0 });
+        let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
+        d.run([&mut m, &mut ls, &mut smooth], [&mut exps], |u, [m, ls, sm], [e]| {
+            let z = &zs[u.e0..u.e0 + u.len * c];
+            if e.is_empty() {
+                stats(z, c, inner, m, ls);
+            } else {
+                stats_keep(z, c, inner, m, ls, e);
+            }
+            if !sm.is_empty() {
+                weighted_shifted_sum(z, c, inner, m, w, sm);
+            }
+        });
         let uniform = eps / T::from_f64(layout.c as f64);
         let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
         let mut losses = zeros::<T>(t.len());
