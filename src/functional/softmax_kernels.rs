@@ -340,58 +340,6 @@ dispatch! {
 }
 
 dispatch! {
-    /// Gradients with class-probability targets, per element of one unit:
-    /// `gz_c = s·(softmax_c·tw − w_c·t'_c)` and, if `gt` is not empty,
-    /// `gt_c = −s·(1 − ε)·w_c·log_softmax_c`, with per-position `s` and `tw`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn prob_grads<T: Float>(
-        z: &[T], t: &[T], c: usize, inner: usize, m: &[T], ls: &[T], s: &[T], tw: &[T],
-        w: Option<&[T]>, eps: T, gz: &mut [T], gt: &mut [T],
-    ) {
-        let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
-        let want_t = !gt.is_empty();
-        if inner == 1 {
-            let c1 = c.max(1);
-            for (r, (gzr, (zrow, trow))) in gz.chunks_exact_mut(c1).zip(z.chunks_exact(c1).zip(t.chunks_exact(c1))).enumerate() {
-                let (mr, lr, sr, twr) = (m[r], ls[r], s[r], tw[r]);
-                match w {
-                    Some(w) => {
-                        for (((o, &zv), &tv), &wv) in gzr.iter_mut().zip(zrow).zip(trow).zip(w) {
-                            *o = sr * (((zv - mr) - lr).exp_fast() * twr - wv * (keep * tv + uniform));
-                        }
-                    }
-                    None => {
-                        for ((o, &zv), &tv) in gzr.iter_mut().zip(zrow).zip(trow) {
-                            *o = sr * (((zv - mr) - lr).exp_fast() * twr - (keep * tv + uniform));
-                        }
-                    }
-                }
-                if want_t {
-                    let gtr = &mut gt[r * c..(r + 1) * c];
-                    for (i, (o, &zv)) in gtr.iter_mut().zip(zrow).enumerate() {
-                        let wv = w.map_or(T::one(), |w| w[i]);
-                        *o = -sr * keep * wv * ((zv - mr) - lr);
-                    }
-                }
-            }
-        } else {
-            for (k, (gzk, (zk, tk))) in gz.chunks_exact_mut(inner).zip(z.chunks_exact(inner).zip(t.chunks_exact(inner))).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for (((((o, &zv), &tv), &mi), &li), (&si, &twi)) in gzk.iter_mut().zip(zk).zip(tk).zip(m).zip(ls).zip(s.iter().zip(tw)) {
-                    *o = si * (((zv - mi) - li).exp_fast() * twi - wk * (keep * tv + uniform));
-                }
-                if want_t {
-                    let gtk = &mut gt[k * inner..(k + 1) * inner];
-                    for ((((o, &zv), &mi), &li), &si) in gtk.iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
-                        *o = -si * keep * wk * ((zv - mi) - li);
-                    }
-                }
-            }
-        }
-    }
-}
-
-dispatch! {
     /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
     /// backward that then needs no `exp` of its own).
     pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
@@ -480,8 +428,11 @@ dispatch! {
 }
 
 dispatch! {
-    /// As [`prob_grads`], from kept exponentials `e = exp(z − m)`, which become
-    /// `gz` in place (no `exp` per element).
+    /// Gradients with class-probability targets, per element of one unit:
+    /// `gz_c = s·(softmax_c·tw − w_c·t'_c)` and, if `gt` is not empty,
+    /// `gt_c = −s·(1 − ε)·w_c·log_softmax_c`, with per-position `s` and `tw`;
+    /// computed from kept exponentials `e = exp(z − m)`, which become `gz` in
+    /// place (no `exp` per element).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prob_grads_kept<T: Float>(
         e: &mut [T], z: &[T], t: &[T], c: usize, inner: usize, m: &[T], ls: &[T], s: &[T], tw: &[T],

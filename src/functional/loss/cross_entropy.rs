@@ -12,8 +12,7 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads, prob_grads_kept, prob_sums, softmax_affine, stats, stats_keep,
-    weighted_shifted_sum,
+    Dims, affine_in_place, all_stats_keep, prob_grads_kept, prob_sums, stats, stats_keep, weighted_shifted_sum,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{scratch, zeros};
@@ -47,13 +46,21 @@ fn dims(l: &Layout) -> Dims {
     Dims { n: l.n, c: l.c, inner: l.inner }
 }
 
+/// The forward's exponentials `exp(z − m)`, taken from `kept` by the first
+/// backward; a later backward recomputes them exactly as the forward did.
+fn take_exps<T: Float>(kept: &Mutex<Option<Storage>>, zs: &[T], d: Dims) -> Vec<T> {
+    let taken = kept.lock().unwrap_or_else(|e| e.into_inner()).take();
+    taken.and_then(|mut s| T::take_vec(&mut s)).unwrap_or_else(|| all_stats_keep(zs, d, true).2)
+}
+
 /// Class weight `k`, 1 without weights.
 #[inline]
 fn wk<T: Float>(w: Option<&[T]>, k: usize) -> T {
     w.map_or(T::one(), |w| w[k])
 }
 
-/// What the backward keeps: per position the maximum `m` and `ls = log Σ exp(z − m)`.
+/// What the probability-target backward keeps: per position the maximum `m`
+/// and `ls = log Σ exp(z − m)`.
 struct Saved {
     m: Tensor,
     ls: Tensor,
@@ -66,7 +73,8 @@ struct IndexTargets {
     reduction: Reduction,
     eps: f64,
     denom: f64,
-    saved: Saved,
+    /// per position `log Σ exp(z − m)`
+    ls: Tensor,
     /// `exp(z − m)` from the forward, turned into the gradient in place by the
     /// first backward (a second backward recomputes them)
     exps: Mutex<Option<Storage>>,
@@ -98,7 +106,7 @@ impl Backward for IndexTargets {
         let gz = float_op2!(OP, z, grad, "grad", |zs, g| {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
-            let (m, ls) = (self.saved.m.data::<T>(OP, "m")?, self.saved.ls.data::<T>(OP, "ls")?);
+            let ls = self.ls.data::<T>(OP, "ls")?;
             let eps = T::from_f64(self.eps);
             let uniform = eps / T::from_f64(l.c as f64);
             let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
@@ -111,25 +119,12 @@ impl Backward for IndexTargets {
                     b[j] = s * uniform;
                 }
             }
-            let kept = self.exps.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let mut out = match kept.and_then(|mut s| T::take_vec(&mut s)) {
-                // the forward's exp(z − m), turned into the gradient in place
-                Some(mut e) => {
-                    d.run([], [&mut e], |u, [], [o]| {
-                        let p = u.j0..u.j0 + u.len;
-                        affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p], w)
-                    });
-                    e
-                }
-                None => {
-                    let mut out = scratch::<T>(zs.len());
-                    d.run([], [&mut out], |u, [], [o]| {
-                        let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                        softmax_affine(&zs[e], l.c, l.inner, &m[p.clone()], &ls[p.clone()], &a[p.clone()], &b[p], w, o)
-                    });
-                    out
-                }
-            };
+            // the forward's exp(z − m), turned into the gradient in place
+            let mut out = take_exps(&self.exps, zs, d);
+            d.run([], [&mut out], |u, [], [o]| {
+                let p = u.j0..u.j0 + u.len;
+                affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p], w)
+            });
             for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
                 if tj != self.ignore_index {
                     let s = position_scale(g, j, self.reduction, self.denom);
@@ -161,50 +156,25 @@ impl Backward for ProbTargets {
             let s: Vec<T> = (0..l.positions()).map(|j| position_scale(&g, j, self.reduction, denom)).collect();
             let eps = T::from_f64(self.eps);
             let mut gt = scratch::<T>(if target.tracks_grad() { zs.len() } else { 0 });
-            let kept = self.exps.lock().unwrap_or_else(|e| e.into_inner()).take();
-            let gz = match kept.and_then(|mut st| T::take_vec(&mut st)) {
-                Some(mut e) => {
-                    d.run([], [&mut e, &mut gt], |u, [], [ge, gt]| {
-                        let (p, el) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                        prob_grads_kept(
-                            ge,
-                            &zs[el.clone()],
-                            &ts[el],
-                            l.c,
-                            l.inner,
-                            &m[p.clone()],
-                            &ls[p.clone()],
-                            &s[p.clone()],
-                            &tw[p],
-                            w,
-                            eps,
-                            gt,
-                        )
-                    });
-                    e
-                }
-                None => {
-                    let mut gz = scratch::<T>(zs.len());
-                    d.run([], [&mut gz, &mut gt], |u, [], [gz, gt]| {
-                        let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                        prob_grads(
-                            &zs[e.clone()],
-                            &ts[e],
-                            l.c,
-                            l.inner,
-                            &m[p.clone()],
-                            &ls[p.clone()],
-                            &s[p.clone()],
-                            &tw[p],
-                            w,
-                            eps,
-                            gz,
-                            gt,
-                        )
-                    });
-                    gz
-                }
-            };
+            // the forward's exp(z − m), turned into the gradient in place
+            let mut gz = take_exps(&self.exps, zs, d);
+            d.run([], [&mut gz, &mut gt], |u, [], [ge, gt]| {
+                let (p, el) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                prob_grads_kept(
+                    ge,
+                    &zs[el.clone()],
+                    &ts[el],
+                    l.c,
+                    l.inner,
+                    &m[p.clone()],
+                    &ls[p.clone()],
+                    &s[p.clone()],
+                    &tw[p],
+                    w,
+                    eps,
+                    gt,
+                )
+            });
             let gt = (!gt.is_empty()).then(|| Tensor::from_storage(T::wrap(gt), target.shape()));
             (Tensor::from_storage(T::wrap(gz), z.shape()), gt)
         });
@@ -221,7 +191,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let d = dims(&layout);
     let keep = is_grad_enabled() && input.tracks_grad();
-    let (storage, saved, denom, exps) = float_op!(OP, "input", input, |zs| {
+    let (storage, ls, denom, exps) = float_op!(OP, "input", input, |zs| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
@@ -259,11 +229,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             weights[j] = wt;
         }
         let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
-        let saved = Saved {
-            m: Tensor::from_storage(T::wrap(m), &[t.len()]),
-            ls: Tensor::from_storage(T::wrap(ls), &[t.len()]),
-        };
-        (T::wrap(v), saved, denom, keep.then(|| T::wrap(exps)))
+        (T::wrap(v), Tensor::from_storage(T::wrap(ls), &[t.len()]), denom, keep.then(|| T::wrap(exps)))
     });
     let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = IndexTargets {
@@ -273,7 +239,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         reduction: opts.reduction,
         eps: opts.label_smoothing,
         denom,
-        saved,
+        ls,
         exps: Mutex::new(exps),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
