@@ -88,20 +88,20 @@ pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, 
     }
 }
 
-/// The backward of `nll_loss(log_softmax(x))` over the class dim, straight to
-/// `x`: `∂ℓ/∂x_c = s · w_t · (exp(y_c) − [c = t])` with `y` the log-probabilities,
-/// in one pass (no one-hot gradient for log_softmax's backward to read).
-struct NllOverLogSoftmax {
+/// The backward of `nll_loss`: `∂ℓ/∂x[j, t_j] = −w[t_j] · s_j`. When the input was
+/// `y = log_softmax(x)` over the class dim, the node is recorded on `x` itself
+/// and `log_probs` holds `y`: then `∂ℓ/∂x_c = s · w_t · (exp(y_c) − [c = t])`, in
+/// one pass (no one-hot gradient for log_softmax's backward to read).
+struct NllBackward {
     layout: Layout,
     weight: Option<Tensor>,
     ignore_index: i64,
     reduction: Reduction,
     denom: f64,
-    /// the log-probabilities `y = log_softmax(x)`
-    y: Tensor,
+    log_probs: Option<Tensor>,
 }
 
-impl Backward for NllOverLogSoftmax {
+impl Backward for NllBackward {
     fn name(&self) -> &'static str {
         "NllLossBackward0"
     }
@@ -111,65 +111,38 @@ impl Backward for NllOverLogSoftmax {
         let t = target.data::<i64>(OP, "target")?;
         let t: &[i64] = &t;
         let l = &self.layout;
-        let d = Dims { n: l.n, c: l.c, inner: l.inner };
         let gx = float_op!(OP, "grad", grad, |g| {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
-            let ys = self.y.data::<T>(OP, "log-probabilities")?;
             let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
-            let zero = zeros::<T>(t.len());
-            let mut out = scratch::<T>(ys.len());
-            d.run([], [&mut out], |u, [], [o]| {
-                let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                // a·exp((y − 0) − 0) − 0: the softmax, scaled per position
-                softmax_affine(
-                    &ys[e],
-                    l.c,
-                    l.inner,
-                    &zero[p.clone()],
-                    &zero[p.clone()],
-                    &a[p.clone()],
-                    &zero[p],
-                    None,
-                    o,
-                )
-            });
-            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
-                if tj != self.ignore_index {
-                    out[base + tj as usize * l.inner] -= a[j];
+            let mut out = match &self.log_probs {
+                None => zeros::<T>(x.numel()),
+                Some(y) => {
+                    // a·exp((y − 0) − 0) − 0: the softmax, scaled per position
+                    let ys = y.data::<T>(OP, "log-probabilities")?;
+                    let d = Dims { n: l.n, c: l.c, inner: l.inner };
+                    let zero = zeros::<T>(t.len());
+                    let mut out = scratch::<T>(ys.len());
+                    d.run([], [&mut out], |u, [], [o]| {
+                        let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
+                        softmax_affine(
+                            &ys[e],
+                            l.c,
+                            l.inner,
+                            &zero[p.clone()],
+                            &zero[p.clone()],
+                            &a[p.clone()],
+                            &zero[p],
+                            None,
+                            o,
+                        )
+                    });
+                    out
                 }
-            }
-            T::wrap(out)
-        });
-        Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
-    }
-}
-
-struct NllBackward {
-    layout: Layout,
-    weight: Option<Tensor>,
-    ignore_index: i64,
-    reduction: Reduction,
-    denom: f64,
-}
-
-impl Backward for NllBackward {
-    fn name(&self) -> &'static str {
-        "NllLossBackward0"
-    }
-    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let (x, target) = (&inputs[0], &inputs[1]);
-        let t = target.data::<i64>("nll_loss", "target")?;
-        let t: &[i64] = &t;
-        let l = &self.layout;
-        let gx = float_op!("nll_loss", "grad", grad, |g| {
-            let w = self.weight.as_ref().map(|w| w.data::<T>("nll_loss", "weight")).transpose()?;
-            let w = w.as_deref();
-            let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
-            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
+            };
             for ((&tj, &aj), base) in t.iter().zip(&a).zip(l.bases()) {
                 if tj != self.ignore_index {
-                    out[base + tj as usize * l.inner] = -aj;
+                    out[base + tj as usize * l.inner] -= aj;
                 }
             }
             T::wrap(out)
@@ -215,23 +188,14 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     // nll_loss(log_softmax(x, class dim)): record the loss on x itself, with the fused backward
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
     let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
-    if let Some(x) = over {
-        let node = NllOverLogSoftmax {
-            layout,
-            weight: opts.weight.as_ref().map(Tensor::detach),
-            ignore_index: opts.ignore_index,
-            reduction: opts.reduction,
-            denom,
-            y: input.detach(),
-        };
-        return Ok(Tensor::from_op(storage, &shape, node, &[&x, target]));
-    }
     let node = NllBackward {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),
         ignore_index: opts.ignore_index,
         reduction: opts.reduction,
         denom,
+        log_probs: over.is_some().then(|| input.detach()),
     };
-    Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
+    let x = over.as_ref().unwrap_or(input);
+    Ok(Tensor::from_op(storage, &shape, node, &[x, target]))
 }
