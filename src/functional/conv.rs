@@ -78,15 +78,6 @@ impl Geometry {
         self.n > 1 && self.n * self.o * self.l() * self.k() >= 1 << 20
     }
 
-    /// Splits `ns` samples into parts: `(first sample, count)`. A large
-    /// convolution runs one sample per part, in parallel (products that stay in
-    /// cache); a small one runs all samples as one batched product (fewer,
-    /// larger GEMM calls).
-    fn parts(&self, ns: usize) -> Vec<(usize, usize)> {
-        let per = if self.parallel() { 1 } else { ns.max(1) };
-        (0..ns).step_by(per).map(|s0| (s0, per.min(ns - s0))).collect()
-    }
-
     /// Samples per chunk, so that a group's column matrix (`k × samples·l`)
     /// stays within [`MAX_COLS`] elements.
     fn chunk(&self) -> usize {
@@ -166,6 +157,94 @@ impl Geometry {
         }
     }
 
+    /// The forward of a large convolution, one sample per parallel part: the
+    /// sample's column matrix stays in cache, and each group's product is
+    /// written straight into the output (`og × l` rows of stride `l`).
+    fn forward_per_sample<T: Gemm>(&self, xs: &[T], ws: &[T], bs: Option<&[T]>, out: &mut [T]) {
+        let (og, k, l) = (self.og(), self.k(), self.l());
+        out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(|(s, out_s)| {
+            let mut own = scratch::<T>(k * l);
+            for g in 0..self.groups {
+                self.im2col(xs, g, s, 1, &mut own);
+                let dst = &mut out_s[g * og * l..(g + 1) * og * l];
+                T::gemm(og, k, l, &ws[g * og * k..(g + 1) * og * k], (k, 1), &own, (l, 1), dst, T::zero());
+            }
+            if let Some(b) = bs {
+                for (row, &bv) in out_s.chunks_exact_mut(l.max(1)).zip(b) {
+                    row.iter_mut().for_each(|v| *v += bv);
+                }
+            }
+        });
+    }
+
+    /// The backward of a large convolution, one sample per parallel part:
+    /// the sample's output gradient is read in place (rows of stride `l`), its
+    /// column matrix rebuilt in cache for `dW`, and `dcols = Wᵀ·G` folded back
+    /// into its own slice of `dx`. The per-sample `dW` and `db` terms are summed
+    /// in sample order, so the result does not depend on the thread count.
+    #[allow(clippy::type_complexity)]
+    fn backward_per_sample<T: Gemm>(
+        &self,
+        xs: &[T],
+        ws: &[T],
+        g: &[T],
+        need_x: bool,
+        need_w: bool,
+        need_b: bool,
+    ) -> (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>) {
+        let (og, k, l) = (self.og(), self.k(), self.l());
+        let sample = self.c * self.h * self.w;
+        // every element of dx is written: each part zeroes its own sample first
+        let mut gx = scratch::<T>(if need_x { self.n * sample } else { 0 });
+        let run = |s: usize, dx: Option<&mut [T]>| -> (Vec<T>, Vec<T>) {
+            let g_s = &g[s * self.o * l..(s + 1) * self.o * l];
+            let mut gw = scratch::<T>(if need_w { self.o * k } else { 0 });
+            let mut cols = scratch::<T>(k * l);
+            let mut dx = dx;
+            if let Some(dx) = dx.as_deref_mut() {
+                dx.fill(T::zero());
+            }
+            for gr in 0..self.groups {
+                let g_g = &g_s[gr * og * l..(gr + 1) * og * l];
+                if need_w {
+                    // dW_g += G_g · colsᵀ : (og × l)·(l × k)
+                    self.im2col(xs, gr, s, 1, &mut cols);
+                    let dst = &mut gw[gr * og * k..(gr + 1) * og * k];
+                    T::gemm(og, l, k, g_g, (l, 1), &cols, (1, l), dst, T::zero());
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    // dcols = W_gᵀ · G_g : (k × og)·(og × l), then col2im
+                    let w_g = &ws[gr * og * k..(gr + 1) * og * k];
+                    T::gemm(k, og, l, w_g, (1, k), g_g, (l, 1), &mut cols, T::zero());
+                    self.col2im(&cols, gr, 0, 1, dx);
+                }
+            }
+            let gb = if need_b {
+                g_s.chunks_exact(l.max(1)).map(crate::tensor::shape::pairwise_sum).collect()
+            } else {
+                Vec::new()
+            };
+            (gw, gb)
+        };
+        let partials: Vec<(Vec<T>, Vec<T>)> = if need_x {
+            gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect()
+        } else {
+            (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
+        };
+        let sum = |need: bool, len: usize, part: fn(&(Vec<T>, Vec<T>)) -> &Vec<T>| {
+            need.then(|| {
+                let mut acc = zeros::<T>(len);
+                for p in &partials {
+                    acc.iter_mut().zip(part(p)).for_each(|(a, &v)| *a += v);
+                }
+                acc
+            })
+        };
+        let gw = sum(need_w, self.o * k, |p| &p.0);
+        let gb = sum(need_b, self.o, |p| &p.1);
+        (need_x.then_some(gx), gw, gb)
+    }
+
     /// Group `g`'s output gradient for samples `n0..n0 + ns`, as an `og × ns·l` matrix.
     fn grad_matrix<T: Gemm>(&self, grad: &[T], g: usize, n0: usize, ns: usize) -> Vec<T> {
         let (og, l) = (self.og(), self.l());
@@ -198,83 +277,51 @@ impl Backward for Conv2dBackward {
         let geo = self.geo;
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
         let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let need_b = inputs.get(2).is_some_and(|b| b.tracks_grad());
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
+            if geo.parallel() {
+                let (gx, gw, gb) = geo.backward_per_sample(xs, ws, g, x.tracks_grad(), w.tracks_grad(), need_b);
+                let wrap = |v: Option<Vec<T>>, t: &Tensor| v.map(|v| Tensor::from_storage(T::wrap(v), t.shape()));
+                return Ok(vec![wrap(gx, x), wrap(gw, w), inputs.get(2).and_then(|b| wrap(gb, b))]);
+            }
+            // small convolutions: batched products over chunks of samples
             let kept: Option<Vec<T>> = kept.and_then(|mut s| T::take_vec(&mut s));
             let mut gw = zeros::<T>(if w.tracks_grad() { ws.len() } else { 0 });
             let mut gx = zeros::<T>(if x.tracks_grad() { xs.len() } else { 0 });
             let sample = geo.c * geo.h * geo.w;
             let chunk = geo.chunk();
             let mut cols = Vec::new();
+            let mut acc = Vec::new();
             for n0 in (0..geo.n).step_by(chunk) {
                 let ns = chunk.min(geo.n - n0);
                 let nl = ns * l;
                 for gr in 0..geo.groups {
                     let gm = geo.grad_matrix(g, gr, n0, ns);
-                    let parts = geo.parts(ns);
-                    let per = parts.first().map_or(1, |p| p.1);
                     if !gw.is_empty() {
-                        // dW_g += Σ over parts of G_g,p · cols_pᵀ : (og × sp·l)·(sp·l × k),
-                        // the parts summed in order (deterministic at any thread count)
-                        let batched = !geo.parallel();
+                        // dW_g += G_g · colsᵀ : (og × ns·l)·(ns·l × k)
                         let c: &[T] = match &kept {
                             Some(all) => &all[gr * k * nl..(gr + 1) * k * nl],
-                            None if batched => {
+                            None => {
                                 cols.resize(k * nl, T::zero());
                                 geo.im2col(xs, gr, n0, ns, &mut cols);
                                 &cols
                             }
-                            None => &[],
                         };
-                        let partial = |&(s0, sp): &(usize, usize)| -> Vec<T> {
-                            let mut acc = scratch::<T>(og * k);
-                            if c.is_empty() {
-                                // this part's own column matrix, in cache
-                                let mut own = scratch::<T>(k * sp * l);
-                                geo.im2col(xs, gr, n0 + s0, sp, &mut own);
-                                T::gemm(og, sp * l, k, &gm[s0 * l..], (nl, 1), &own, (1, sp * l), &mut acc, T::zero());
-                            } else {
-                                T::gemm(
-                                    og,
-                                    sp * l,
-                                    k,
-                                    &gm[s0 * l..],
-                                    (nl, 1),
-                                    &c[s0 * l..],
-                                    (1, nl),
-                                    &mut acc,
-                                    T::zero(),
-                                );
-                            }
-                            acc
-                        };
-                        let partials: Vec<Vec<T>> = if parts.len() > 1 {
-                            parts.par_iter().map(partial).collect()
-                        } else {
-                            parts.iter().map(partial).collect()
-                        };
+                        acc.resize(og * k, T::zero());
+                        T::gemm(og, nl, k, &gm, (nl, 1), c, (1, nl), &mut acc, T::zero());
                         let dst = &mut gw[gr * og * k..(gr + 1) * og * k];
-                        for p in partials {
-                            dst.iter_mut().zip(&p).for_each(|(d, &v)| *d += v);
-                        }
+                        dst.iter_mut().zip(&acc).for_each(|(d, &v)| *d += v);
                     }
                     if !gx.is_empty() {
-                        // per part: dcols = W_gᵀ · G_g,p : (k × og)·(og × sp·l), then col2im
+                        // dcols = W_gᵀ · G_g : (k × og)·(og × ns·l), then col2im per sample
                         let w_g = &ws[gr * og * k..(gr + 1) * og * k];
+                        cols.resize(k * nl, T::zero());
+                        T::gemm(k, og, nl, w_g, (1, k), &gm, (nl, 1), &mut cols, T::zero());
                         let dx = &mut gx[n0 * sample..(n0 + ns) * sample];
-                        let run = |((s0, sp), dxp): ((usize, usize), &mut [T])| {
-                            let mut dcols = scratch::<T>(k * sp * l);
-                            T::gemm(k, og, sp * l, w_g, (1, k), &gm[s0 * l..], (nl, 1), &mut dcols, T::zero());
-                            for (s, dxs) in dxp.chunks_mut(sample.max(1)).enumerate() {
-                                geo.col2im(&dcols, gr, s, sp, dxs);
-                            }
-                        };
-                        let block = (per * sample).max(1);
-                        if parts.len() > 1 {
-                            parts.into_par_iter().zip(dx.par_chunks_mut(block)).for_each(run);
-                        } else {
-                            parts.into_iter().zip(dx.chunks_mut(block)).for_each(run);
+                        for (s, dxs) in dx.chunks_mut(sample.max(1)).enumerate() {
+                            geo.col2im(&cols, gr, s, ns, dxs);
                         }
                     }
                 }
@@ -408,60 +455,42 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
         let bs = bs.as_deref();
         // every element is written below
         let mut out = scratch::<T>(geo.n * geo.o * l);
-        let mut all = scratch::<T>(if keep { geo.groups * k * geo.n * l } else { 0 });
-        let mut cols = Vec::new();
-        for n0 in (0..geo.n).step_by(chunk) {
-            let ns = chunk.min(geo.n - n0);
-            let nl = ns * l;
-            for g in 0..geo.groups {
-                // small convolutions: one batched column matrix for the chunk; large
-                // ones: each parallel part builds its own sample's (it stays in cache)
-                let c: &mut [T] = if keep {
-                    &mut all[g * k * nl..(g + 1) * k * nl]
-                } else if batched {
-                    cols.resize(k * nl, T::zero());
-                    &mut cols
-                } else {
-                    &mut []
-                };
-                if batched {
-                    geo.im2col(xs, g, n0, ns, c);
-                }
-                // per part of the samples: (og × k)·(k × sp·l), then each sample's block into place
-                let c: &[T] = c;
-                let w_g = &ws[g * og * k..(g + 1) * og * k];
-                let parts = geo.parts(ns);
-                let per = parts.first().map_or(1, |p| p.1);
-                let out_chunk = &mut out[n0 * geo.o * l..(n0 + ns) * geo.o * l];
-                let run = |((s0, sp), out_p): ((usize, usize), &mut [T])| {
-                    let mut tmp = scratch::<T>(og * sp * l);
-                    if batched {
-                        T::gemm(og, k, sp * l, w_g, (k, 1), &c[s0 * l..], (nl, 1), &mut tmp, T::zero());
+        if !batched {
+            geo.forward_per_sample(xs, ws, bs, &mut out);
+            (T::wrap(out), None)
+        } else {
+            // small convolutions: one batched column matrix per chunk of samples,
+            // (og × k)·(k × ns·l), then each sample's block into place
+            let mut all = scratch::<T>(if keep { geo.groups * k * geo.n * l } else { 0 });
+            let mut cols = Vec::new();
+            let mut tmp = Vec::new();
+            for n0 in (0..geo.n).step_by(chunk) {
+                let ns = chunk.min(geo.n - n0);
+                let nl = ns * l;
+                for g in 0..geo.groups {
+                    let c: &mut [T] = if keep {
+                        &mut all[g * k * nl..(g + 1) * k * nl]
                     } else {
-                        let mut own = scratch::<T>(k * sp * l);
-                        geo.im2col(xs, g, n0 + s0, sp, &mut own);
-                        T::gemm(og, k, sp * l, w_g, (k, 1), &own, (sp * l, 1), &mut tmp, T::zero());
-                    }
+                        cols.resize(k * nl, T::zero());
+                        &mut cols
+                    };
+                    geo.im2col(xs, g, n0, ns, c);
+                    tmp.resize(og * nl, T::zero());
+                    T::gemm(og, k, nl, &ws[g * og * k..(g + 1) * og * k], (k, 1), c, (nl, 1), &mut tmp, T::zero());
                     for o in 0..og {
                         let bv = bs.map_or(T::zero(), |b| b[g * og + o]);
-                        for s in 0..sp {
-                            let dst = (s * geo.o + g * og + o) * l;
-                            let src = &tmp[o * sp * l + s * l..o * sp * l + (s + 1) * l];
-                            for (d, &v) in out_p[dst..dst + l].iter_mut().zip(src) {
+                        for s in 0..ns {
+                            let dst = ((n0 + s) * geo.o + g * og + o) * l;
+                            let src = &tmp[o * nl + s * l..o * nl + (s + 1) * l];
+                            for (d, &v) in out[dst..dst + l].iter_mut().zip(src) {
                                 *d = v + bv;
                             }
                         }
                     }
-                };
-                let block = (per * geo.o * l).max(1);
-                if parts.len() > 1 {
-                    parts.into_par_iter().zip(out_chunk.par_chunks_mut(block)).for_each(run);
-                } else {
-                    parts.into_iter().zip(out_chunk.chunks_mut(block)).for_each(run);
                 }
             }
+            (T::wrap(out), keep.then(|| T::wrap(all)))
         }
-        (T::wrap(out), keep.then(|| T::wrap(all)))
     });
     let shape = [geo.n, geo.o, geo.ho, geo.wo];
     let node = Conv2dBackward { geo, cols: Mutex::new(kept) };

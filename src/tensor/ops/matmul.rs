@@ -7,9 +7,30 @@ use crate::tensor::shape::{broadcast_shapes, broadcast_strides, contiguous_strid
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
 
+/// Products below this many multiply-adds run on one thread.
+const PAR_GEMM_MIN: usize = 1 << 21;
+
 /// The float types with a GEMM kernel.
 pub(crate) trait Gemm: Float {
-    /// `c = a·b + beta·c` for row/column strides given in elements.
+    /// `c = a·b + beta·c` for row/column strides given in elements, on the
+    /// calling thread.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_kernel(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        c: &mut [Self],
+        beta: Self,
+    );
+
+    /// `c = a·b + beta·c` (`m × k` times `k × n` into row-major `m × n`). A
+    /// large product called outside a parallel region is split by rows of `c`
+    /// over the thread pool (each block is the same sequential kernel call on a
+    /// row range, so the result does not depend on the thread count's timing).
     #[allow(clippy::too_many_arguments)]
     fn gemm(
         m: usize,
@@ -21,7 +42,19 @@ pub(crate) trait Gemm: Float {
         sb: (usize, usize),
         c: &mut [Self],
         beta: Self,
-    );
+    ) {
+        let threads = rayon::current_num_threads();
+        if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || rayon::current_thread_index().is_some() {
+            return Self::gemm_kernel(m, k, n, a, sa, b, sb, c, beta);
+        }
+        // row blocks: multiples of 16 rows (whole micro-kernel panels), at most one per thread
+        let rows = m.div_ceil(threads).next_multiple_of(16);
+        use rayon::prelude::*;
+        c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(i, block)| {
+            let (r0, mr) = (i * rows, block.len() / n.max(1));
+            Self::gemm_kernel(mr, k, n, &a[r0 * sa.0..], sa, b, sb, block, beta);
+        });
+    }
 }
 
 /// Largest offset touched by a `rows × cols` matrix with strides `s`, plus one.
@@ -32,7 +65,7 @@ fn extent(rows: usize, cols: usize, s: (usize, usize)) -> usize {
 macro_rules! impl_gemm {
     ($t:ty, $f:path) => {
         impl Gemm for $t {
-            fn gemm(
+            fn gemm_kernel(
                 m: usize,
                 k: usize,
                 n: usize,
