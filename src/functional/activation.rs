@@ -6,13 +6,53 @@ use crate::functional::softmax_kernels::{Dims, normalise, softmax_backward, stat
 use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{Deferred, Element, Float, Recipe, Storage, Tensor};
 use std::sync::Arc;
 
 struct SoftmaxBackward {
     dim: usize,
     log: bool,
-    out: Arc<Storage>,
+    out: Arc<Deferred>,
+}
+
+/// The data of a `softmax` / `log_softmax` output, computed on first read from
+/// a snapshot of the input's data. A loss that consumes `log_softmax(x)` can
+/// read `x` from here instead ([`log_softmax_input`]) and never compute it.
+struct SoftmaxRecipe {
+    x: Arc<Storage>,
+    d: Dims,
+    dim: usize,
+    log: bool,
+}
+
+impl Recipe for SoftmaxRecipe {
+    fn make(&self) -> Storage {
+        match &*self.x {
+            Storage::F32(x) => f32::wrap(softmax_data(x, self.d, self.log)),
+            Storage::F64(x) => f64::wrap(softmax_data(x, self.d, self.log)),
+            Storage::I64(_) => unreachable!("softmax: the input was checked to be a float tensor"),
+        }
+    }
+}
+
+/// `softmax` or `log_softmax` of `x` over the class dim of `d`: per unit, the
+/// statistics and the output together, while the unit's data is still in cache.
+fn softmax_data<T: Float>(x: &[T], d: Dims, log: bool) -> Vec<T> {
+    let mut out = scratch::<T>(x.len());
+    d.run([], [&mut out], |u, [], [o]| {
+        let e = u.e0..u.e0 + u.len * d.c;
+        let (mut m, mut ls) = (scratch::<T>(u.len), scratch::<T>(u.len));
+        stats(&x[e.clone()], d.c, d.inner, &mut m, &mut ls);
+        normalise(&x[e], d.c, d.inner, &m, &ls, !log, o)
+    });
+    out
+}
+
+/// When `y` is `log_softmax(x, dim)` (its data computed or not), the data of `x`
+/// and its `(N, C, inner)` dims around `dim`.
+pub(crate) fn log_softmax_input(y: &Tensor, dim: usize) -> Option<(&Storage, Dims)> {
+    let r = (y.recipe()? as &dyn std::any::Any).downcast_ref::<SoftmaxRecipe>()?;
+    (r.log && r.dim == dim).then_some((&*r.x, r.d))
 }
 
 fn dims_of(shape: &[usize], dim: usize) -> Dims {
@@ -31,7 +71,7 @@ impl Backward for SoftmaxBackward {
         let x = &inputs[0];
         let d = dims_of(x.shape(), self.dim);
         let g = float_op!(self.name(), "grad", grad, |g| {
-            let y = T::slice(&self.out).unwrap_or_default();
+            let y = T::slice(self.out.get()).unwrap_or_default();
             let mut out = scratch::<T>(g.len());
             d.run([], [&mut out], |u, [], [o]| {
                 let e = u.e0..u.e0 + u.len * d.c;
@@ -47,20 +87,11 @@ impl Backward for SoftmaxBackward {
 fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Result<Tensor> {
     let dim = normalize_dim(op, dim, input.ndim())?;
     let d = dims_of(input.shape(), dim);
-    let out = float_op!(op, "input", input, |x| {
-        // per unit, the statistics and the output together, while the unit's
-        // data is still in cache
-        let mut out = scratch::<T>(x.len());
-        d.run([], [&mut out], |u, [], [o]| {
-            let e = u.e0..u.e0 + u.len * d.c;
-            let (mut m, mut ls) = (scratch::<T>(u.len), scratch::<T>(u.len));
-            stats(&x[e.clone()], d.c, d.inner, &mut m, &mut ls);
-            normalise(&x[e], d.c, d.inner, &m, &ls, !log, o)
-        });
-        T::wrap(out)
-    });
-    let out = Arc::new(out);
-    Ok(Tensor::from_op_shared(out.clone(), input.0.shape.clone(), SoftmaxBackward { dim, log, out }, &[input]))
+    input.require_float(op, "input")?;
+    // computed when first read (a fused loss may read the input instead)
+    let out = Deferred::new(SoftmaxRecipe { x: input.storage_arc(), d, dim, log });
+    let node = SoftmaxBackward { dim, log, out: out.clone() };
+    Ok(Tensor::from_op_deferred(out, input.dtype(), input.0.shape.clone(), node, &[input]))
 }
 
 /// `log(softmax(x))` along `dim`, computed as `x - logsumexp(x)` with the
@@ -103,4 +134,27 @@ pub fn softmax(input: &Tensor, dim: isize) -> Result<Tensor> {
 pub fn sigmoid(input: &Tensor) -> Result<Tensor> {
     input.require_float("sigmoid", "input")?;
     Ok(input.sigmoid())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::functional as F;
+    use crate::{DType, Tensor};
+
+    /// `nll_loss(log_softmax(x))`, forward and backward, never computes the
+    /// log-probabilities; reading them computes them once.
+    #[test]
+    fn fused_nll_leaves_the_log_probabilities_uncomputed() {
+        let x = Tensor::randn(&[4, 3, 5], DType::F32, &mut rand::rng()).requires_grad();
+        let t = Tensor::randint(0, 3, &[4, 5], &mut rand::rng());
+        let y = F::log_softmax(&x, 1).unwrap();
+        F::nll_loss(&y, &t, &Default::default()).unwrap().backward().unwrap();
+        assert!(y.data_pending() && x.grad().is_some());
+        let v = y.to_vec::<f32>().unwrap();
+        assert!(!y.data_pending() && v.len() == 60);
+        // not over the class dim: not fused, so the data is read
+        let y2 = F::log_softmax(&x, 2).unwrap();
+        F::nll_loss(&y2, &Tensor::randint(0, 3, &[4, 5], &mut rand::rng()), &Default::default()).unwrap();
+        assert!(!y2.data_pending());
+    }
 }

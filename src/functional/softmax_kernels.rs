@@ -14,6 +14,7 @@ use crate::tensor::alloc::scratch;
 use crate::tensor::par::PAR_THRESHOLD;
 use crate::tensor::simd::dispatch;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// `(N, C, inner)`: the shape around the class dim.
 #[derive(Clone, Copy, Debug)]
@@ -110,13 +111,36 @@ fn lanes_max<T: Float>(x: &[T]) -> T {
     m
 }
 
-/// Per position of a plane (`c × inner`), the maximum over the classes (NaN
+/// Positions per block of a plane: the per-position arrays of a block (1 KiB
+/// each in f32) and, for a few dozen classes, the block itself stay in L1 while
+/// the classes stream past with stride `inner`.
+const BLOCK: usize = 256;
+
+/// The position blocks of a plane with `inner` positions.
+#[inline(always)]
+fn blocks(inner: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..inner).step_by(BLOCK).map(move |b| b..(b + BLOCK).min(inner))
+}
+
+/// Class `k`'s entries of the positions `r` of a plane with `inner` positions.
+#[inline(always)]
+fn row<'a, T>(z: &'a [T], k: usize, inner: usize, r: &Range<usize>) -> &'a [T] {
+    &z[k * inner + r.start..k * inner + r.end]
+}
+
+/// As [`row`], mutable.
+#[inline(always)]
+fn row_mut<'a, T>(z: &'a mut [T], k: usize, inner: usize, r: &Range<usize>) -> &'a mut [T] {
+    &mut z[k * inner + r.start..k * inner + r.end]
+}
+
+/// Per position `r` of a plane (`c × inner`), the maximum over the classes (NaN
 /// winning), or 0 where it is infinite: the shift of the log-sum-exp.
 #[inline(always)]
-fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T]) {
+fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T]) {
     m.fill(T::neg_infinity());
-    for zk in z.chunks_exact(inner).take(c) {
-        for (mi, &v) in m.iter_mut().zip(zk) {
+    for k in 0..c {
+        for (mi, &v) in m.iter_mut().zip(row(z, k, inner, r)) {
             *mi = nan_max(*mi, v);
         }
     }
@@ -156,27 +180,62 @@ fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
     crate::tensor::shape::pairwise_sum(&acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
 }
 
+/// `(m, ls)` of one row of classes.
+#[inline(always)]
+fn row_stats<T: Float>(row: &[T]) -> (T, T) {
+    let mx = lanes_max(row);
+    let shift = if mx.is_infinite() { T::zero() } else { mx };
+    (shift, sum1(row, |v| (v - shift).exp_fast()).ln_fast())
+}
+
+/// `m` and `ls` of the positions `r` of a plane (`m`, `ls` hold those positions).
+#[inline(always)]
+fn block_stats<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T], ls: &mut [T]) {
+    plane_shift(z, c, inner, r, m);
+    ls.fill(T::zero());
+    for k in 0..c {
+        for ((l, &v), &mi) in ls.iter_mut().zip(row(z, k, inner, r)).zip(m.iter()) {
+            *l += (v - mi).exp_fast();
+        }
+    }
+    for v in ls.iter_mut() {
+        *v = v.ln_fast();
+    }
+}
+
 dispatch! {
     /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
     pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
         if inner == 1 {
             for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(m.len()) {
-                let mx = lanes_max(row);
-                let shift = if mx.is_infinite() { T::zero() } else { mx };
-                let s = sum1(row, |v| (v - shift).exp_fast());
-                m[r] = shift;
-                ls[r] = s.ln_fast();
+                (m[r], ls[r]) = row_stats(row);
             }
         } else {
-            plane_shift(z, c, inner, m);
-            ls.fill(T::zero());
-            for zk in z.chunks_exact(inner).take(c) {
-                for ((l, &v), &mi) in ls.iter_mut().zip(zk).zip(m.iter()) {
-                    *l += (v - mi).exp_fast();
-                }
+            for r in blocks(inner) {
+                block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
             }
-            for v in ls.iter_mut() {
-                *v = v.ln_fast();
+        }
+    }
+}
+
+dispatch! {
+    /// As [`stats`], and per position the log-probability of its target class
+    /// `picked = (z_t − m) − ls` (0 where `t == ignore`), read while the row or
+    /// block is still in cache. Targets are in `[0, c)` or `ignore`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
+        let pick = |zt: T, m: T, ls: T| (zt - m) - ls;
+        if inner == 1 {
+            for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(m.len()) {
+                (m[r], ls[r]) = row_stats(row);
+                picked[r] = if t[r] == ignore { T::zero() } else { pick(row[t[r] as usize], m[r], ls[r]) };
+            }
+        } else {
+            for r in blocks(inner) {
+                block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
+                for j in r {
+                    picked[j] = if t[j] == ignore { T::zero() } else { pick(z[t[j] as usize * inner + j], m[j], ls[j]) };
+                }
             }
         }
     }
@@ -194,10 +253,13 @@ dispatch! {
                 }
             }
         } else {
-            for (ok, zk) in out.chunks_exact_mut(inner).zip(z.chunks_exact(inner)).take(c) {
-                for (((o, &v), &mi), &li) in ok.iter_mut().zip(zk).zip(m).zip(ls) {
-                    let y = (v - mi) - li;
-                    *o = if exp { y.exp_fast() } else { y };
+            for r in blocks(inner) {
+                let (m, ls) = (&m[r.clone()], &ls[r.clone()]);
+                for k in 0..c {
+                    for (((o, &v), &mi), &li) in row_mut(out, k, inner, &r).iter_mut().zip(row(z, k, inner, &r)).zip(m).zip(ls) {
+                        let y = (v - mi) - li;
+                        *o = if exp { y.exp_fast() } else { y };
+                    }
                 }
             }
         }
@@ -216,11 +278,14 @@ dispatch! {
                 };
             }
         } else {
-            out.fill(T::zero());
-            for (k, zk) in z.chunks_exact(inner).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for ((o, &v), &mi) in out.iter_mut().zip(zk).zip(m) {
-                    *o += wk * (v - mi);
+            for r in blocks(inner) {
+                let (m, out) = (&m[r.clone()], &mut out[r.clone()]);
+                out.fill(T::zero());
+                for k in 0..c {
+                    let wk = w.map_or(T::one(), |w| w[k]);
+                    for ((o, &v), &mi) in out.iter_mut().zip(row(z, k, inner, &r)).zip(m) {
+                        *o += wk * (v - mi);
+                    }
                 }
             }
         }
@@ -228,36 +293,40 @@ dispatch! {
 }
 
 dispatch! {
-    /// `out_c = a · softmax_c − b · w_c` for every element of one unit, with
-    /// per-position `a` and `b` (zero rows stay exactly zero).
+    /// The gradient of `nll_loss(log_softmax(z))` for one unit, per position:
+    /// `out_c = a · exp((z_c − m) − ls) − a · [c = t]` (rows with `a = 0`,
+    /// such as ignored targets, exactly zero); the target's term is subtracted
+    /// while the row or block is still in cache.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn softmax_affine<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], ls: &[T], a: &[T], b: &[T], w: Option<&[T]>, out: &mut [T]) {
+    pub(crate) fn softmax_onehot<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], ls: &[T], a: &[T], t: &[i64], ignore: i64, out: &mut [T]) {
         if inner == 1 {
             for (r, (orow, zrow)) in out.chunks_exact_mut(c.max(1)).zip(z.chunks_exact(c.max(1))).enumerate() {
-                let (mr, lr, ar, br) = (m[r], ls[r], a[r], b[r]);
-                if ar == T::zero() && br == T::zero() {
+                let (mr, lr, ar) = (m[r], ls[r], a[r]);
+                if ar == T::zero() {
                     orow.fill(T::zero());
                     continue;
                 }
-                match w {
-                    Some(w) => {
-                        for ((o, &v), &wi) in orow.iter_mut().zip(zrow).zip(w) {
-                            *o = ar * ((v - mr) - lr).exp_fast() - br * wi;
-                        }
-                    }
-                    None => {
-                        for (o, &v) in orow.iter_mut().zip(zrow) {
-                            *o = ar * ((v - mr) - lr).exp_fast() - br;
-                        }
-                    }
+                for (o, &v) in orow.iter_mut().zip(zrow) {
+                    *o = ar * ((v - mr) - lr).exp_fast();
+                }
+                if t[r] != ignore {
+                    orow[t[r] as usize] -= ar;
                 }
             }
         } else {
-            for (k, (ok, zk)) in out.chunks_exact_mut(inner).zip(z.chunks_exact(inner)).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for (((((o, &v), &mi), &li), &ai), &bi) in ok.iter_mut().zip(zk).zip(m).zip(ls).zip(a).zip(b) {
-                    let r = ai * ((v - mi) - li).exp_fast() - bi * wk;
-                    *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { r };
+            for r in blocks(inner) {
+                let (mb, lb, ab) = (&m[r.clone()], &ls[r.clone()], &a[r.clone()]);
+                for k in 0..c {
+                    let (ok, zk) = (row_mut(out, k, inner, &r), row(z, k, inner, &r));
+                    for ((((o, &v), &mi), &li), &ai) in ok.iter_mut().zip(zk).zip(mb).zip(lb).zip(ab) {
+                        let y = ai * ((v - mi) - li).exp_fast();
+                        *o = if ai == T::zero() { T::zero() } else { y };
+                    }
+                }
+                for j in r {
+                    if t[j] != ignore && a[j] != T::zero() {
+                        out[t[j] as usize * inner + j] -= a[j];
+                    }
                 }
             }
         }
@@ -283,15 +352,19 @@ dispatch! {
                 }
             }
         } else {
-            sums.fill(T::zero());
-            for (gk, yk) in g.chunks_exact(inner).zip(y.chunks_exact(inner)).take(c) {
-                for ((sm, &gv), &yv) in sums.iter_mut().zip(gk).zip(yk) {
-                    *sm += if log { gv } else { gv * yv };
+            for r in blocks(inner) {
+                let sums = &mut sums[r.clone()];
+                sums.fill(T::zero());
+                for k in 0..c {
+                    for ((sm, &gv), &yv) in sums.iter_mut().zip(row(g, k, inner, &r)).zip(row(y, k, inner, &r)) {
+                        *sm += if log { gv } else { gv * yv };
+                    }
                 }
-            }
-            for ((ok, gk), yk) in out.chunks_exact_mut(inner).zip(g.chunks_exact(inner)).zip(y.chunks_exact(inner)).take(c) {
-                for (((o, &gv), &yv), &sm) in ok.iter_mut().zip(gk).zip(yk).zip(sums.iter()) {
-                    *o = if log { gv - yv.exp_fast() * sm } else { yv * (gv - sm) };
+                for k in 0..c {
+                    let (ok, gk, yk) = (row_mut(out, k, inner, &r), row(g, k, inner, &r), row(y, k, inner, &r));
+                    for (((o, &gv), &yv), &sm) in ok.iter_mut().zip(gk).zip(yk).zip(sums.iter()) {
+                        *o = if log { gv - yv.exp_fast() * sm } else { yv * (gv - sm) };
+                    }
                 }
             }
         }
@@ -325,14 +398,18 @@ dispatch! {
                 }
             }
         } else {
-            tw.fill(T::zero());
-            zw.fill(T::zero());
-            for (k, (zk, tk)) in z.chunks_exact(inner).zip(t.chunks_exact(inner)).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
-                    let wt = wk * (keep * tv + uniform);
-                    *twi += wt;
-                    *zwi += wt * (zv - mi);
+            for r in blocks(inner) {
+                let (tw, zw, m) = (&mut tw[r.clone()], &mut zw[r.clone()], &m[r.clone()]);
+                tw.fill(T::zero());
+                zw.fill(T::zero());
+                for k in 0..c {
+                    let wk = w.map_or(T::one(), |w| w[k]);
+                    let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
+                    for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
+                        let wt = wk * (keep * tv + uniform);
+                        *twi += wt;
+                        *zwi += wt * (zv - mi);
+                    }
                 }
             }
         }
@@ -373,16 +450,20 @@ dispatch! {
                 ls[r] = sum1(erow, |v| v).ln_fast();
             }
         } else {
-            plane_shift(z, c, inner, m);
-            ls.fill(T::zero());
-            for (zk, ek) in z.chunks_exact(inner).zip(e.chunks_exact_mut(inner)).take(c) {
-                for (((l, o), &v), &mi) in ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter()) {
-                    *o = (v - mi).exp_fast();
-                    *l += *o;
+            for r in blocks(inner) {
+                let (m, ls) = (&mut m[r.clone()], &mut ls[r.clone()]);
+                plane_shift(z, c, inner, &r, m);
+                ls.fill(T::zero());
+                for k in 0..c {
+                    let (zk, ek) = (row(z, k, inner, &r), row_mut(e, k, inner, &r));
+                    for (((l, o), &v), &mi) in ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter()) {
+                        *o = (v - mi).exp_fast();
+                        *l += *o;
+                    }
                 }
-            }
-            for v in ls.iter_mut() {
-                *v = v.ln_fast();
+                for v in ls.iter_mut() {
+                    *v = v.ln_fast();
+                }
             }
         }
     }
@@ -415,12 +496,18 @@ dispatch! {
                 }
             }
         } else {
-            let scale: Vec<T> = a.iter().zip(ls).map(|(&ai, &li)| ai * (-li).exp()).collect();
-            for (k, ek) in e.chunks_exact_mut(inner).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for (((o, &si), &ai), &bi) in ek.iter_mut().zip(&scale).zip(a).zip(b) {
-                    let r = si * *o - bi * wk;
-                    *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { r };
+            let mut scale = [T::zero(); BLOCK];
+            for r in blocks(inner) {
+                let (a, b, scale) = (&a[r.clone()], &b[r.clone()], &mut scale[..r.len()]);
+                for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(&ls[r.clone()]) {
+                    *sc = ai * (-li).exp();
+                }
+                for k in 0..c {
+                    let wk = w.map_or(T::one(), |w| w[k]);
+                    for (((o, &si), &ai), &bi) in row_mut(e, k, inner, &r).iter_mut().zip(&*scale).zip(a).zip(b) {
+                        let y = si * *o - bi * wk;
+                        *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
+                    }
                 }
             }
         }
@@ -466,16 +553,22 @@ dispatch! {
                 }
             }
         } else {
-            let scale: Vec<T> = tw.iter().zip(ls).map(|(&twi, &li)| twi * (-li).exp()).collect();
-            for (k, (ek, (zk, tk))) in e.chunks_exact_mut(inner).zip(z.chunks_exact(inner).zip(t.chunks_exact(inner))).take(c).enumerate() {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for (((o, &tv), &si), &sc) in ek.iter_mut().zip(tk).zip(s).zip(&scale) {
-                    *o = si * (*o * sc - wk * (keep * tv + uniform));
+            let mut scale = [T::zero(); BLOCK];
+            for r in blocks(inner) {
+                let (m, ls, s, scale) = (&m[r.clone()], &ls[r.clone()], &s[r.clone()], &mut scale[..r.len()]);
+                for ((sc, &twi), &li) in scale.iter_mut().zip(&tw[r.clone()]).zip(ls) {
+                    *sc = twi * (-li).exp();
                 }
-                if want_t {
-                    let gtk = &mut gt[k * inner..(k + 1) * inner];
-                    for ((((o, &zv), &mi), &li), &si) in gtk.iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
-                        *o = -si * keep * wk * ((zv - mi) - li);
+                for k in 0..c {
+                    let wk = w.map_or(T::one(), |w| w[k]);
+                    let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
+                    for (((o, &tv), &si), &sc) in row_mut(e, k, inner, &r).iter_mut().zip(tk).zip(s).zip(&*scale) {
+                        *o = si * (*o * sc - wk * (keep * tv + uniform));
+                    }
+                    if want_t {
+                        for ((((o, &zv), &mi), &li), &si) in row_mut(gt, k, inner, &r).iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
+                            *o = -si * keep * wk * ((zv - mi) - li);
+                        }
                     }
                 }
             }

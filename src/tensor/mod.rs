@@ -50,11 +50,39 @@ pub fn live_tensors() -> isize {
 #[derive(Clone)]
 pub struct Tensor(pub(crate) Arc<Inner>);
 
-/// A tensor's data: fixed for computed tensors (read without any lock), and
-/// replaceable for trainable leaves, which optimizers update in place.
+/// A tensor's data: fixed for computed tensors (read without any lock),
+/// replaceable for trainable leaves, which optimizers update in place, or
+/// deferred: computed on first read (a `log_softmax` that a fused loss consumes
+/// from its input may never be computed at all).
 pub(crate) enum Data {
     Fixed(Arc<Storage>),
     Param(RwLock<Arc<Storage>>),
+    Deferred(Arc<Deferred>),
+}
+
+/// How the data of a deferred tensor is computed; it holds a snapshot of its
+/// inputs' data, so the result does not depend on when it is first read.
+pub(crate) trait Recipe: std::any::Any + Send + Sync {
+    /// Computes the data (the inputs were validated when the recipe was made).
+    fn make(&self) -> Storage;
+}
+
+/// Data computed on first read, then kept.
+pub(crate) struct Deferred {
+    cell: std::sync::OnceLock<Arc<Storage>>,
+    /// what computes the data (downcast by fused consumers to read its inputs)
+    pub(crate) recipe: Box<dyn Recipe>,
+}
+
+impl Deferred {
+    pub(crate) fn new(recipe: impl Recipe) -> Arc<Deferred> {
+        Arc::new(Deferred { cell: std::sync::OnceLock::new(), recipe: Box::new(recipe) })
+    }
+    /// The data, computed now if it has not been yet (once, also when several
+    /// threads ask at the same time).
+    pub(crate) fn get(&self) -> &Arc<Storage> {
+        self.cell.get_or_init(|| Arc::new(self.recipe.make()))
+    }
 }
 
 /// A read handle on a tensor's storage: a plain borrow for computed tensors,
@@ -177,9 +205,48 @@ impl Tensor {
         inputs: &[&Tensor],
     ) -> Tensor {
         debug_assert_eq!(storage.len(), shape::numel(&shape));
+        Tensor(Arc::new(Inner::new(storage, shape, Tensor::record(op, inputs))))
+    }
+
+    /// The result of an operation whose data is computed on first read; `dtype`
+    /// is the dtype the recipe makes. Records `op` as [`from_op`](Tensor::from_op).
+    pub(crate) fn from_op_deferred(
+        data: Arc<Deferred>,
+        dtype: DType,
+        shape: Shape,
+        op: impl Backward + 'static,
+        inputs: &[&Tensor],
+    ) -> Tensor {
+        LIVE_TENSORS.fetch_add(1, Ordering::Relaxed);
+        Tensor(Arc::new(Inner {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            dtype,
+            data: Data::Deferred(data),
+            shape,
+            requires_grad: false,
+            node: Tensor::record(op, inputs),
+            grad: Mutex::new(None),
+        }))
+    }
+
+    /// The node of `op` over `inputs`, when gradients are enabled and some input tracks them.
+    fn record(op: impl Backward + 'static, inputs: &[&Tensor]) -> Option<Node> {
         let record = autograd::is_grad_enabled() && inputs.iter().any(|t| t.tracks_grad());
-        let node = record.then(|| Node::new(Box::new(op), inputs.iter().map(|&t| t.clone()).collect()));
-        Tensor(Arc::new(Inner::new(storage, shape, node)))
+        record.then(|| Node::new(Box::new(op), inputs.iter().map(|&t| t.clone()).collect()))
+    }
+
+    /// True while this tensor's data is deferred and not computed yet.
+    #[cfg(test)]
+    pub(crate) fn data_pending(&self) -> bool {
+        matches!(&self.0.data, Data::Deferred(d) if d.cell.get().is_none())
+    }
+
+    /// The recipe of this tensor's data if it is deferred (computed or not yet).
+    pub(crate) fn recipe(&self) -> Option<&dyn Recipe> {
+        match &self.0.data {
+            Data::Deferred(d) => Some(&*d.recipe),
+            _ => None,
+        }
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -189,6 +256,7 @@ impl Tensor {
         match &self.0.data {
             Data::Fixed(s) => StorageRef::Borrowed(s),
             Data::Param(lock) => StorageRef::Owned(lock.read().unwrap_or_else(|e| e.into_inner()).clone()),
+            Data::Deferred(d) => StorageRef::Borrowed(d.get()),
         }
     }
 
@@ -326,7 +394,7 @@ impl Tensor {
                 *lock.write().unwrap_or_else(|e| e.into_inner()) = value.storage_arc();
                 Ok(())
             }
-            Data::Fixed(_) => Err(Error::autograd(
+            Data::Fixed(_) | Data::Deferred(_) => Err(Error::autograd(
                 "set_data",
                 "self is not a trainable leaf: only tensors made with requires_grad() can be updated in place",
             )),

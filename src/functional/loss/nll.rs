@@ -2,12 +2,13 @@
 
 use super::classes::{Layout, check_targets, check_weight, index_layout};
 use crate::autograd::Backward;
-use crate::functional::softmax_kernels::{Dims, softmax_affine};
-use crate::tensor::Float;
+use crate::functional::activation::log_softmax_input;
+use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick};
 use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
-use crate::{Reduction, Result, Tensor};
+use crate::tensor::{Float, Storage};
+use crate::{DType, Error, Reduction, Result, Tensor};
 
 /// Options of [`nll_loss`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug)]
@@ -41,6 +42,62 @@ fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore
         }
     }
     (losses, weights)
+}
+
+/// `nll_loss(log_softmax(x))` from `x` itself, per unit while it is in cache:
+/// the statistics `m`, `ls` of every position and `ℓ_j = −w[t_j]·((x_t − m) − ls)`
+/// (the log-probability exactly as `log_softmax` computes it).
+/// Returns `(losses, weights, m, ls)`.
+fn fused_forward<T: Float>(
+    x: &[T],
+    d: Dims,
+    t: &[i64],
+    w: Option<&[T]>,
+    ignore: i64,
+) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    let p = d.positions();
+    let (mut losses, mut weights, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
+    d.run([&mut losses, &mut weights, &mut m, &mut ls], [], |u: Unit, [lo, we, m, ls], []| {
+        let t = &t[u.j0..u.j0 + u.len];
+        stats_pick(&x[u.e0..u.e0 + u.len * d.c], d.c, d.inner, t, ignore, m, ls, lo);
+        for ((l, wj), &tj) in lo.iter_mut().zip(we.iter_mut()).zip(t) {
+            *wj = if tj == ignore { T::zero() } else { w.map_or(T::one(), |w| w[tj as usize]) };
+            *l = -*wj * *l;
+        }
+    });
+    (losses, weights, m, ls)
+}
+
+/// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
+type Stats = (Storage, Storage);
+
+/// The forward in dtype `T`: from the log-softmax's input `fused` when given (the
+/// input's data is then never read), else a gather from `input`. Returns the
+/// reduced loss, the `mean` divisor and, when fused, the statistics `(m, ls)`.
+fn forward<T: Float>(
+    input: &Tensor,
+    fused: Option<&Storage>,
+    d: Dims,
+    layout: &Layout,
+    t: &[i64],
+    opts: &NllLossOptions,
+) -> Result<(Storage, f64, Option<Stats>)> {
+    const OP: &str = "nll_loss";
+    let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
+    let w = w.as_deref();
+    let (losses, weights, stats) = match fused.and_then(T::slice) {
+        Some(xs) => {
+            let (lo, we, m, ls) = fused_forward(xs, d, t, w, opts.ignore_index);
+            (lo, we, Some((T::wrap(m), T::wrap(ls))))
+        }
+        None => {
+            let x = input.data::<T>(OP, "input")?;
+            let (lo, we) = nll_forward(&x, t, w, layout, opts.ignore_index);
+            (lo, we, None)
+        }
+    };
+    let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
+    Ok((T::wrap(v), denom, stats))
 }
 
 /// Reduces per-position losses; `mean` divides by the summed target weights
@@ -90,15 +147,16 @@ pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, 
 
 /// The backward of `nll_loss`: `∂ℓ/∂x[j, t_j] = −w[t_j] · s_j`. When the input was
 /// `y = log_softmax(x)` over the class dim, the node is recorded on `x` itself
-/// and `log_probs` holds `y`: then `∂ℓ/∂x_c = s · w_t · (exp(y_c) − [c = t])`, in
-/// one pass (no one-hot gradient for log_softmax's backward to read).
+/// and `stats` holds the forward's `(m, ls)` of every position: then
+/// `∂ℓ/∂x_c = s · w_t · (exp((x_c − m) − ls) − [c = t])`, in one pass per unit
+/// (neither `y` nor a one-hot gradient is ever made).
 struct NllBackward {
     layout: Layout,
     weight: Option<Tensor>,
     ignore_index: i64,
     reduction: Reduction,
     denom: f64,
-    log_probs: Option<Tensor>,
+    stats: Option<Stats>,
 }
 
 impl Backward for NllBackward {
@@ -115,36 +173,40 @@ impl Backward for NllBackward {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
             let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
-            let mut out = match &self.log_probs {
-                None => zeros::<T>(x.numel()),
-                Some(y) => {
-                    // a·exp((y − 0) − 0) − 0: the softmax, scaled per position
-                    let ys = y.data::<T>(OP, "log-probabilities")?;
+            let ignore = self.ignore_index;
+            let out = match &self.stats {
+                None => {
+                    let mut out = zeros::<T>(x.numel());
+                    for ((&tj, &aj), base) in t.iter().zip(&a).zip(l.bases()) {
+                        if tj != ignore {
+                            out[base + tj as usize * l.inner] -= aj;
+                        }
+                    }
+                    out
+                }
+                Some((m, ls)) => {
+                    // per unit: a·exp((x − m) − ls), then − a at the target
+                    let xs = x.data::<T>(OP, "input")?;
+                    let (m, ls) = (T::slice(m).unwrap_or_default(), T::slice(ls).unwrap_or_default());
                     let d = Dims { n: l.n, c: l.c, inner: l.inner };
-                    let zero = zeros::<T>(t.len());
-                    let mut out = scratch::<T>(ys.len());
+                    let mut out = scratch::<T>(xs.len());
                     d.run([], [&mut out], |u, [], [o]| {
                         let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                        softmax_affine(
-                            &ys[e],
+                        softmax_onehot(
+                            &xs[e],
                             l.c,
                             l.inner,
-                            &zero[p.clone()],
-                            &zero[p.clone()],
+                            &m[p.clone()],
+                            &ls[p.clone()],
                             &a[p.clone()],
-                            &zero[p],
-                            None,
+                            &t[p],
+                            ignore,
                             o,
-                        )
+                        );
                     });
                     out
                 }
             };
-            for ((&tj, &aj), base) in t.iter().zip(&a).zip(l.bases()) {
-                if tj != self.ignore_index {
-                    out[base + tj as usize * l.inner] -= aj;
-                }
-            }
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
@@ -177,25 +239,30 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
-    let (storage, denom) = float_op!(OP, "input", input, |x| {
-        let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
-        let w = w.as_deref();
-        let (losses, weights) = nll_forward(x, t, w, &layout, opts.ignore_index);
-        let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
-        (T::wrap(v), denom)
-    });
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
-    // nll_loss(log_softmax(x, class dim)): record the loss on x itself, with the fused backward
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
+    let d = Dims { n: layout.n, c: layout.c, inner: layout.inner };
+    // nll_loss(log_softmax(x, class dim)): computed from x (the log-probabilities
+    // are never made unless read), and recorded on x itself with the fused backward
+    let fused = log_softmax_input(input, class_dim).filter(|(_, dx)| (dx.n, dx.c, dx.inner) == (d.n, d.c, d.inner));
+    let (storage, denom, stats) = match input.dtype() {
+        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
+        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
+        DType::I64 => return Err(Error::dtype(OP, "input has dtype I64, expected a float tensor (F32 or F64)")),
+    };
     let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
+    // the fused backward needs the statistics; without them, the plain one on the input
+    let (x, stats) = match (over, stats) {
+        (Some(x), Some(stats)) => (x, Some(stats)),
+        _ => (input.clone(), None),
+    };
     let node = NllBackward {
         layout,
         weight: opts.weight.as_ref().map(Tensor::detach),
         ignore_index: opts.ignore_index,
         reduction: opts.reduction,
         denom,
-        log_probs: over.is_some().then(|| input.detach()),
+        stats,
     };
-    let x = over.as_ref().unwrap_or(input);
-    Ok(Tensor::from_op(storage, &shape, node, &[x, target]))
+    Ok(Tensor::from_op(storage, &shape, node, &[&x, target]))
 }
