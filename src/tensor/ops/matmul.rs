@@ -2,6 +2,7 @@
 //! SIMD, runtime feature detection): 2-D, batched with broadcast batch dims,
 //! and PyTorch's 1-D promotions.
 
+use super::small_gemm::{SMALL_M, gemm_dots, gemm_rows};
 use crate::autograd::Backward;
 use crate::tensor::shape::{broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, numel};
 use crate::tensor::{Float, Shape, Tensor};
@@ -43,6 +44,14 @@ pub(crate) trait Gemm: Float {
         c: &mut [Self],
         beta: Self,
     ) {
+        if m <= SMALL_M && k > 0 && n > 0 {
+            if sb.1 == 1 {
+                return gemm_rows(m, k, n, a, sa, b, sb.0, c, beta);
+            }
+            if sb.0 == 1 && sa.1 == 1 {
+                return gemm_dots(m, k, n, a, sa.0, b, sb.1, c, beta);
+            }
+        }
         let threads = rayon::current_num_threads();
         if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || rayon::current_thread_index().is_some() {
             return Self::gemm_kernel(m, k, n, a, sa, b, sb, c, beta);

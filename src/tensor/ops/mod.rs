@@ -72,6 +72,7 @@ pub(crate) mod index;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
 pub(crate) mod shape_ops;
+pub(crate) mod small_gemm;
 pub(crate) mod unary;
 
 pub(crate) use {float_op, float_op2};
