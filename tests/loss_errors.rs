@@ -138,3 +138,69 @@ fn nan_propagates_through_losses() {
     let mse = F::mse_loss(&f32s(&[f32::NAN], &[1]), &f32s(&[0.0], &[1]), &Default::default()).unwrap();
     assert!(mse.item::<f32>().unwrap().is_nan());
 }
+
+/// Rows with −inf, +inf, all −inf, or NaN logits give PyTorch's values through
+/// `log_softmax`, `softmax`, `cross_entropy` and the fused
+/// `nll_loss(log_softmax)`, in rows and K-dim planes (40 classes: the vector
+/// paths): −inf logits get probability 0, a +inf logit NaN (and the others
+/// −inf / 0), an all −inf row or a NaN anywhere NaN throughout.
+#[test]
+fn infinite_and_nan_logits_follow_pytorch() {
+    let (inf, c) = (f32::INFINITY, 40usize);
+    let mut rows: Vec<Vec<f32>> =
+        (0..4).map(|r| (0..c).map(|k| ((k * 7 + r) % 11) as f32 / 3.0 - 1.5).collect()).collect();
+    rows[0][3] = -inf;
+    rows[1][5] = inf;
+    rows[2].iter_mut().for_each(|v| *v = -inf);
+    rows[3][7] = f32::NAN;
+    // f64 reference for row 0's finite entries
+    let r0: Vec<f64> = rows[0].iter().map(|&v| v as f64).collect();
+    let lse = r0.iter().filter(|v| v.is_finite()).map(|v| v.exp()).sum::<f64>().ln();
+    let check = |what: &str, logp: &[Vec<f32>], p: &[Vec<f32>]| {
+        for k in 0..c {
+            let (lp, pp) = (logp[0][k] as f64, p[0][k] as f64);
+            if k == 3 {
+                assert!(lp == -inf as f64 && pp == 0.0, "{what} row 0 [{k}]: {lp} {pp}");
+            } else {
+                assert!(
+                    (lp - (r0[k] - lse)).abs() < 1e-5 && (pp - (r0[k] - lse).exp()).abs() < 1e-6,
+                    "{what} row 0 [{k}]"
+                );
+            }
+            let (l1, p1) = (logp[1][k], p[1][k]);
+            assert!(
+                if k == 5 { l1.is_nan() && p1.is_nan() } else { l1 == -inf && p1 == 0.0 },
+                "{what} row 1 [{k}]: {l1} {p1}"
+            );
+            assert!(logp[2][k].is_nan() && p[2][k].is_nan(), "{what} row 2 [{k}]");
+            assert!(logp[3][k].is_nan() && p[3][k].is_nan(), "{what} row 3 [{k}]");
+        }
+    };
+    let t = [0i64, 0, 0, 0];
+    let want_loss = |logp: &[Vec<f32>]| -> Vec<f32> { (0..4).map(|r| -logp[r][t[r] as usize]).collect() };
+    let none = F::NllLossOptions { reduction: Reduction::None, ..Default::default() };
+    let ce_none = F::CrossEntropyOptions { reduction: Reduction::None, ..Default::default() };
+    let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x == y || (x.is_nan() && y.is_nan()));
+    // rows: (4, C), classes along dim 1
+    let x = f32s(&rows.concat(), &[4, c]);
+    let split = |t: &Tensor| -> Vec<Vec<f32>> { t.to_vec::<f32>().unwrap().chunks(c).map(|r| r.to_vec()).collect() };
+    let logp = split(&F::log_softmax(&x, 1).unwrap());
+    check("rows", &logp, &split(&F::softmax(&x, 1).unwrap()));
+    let tt = Tensor::from_vec(t.to_vec(), &[4]).unwrap();
+    let nll = F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &tt, &none).unwrap().to_vec::<f32>().unwrap();
+    let ce = F::cross_entropy(&x, &tt, &ce_none).unwrap().to_vec::<f32>().unwrap();
+    assert!(same(&nll, &want_loss(&logp)) && same(&ce, &want_loss(&logp)), "rows: nll {nll:?} ce {ce:?}");
+    // K-dim: (1, C, 4), the four rows as four positions of one plane
+    let plane: Vec<f32> = (0..c).flat_map(|k| rows.iter().map(move |r| r[k])).collect();
+    let x = f32s(&plane, &[1, c, 4]);
+    let unplane = |t: &Tensor| -> Vec<Vec<f32>> {
+        let v = t.to_vec::<f32>().unwrap();
+        (0..4).map(|i| (0..c).map(|k| v[k * 4 + i]).collect()).collect()
+    };
+    let logp = unplane(&F::log_softmax(&x, 1).unwrap());
+    check("plane", &logp, &unplane(&F::softmax(&x, 1).unwrap()));
+    let tt = Tensor::from_vec(t.to_vec(), &[1, 4]).unwrap();
+    let nll = F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &tt, &none).unwrap().to_vec::<f32>().unwrap();
+    let ce = F::cross_entropy(&x, &tt, &ce_none).unwrap().to_vec::<f32>().unwrap();
+    assert!(same(&nll, &want_loss(&logp)) && same(&ce, &want_loss(&logp)), "plane: nll {nll:?} ce {ce:?}");
+}

@@ -37,6 +37,13 @@ impl Dims {
         self.n * self.inner
     }
 
+    /// Offset, inside a unit, of class `k` at the unit's `i`-th position (a
+    /// unit is whole rows, or whole samples when `inner > 1`).
+    #[inline]
+    pub fn offset(&self, i: usize, k: usize) -> usize {
+        (i / self.inner) * self.c * self.inner + k * self.inner + i % self.inner
+    }
+
     /// Row ranges of about 32K elements (`inner == 1`) or whole samples.
     pub fn units(&self) -> Vec<Unit> {
         if self.positions() == 0 {
@@ -135,20 +142,23 @@ fn row_mut<'a, T>(z: &'a mut [T], k: usize, inner: usize, r: &Range<usize>) -> &
 }
 
 /// Per position `r` of a plane (`c × inner`), the maximum over the classes (NaN
-/// winning), or 0 where it is infinite: the shift of the log-sum-exp.
+/// winning), or 0 where it is infinite: the shift of the log-sum-exp. Returns
+/// whether some maximum was `+inf` (then `z − shift` may overflow `exp`).
 #[inline(always)]
-fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T]) {
+fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T]) -> bool {
     m.fill(T::neg_infinity());
     for k in 0..c {
         for (mi, &v) in m.iter_mut().zip(row(z, k, inner, r)) {
             *mi = nan_max(*mi, v);
         }
     }
+    let overflow = m.iter().any(|&v| v == T::infinity());
     for v in m.iter_mut() {
         if v.is_infinite() {
             *v = T::zero();
         }
     }
+    overflow
 }
 
 /// `Σ f(x_i)` with 16 independent lanes over slices (no indices, so no bounds
@@ -184,18 +194,24 @@ fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
 #[inline(always)]
 fn row_stats<T: Float>(row: &[T]) -> (T, T) {
     let mx = lanes_max(row);
+    if mx == T::infinity() {
+        return (T::zero(), sum1(row, |v| v.exp_fast()).ln_fast());
+    }
     let shift = if mx.is_infinite() { T::zero() } else { mx };
-    (shift, sum1(row, |v| (v - shift).exp_fast()).ln_fast())
+    (shift, sum1(row, |v| (v - shift).exp_capped()).ln_fast())
 }
 
 /// `m` and `ls` of the positions `r` of a plane (`m`, `ls` hold those positions).
 #[inline(always)]
 fn block_stats<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T], ls: &mut [T]) {
-    plane_shift(z, c, inner, r, m);
+    let overflow = plane_shift(z, c, inner, r, m);
     ls.fill(T::zero());
     for k in 0..c {
-        for ((l, &v), &mi) in ls.iter_mut().zip(row(z, k, inner, r)).zip(m.iter()) {
-            *l += (v - mi).exp_fast();
+        let zk = row(z, k, inner, r);
+        if overflow {
+            ls.iter_mut().zip(zk).zip(m.iter()).for_each(|((l, &v), &mi)| *l += (v - mi).exp_fast());
+        } else {
+            ls.iter_mut().zip(zk).zip(m.iter()).for_each(|((l, &v), &mi)| *l += (v - mi).exp_capped());
         }
     }
     for v in ls.iter_mut() {
@@ -249,7 +265,7 @@ dispatch! {
                 let (mr, lr) = (m[r], ls[r]);
                 for (o, &v) in orow.iter_mut().zip(zrow) {
                     let y = (v - mr) - lr;
-                    *o = if exp { y.exp_fast() } else { y };
+                    *o = if exp { y.exp_capped() } else { y };
                 }
             }
         } else {
@@ -258,7 +274,7 @@ dispatch! {
                 for k in 0..c {
                     for (((o, &v), &mi), &li) in row_mut(out, k, inner, &r).iter_mut().zip(row(z, k, inner, &r)).zip(m).zip(ls) {
                         let y = (v - mi) - li;
-                        *o = if exp { y.exp_fast() } else { y };
+                        *o = if exp { y.exp_capped() } else { y };
                     }
                 }
             }
@@ -307,7 +323,7 @@ dispatch! {
                     continue;
                 }
                 for (o, &v) in orow.iter_mut().zip(zrow) {
-                    *o = ar * ((v - mr) - lr).exp_fast();
+                    *o = ar * ((v - mr) - lr).exp_capped();
                 }
                 if t[r] != ignore {
                     orow[t[r] as usize] -= ar;
@@ -319,7 +335,7 @@ dispatch! {
                 for k in 0..c {
                     let (ok, zk) = (row_mut(out, k, inner, &r), row(z, k, inner, &r));
                     for ((((o, &v), &mi), &li), &ai) in ok.iter_mut().zip(zk).zip(mb).zip(lb).zip(ab) {
-                        let y = ai * ((v - mi) - li).exp_fast();
+                        let y = ai * ((v - mi) - li).exp_capped();
                         *o = if ai == T::zero() { T::zero() } else { y };
                     }
                 }
@@ -342,7 +358,7 @@ dispatch! {
                 if log {
                     let sg = sum1(grow, |v| v);
                     for ((o, &gv), &yv) in orow.iter_mut().zip(grow).zip(yrow) {
-                        *o = gv - yv.exp_fast() * sg;
+                        *o = gv - yv.exp_capped() * sg;
                     }
                 } else {
                     let sgy = sum2(grow, yrow, |gv, yv| gv * yv);
@@ -363,7 +379,7 @@ dispatch! {
                 for k in 0..c {
                     let (ok, gk, yk) = (row_mut(out, k, inner, &r), row(g, k, inner, &r), row(y, k, inner, &r));
                     for (((o, &gv), &yv), &sm) in ok.iter_mut().zip(gk).zip(yk).zip(sums.iter()) {
-                        *o = if log { gv - yv.exp_fast() * sm } else { yv * (gv - sm) };
+                        *o = if log { gv - yv.exp_capped() * sm } else { yv * (gv - sm) };
                     }
                 }
             }
@@ -424,16 +440,20 @@ dispatch! {
             // short rows: shift every row first, then one long vectorised exp
             // pass over the whole unit (a row of 10 would never fill a vector)
             let c1 = c.max(1);
+            let mut overflow = false;
             for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
                 let mx = row.iter().fold(T::neg_infinity(), |a, &b| nan_max(a, b));
+                overflow |= mx == T::infinity();
                 let shift = if mx.is_infinite() { T::zero() } else { mx };
                 for (o, &v) in erow.iter_mut().zip(row) {
                     *o = v - shift;
                 }
                 m[r] = shift;
             }
-            for v in e.iter_mut() {
-                *v = v.exp_fast();
+            if overflow {
+                e.iter_mut().for_each(|v| *v = v.exp_fast());
+            } else {
+                e.iter_mut().for_each(|v| *v = v.exp_capped());
             }
             for (r, erow) in e.chunks_exact(c1).enumerate().take(ls.len()) {
                 ls[r] = erow.iter().fold(T::zero(), |s, &v| s + v).ln_fast();
@@ -443,8 +463,10 @@ dispatch! {
             for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
                 let mx = lanes_max(row);
                 let shift = if mx.is_infinite() { T::zero() } else { mx };
-                for (o, &v) in erow.iter_mut().zip(row) {
-                    *o = (v - shift).exp_fast();
+                if mx == T::infinity() {
+                    erow.iter_mut().zip(row).for_each(|(o, &v)| *o = (v - shift).exp_fast());
+                } else {
+                    erow.iter_mut().zip(row).for_each(|(o, &v)| *o = (v - shift).exp_capped());
                 }
                 m[r] = shift;
                 ls[r] = sum1(erow, |v| v).ln_fast();
@@ -452,13 +474,21 @@ dispatch! {
         } else {
             for r in blocks(inner) {
                 let (m, ls) = (&mut m[r.clone()], &mut ls[r.clone()]);
-                plane_shift(z, c, inner, &r, m);
+                let overflow = plane_shift(z, c, inner, &r, m);
                 ls.fill(T::zero());
                 for k in 0..c {
                     let (zk, ek) = (row(z, k, inner, &r), row_mut(e, k, inner, &r));
-                    for (((l, o), &v), &mi) in ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter()) {
-                        *o = (v - mi).exp_fast();
-                        *l += *o;
+                    let it = ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter());
+                    if overflow {
+                        it.for_each(|(((l, o), &v), &mi)| {
+                            *o = (v - mi).exp_fast();
+                            *l += *o;
+                        });
+                    } else {
+                        it.for_each(|(((l, o), &v), &mi)| {
+                            *o = (v - mi).exp_capped();
+                            *l += *o;
+                        });
                     }
                 }
                 for v in ls.iter_mut() {

@@ -63,6 +63,10 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
     /// `eˣ`, vectorisable for f32 (within 2 ulp), `std` for f64.
     #[doc(hidden)]
     fn exp_fast(self) -> Self;
+    /// As [`exp_fast`](Float::exp_fast) for `x ≤ 88.7` (f32; no overflow
+    /// branch): shifted softmax exponentials and `exp(−|x|)`.
+    #[doc(hidden)]
+    fn exp_capped(self) -> Self;
     /// `ln x`, vectorisable for f32 (within 2 ulp), `std` for f64.
     #[doc(hidden)]
     fn ln_fast(self) -> Self;
@@ -77,6 +81,10 @@ impl Float for f32 {
         super::simd::exp_f32(self)
     }
     #[inline(always)]
+    fn exp_capped(self) -> Self {
+        super::simd::exp_f32_capped(self)
+    }
+    #[inline(always)]
     fn ln_fast(self) -> Self {
         super::simd::ln_f32(self)
     }
@@ -89,6 +97,10 @@ impl Float for f32 {
 impl Float for f64 {
     #[inline(always)]
     fn exp_fast(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn exp_capped(self) -> Self {
         self.exp()
     }
     #[inline(always)]

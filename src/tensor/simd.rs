@@ -59,6 +59,34 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     }
 }
 
+/// `eˣ` for f32 as [`exp_f32`] (bit for bit), for `x ≤ 88.72` only: the
+/// overflow branch is left out. This is the domain of every shifted softmax
+/// exponential `exp(z − max)`, and of `exp(−|x|)`; below −86.6 it is 0, NaN
+/// stays NaN.
+#[inline(always)]
+pub(crate) fn exp_f32_capped(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0;
+    // NaN compares false, so it passes through and propagates
+    let low = x < -86.6;
+    let xc = if low { -86.6 } else { x };
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, xc));
+    let p = 1.987_569_1e-4f32.mul_add(r, 1.398_199_9e-3);
+    let p = p.mul_add(r, 8.333_452e-3);
+    let p = p.mul_add(r, 4.166_579_6e-2);
+    let p = p.mul_add(r, 0.166_666_65);
+    let p = p.mul_add(r, 0.5);
+    let p = (p * r).mul_add(r, r) + 1.0;
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(126) << 23);
+    let y = p * scale * 2.0;
+    if low { 0.0 } else { y }
+}
+
 /// Natural logarithm for f32 within 2 ulp, for every input: subnormals are
 /// rescaled, `ln 0 = −inf`, `ln(inf) = inf`, negative or NaN gives NaN.
 #[inline(always)]
@@ -153,6 +181,19 @@ mod tests {
         } else {
             (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs().min(u32::MAX as u64) as u32
         }
+    }
+
+    #[test]
+    fn capped_exp_is_exp_on_its_domain() {
+        let mut x = -100.0f32;
+        while x < 88.72 {
+            assert_eq!(exp_f32_capped(x).to_bits(), exp_f32(x).to_bits(), "x = {x}");
+            x += 0.000_913;
+        }
+        for x in [f32::NEG_INFINITY, -86.6, -0.0, 0.0, 1e-7, 88.7] {
+            assert_eq!(exp_f32_capped(x).to_bits(), exp_f32(x).to_bits(), "x = {x}");
+        }
+        assert!(exp_f32_capped(f32::NAN).is_nan());
     }
 
     #[test]

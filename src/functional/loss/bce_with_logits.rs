@@ -46,7 +46,7 @@ impl Pointwise for BceLogits {
     #[inline(always)]
     fn f_dfdx<T: Float>(self, x: T, t: T, p: T) -> (T, T) {
         let (one, zero) = (T::one(), T::zero());
-        let e = (-x.abs()).exp_fast();
+        let e = (-x.abs()).exp_capped();
         let lw = one + (p - one) * t;
         let f = mul0(one - t, x.max(zero)) + mul0(p * t, (-x).max(zero)) + lw * e.ln_1p_fast();
         let inv = one / (one + e);

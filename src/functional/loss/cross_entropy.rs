@@ -121,16 +121,17 @@ impl Backward for IndexTargets {
             }
             // the forward's exp(z − m), turned into the gradient in place
             let mut out = take_exps(&self.exps, zs, d);
+            // then the target's entry, while the unit is in cache
             d.run([], [&mut out], |u, [], [o]| {
                 let p = u.j0..u.j0 + u.len;
-                affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p], w)
-            });
-            for ((j, &tj), base) in t.iter().enumerate().zip(l.bases()) {
-                if tj != self.ignore_index {
-                    let s = position_scale(g, j, self.reduction, self.denom);
-                    out[base + tj as usize * l.inner] -= s * (T::one() - eps) * wk(w, tj as usize);
+                affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p.clone()], w);
+                for (i, (j, &tj)) in p.clone().zip(&t[p]).enumerate() {
+                    if tj != self.ignore_index {
+                        let s = position_scale(g, j, self.reduction, self.denom);
+                        o[d.offset(i, tj as usize)] -= s * (T::one() - eps) * wk(w, tj as usize);
+                    }
                 }
-            }
+            });
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gz, z.shape())), None])
@@ -202,7 +203,9 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let (mut m, mut ls) = (scratch::<T>(positions), scratch::<T>(positions));
         let mut smooth = scratch::<T>(if opts.label_smoothing > 0.0 { positions } else { 0 });
         let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
-        d.run([&mut m, &mut ls, &mut smooth], [&mut exps], |u, [m, ls, sm], [e]| {
+        // the target's shifted logit z_t − m of each position (0 where ignored)
+        let mut picked = scratch::<T>(positions);
+        d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
             if e.is_empty() {
                 stats(z, c, inner, m, ls);
@@ -212,18 +215,21 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             if !sm.is_empty() {
                 weighted_shifted_sum(z, c, inner, m, w, sm);
             }
+            for (i, (&tj, p)) in t[u.j0..u.j0 + u.len].iter().zip(pk.iter_mut()).enumerate() {
+                *p = if tj == opts.ignore_index { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
+            }
         });
         let uniform = eps / T::from_f64(layout.c as f64);
         let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
         let mut losses = zeros::<T>(t.len());
         let mut weights = zeros::<T>(t.len());
-        for ((j, &tj), base) in t.iter().enumerate().zip(layout.bases()) {
+        for (j, &tj) in t.iter().enumerate() {
             if tj == opts.ignore_index {
                 continue;
             }
             let wt = wk(w, tj as usize);
             // −log_softmax at the target: ls − (z_t − m)
-            let nll = wt * (ls[j] - (zs[base + tj as usize * layout.inner] - m[j]));
+            let nll = wt * (ls[j] - picked[j]);
             losses[j] =
                 if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
             weights[j] = wt;

@@ -29,7 +29,7 @@ pub(crate) enum Unary {
 /// Numerically stable logistic function: never computes `exp` of a large positive number.
 #[inline(always)]
 pub(crate) fn stable_sigmoid<T: Float>(x: T) -> T {
-    let e = (-x.abs()).exp_fast();
+    let e = (-x.abs()).exp_capped();
     let inv = T::one() / (T::one() + e);
     if x >= T::zero() { inv } else { e * inv }
 }
