@@ -69,7 +69,15 @@ fn dot<T: Float>(x: &[T], y: &[T]) -> T {
             *a += u * v;
         }
     }
-    crate::tensor::shape::pairwise_sum(&acc) + rest
+    // halving tree over the lanes (lane i with lane i + h): stays in vector registers
+    let mut h = 8;
+    while h > 0 {
+        for i in 0..h {
+            acc[i] += acc[i + h];
+        }
+        h /= 2;
+    }
+    acc[0] + rest
 }
 
 #[cfg(test)]
