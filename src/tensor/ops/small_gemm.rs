@@ -58,17 +58,18 @@ dispatch! {
     }
 }
 
-/// `Σ x_i·y_i` with 16 independent lanes (it vectorises).
+/// `Σ x_i·y_i` with 16 independent lanes over fixed-size blocks (it vectorises).
 #[inline(always)]
 fn dot<T: Float>(x: &[T], y: &[T]) -> T {
     let mut acc = [T::zero(); 16];
-    let (xc, yc) = (x.chunks_exact(16), y.chunks_exact(16));
-    let rest = xc.remainder().iter().zip(yc.remainder()).fold(T::zero(), |s, (&u, &v)| s + u * v);
-    for (a16, b16) in xc.zip(yc) {
-        for ((a, &u), &v) in acc.iter_mut().zip(a16).zip(b16) {
-            *a += u * v;
+    let (xc, xr) = x.as_chunks::<16>();
+    let (yc, yr) = y.as_chunks::<16>();
+    for (a16, b16) in xc.iter().zip(yc) {
+        for i in 0..16 {
+            acc[i] += a16[i] * b16[i];
         }
     }
+    let rest = xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + u * v);
     // halving tree over the lanes (lane i with lane i + h): stays in vector registers
     let mut h = 8;
     while h > 0 {
