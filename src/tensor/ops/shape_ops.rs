@@ -101,7 +101,7 @@ impl Tensor {
         let n = self.numel();
         let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
-            if known == 0 || n % known != 0 {
+            if known == 0 || !n.is_multiple_of(known) {
                 return Err(Error::shape(
                     "reshape",
                     format!("shape {shape:?} is invalid for input of size {n} (shape {:?})", self.shape()),
