@@ -12,6 +12,7 @@
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
 use crate::tensor::par::PAR_THRESHOLD;
+use crate::tensor::shape::lanes_sum;
 use crate::tensor::simd::dispatch;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -161,33 +162,44 @@ fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &
     overflow
 }
 
-/// `Σ f(x_i)` with 16 independent lanes over slices (no indices, so no bounds
-/// checks: it vectorises, and is more accurate than one running sum).
+/// `Σ f(x_i)` with 16 independent lanes over fixed-size blocks (it vectorises,
+/// and is more accurate than one running sum).
 #[inline(always)]
 fn sum1<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); 16];
-    let chunks = x.chunks_exact(16);
-    let rest = chunks.remainder();
-    for ch in chunks {
-        for (a, &v) in acc.iter_mut().zip(ch) {
-            *a += f(v);
+    let (xc, xr) = x.as_chunks::<16>();
+    for ch in xc {
+        for i in 0..16 {
+            acc[i] += f(ch[i]);
         }
     }
-    crate::tensor::shape::pairwise_sum(&acc) + rest.iter().fold(T::zero(), |s, &v| s + f(v))
+    lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + f(v))
 }
 
 /// `Σ f(x_i, y_i)` over two slices of one length, as [`sum1`].
 #[inline(always)]
 fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
     let mut acc = [T::zero(); 16];
-    let (xc, yc) = (x.chunks_exact(16), y.chunks_exact(16));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (a16, b16) in xc.zip(yc) {
-        for ((a, &u), &v) in acc.iter_mut().zip(a16).zip(b16) {
-            *a += f(u, v);
+    let ((xc, xr), (yc, yr)) = (x.as_chunks::<16>(), y.as_chunks::<16>());
+    for (a16, b16) in xc.iter().zip(yc) {
+        for i in 0..16 {
+            acc[i] += f(a16[i], b16[i]);
         }
     }
-    crate::tensor::shape::pairwise_sum(&acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
+    lanes_sum(acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
+}
+
+/// `Σ f(x_i, y_i, z_i)` over three slices of one length, as [`sum1`].
+#[inline(always)]
+fn sum3<T: Float>(x: &[T], y: &[T], z: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    let mut acc = [T::zero(); 16];
+    let ((xc, xr), (yc, yr), (zc, zr)) = (x.as_chunks::<16>(), y.as_chunks::<16>(), z.as_chunks::<16>());
+    for ((a16, b16), c16) in xc.iter().zip(yc).zip(zc) {
+        for i in 0..16 {
+            acc[i] += f(a16[i], b16[i], c16[i]);
+        }
+    }
+    lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
 /// `(m, ls)` of one row of classes.
@@ -400,12 +412,7 @@ dispatch! {
                 match w {
                     Some(w) => {
                         tw[r] = sum2(trow, w, |tv, wv| wv * (keep * tv + uniform));
-                        // Σ w·t'·(z − m), pairing (t, w) products with z
-                        let mut acc = T::zero();
-                        for ((&tv, &wv), &zv) in trow.iter().zip(w).zip(zrow) {
-                            acc += wv * (keep * tv + uniform) * (zv - mr);
-                        }
-                        zw[r] = acc;
+                        zw[r] = sum3(trow, w, zrow, |tv, wv, zv| wv * (keep * tv + uniform) * (zv - mr));
                     }
                     None => {
                         tw[r] = sum1(trow, |tv| keep * tv + uniform);

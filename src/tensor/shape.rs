@@ -162,3 +162,18 @@ pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
         pairwise_sum(&x[..mid]) + pairwise_sum(&x[mid..])
     }
 }
+
+/// The sum of 16 accumulator lanes by halving (lane `i` plus lane `i + h`, for
+/// `h` = 8, 4, 2, 1): a fixed tree, as accurate as a pairwise sum, and one the
+/// compiler keeps in vector registers.
+#[inline(always)]
+pub(crate) fn lanes_sum<T: crate::tensor::Float>(mut acc: [T; 16]) -> T {
+    let mut h = 8;
+    while h > 0 {
+        for i in 0..h {
+            acc[i] += acc[i + h];
+        }
+        h /= 2;
+    }
+    acc[0]
+}

@@ -284,12 +284,21 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
     let (storage, saved, tw, exps) = float_op2!(OP, input, target, "target", |zs, ts| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
-        let (m, ls, exps) = all_stats_keep(zs, d, keep);
         let eps = T::from_f64(opts.label_smoothing);
-        let (mut tw, mut zw) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
-        d.run([&mut tw, &mut zw], [], |u, [tw, zw], []| {
-            let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * layout.c);
-            prob_sums(&zs[e.clone()], &ts[e], layout.c, layout.inner, &m[p], w, eps, tw, zw)
+        // per unit, while its logits are in cache: the statistics (and the
+        // exponentials when recording), then the target sums
+        let p = d.positions();
+        let (mut m, mut ls, mut tw, mut zw) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
+        let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
+        d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
+            let el = u.e0..u.e0 + u.len * layout.c;
+            let z = &zs[el.clone()];
+            if e.is_empty() {
+                stats(z, layout.c, layout.inner, m, ls);
+            } else {
+                stats_keep(z, layout.c, layout.inner, m, ls, e);
+            }
+            prob_sums(z, &ts[el], layout.c, layout.inner, m, w, eps, tw, zw)
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {

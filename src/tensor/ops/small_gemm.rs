@@ -70,15 +70,7 @@ fn dot<T: Float>(x: &[T], y: &[T]) -> T {
         }
     }
     let rest = xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + u * v);
-    // halving tree over the lanes (lane i with lane i + h): stays in vector registers
-    let mut h = 8;
-    while h > 0 {
-        for i in 0..h {
-            acc[i] += acc[i + h];
-        }
-        h /= 2;
-    }
-    acc[0] + rest
+    crate::tensor::shape::lanes_sum(acc) + rest
 }
 
 #[cfg(test)]
