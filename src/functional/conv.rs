@@ -2,7 +2,7 @@
 //! dilation and groups.
 
 use crate::autograd::Backward;
-use crate::tensor::alloc::{scratch, zeros};
+use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
 use crate::tensor::{Storage, Tensor};
@@ -174,6 +174,7 @@ impl Geometry {
                     row.iter_mut().for_each(|v| *v += bv);
                 }
             }
+            give_back(own);
         });
     }
 
@@ -224,6 +225,7 @@ impl Geometry {
             } else {
                 Vec::new()
             };
+            give_back(cols);
             (gw, gb)
         };
         let partials: Vec<(Vec<T>, Vec<T>)> = if need_x {

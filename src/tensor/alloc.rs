@@ -54,6 +54,13 @@ pub(crate) fn scratch<T: Float>(n: usize) -> Vec<T> {
     v
 }
 
+/// Hands a buffer from [`scratch`] or [`zeros`] back to the cache, as when a
+/// tensor's storage is freed: the next buffer of its size then costs no fresh
+/// pages (a kernel's large temporaries would otherwise be new memory each call).
+pub(crate) fn give_back<T: Element>(v: Vec<T>) {
+    drop(T::wrap(v));
+}
+
 /// A cached buffer of `T` with room for `n` (but not more than twice that).
 fn take<T: Element>(n: usize) -> Option<Vec<T>> {
     if n * std::mem::size_of::<T>() < MIN_CACHED {

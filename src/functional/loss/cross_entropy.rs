@@ -15,7 +15,7 @@ use crate::functional::softmax_kernels::{
     Dims, affine_in_place, all_stats_keep, prob_grads_kept, prob_sums, stats, stats_keep, weighted_shifted_sum,
 };
 use crate::tensor::Storage;
-use crate::tensor::alloc::{scratch, zeros};
+use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Shape};
@@ -132,6 +132,8 @@ impl Backward for IndexTargets {
                     }
                 }
             });
+            give_back(a);
+            give_back(b);
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gz, z.shape())), None])
@@ -234,7 +236,10 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
                 if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
             weights[j] = wt;
         }
-        let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
+        let (v, denom) = reduce_classes(losses, weights, opts.reduction);
+        give_back(m);
+        give_back(smooth);
+        give_back(picked);
         (T::wrap(v), Tensor::from_storage(T::wrap(ls), &[t.len()]), denom, keep.then(|| T::wrap(exps)))
     });
     let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
@@ -306,6 +311,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
             Reduction::Sum => vec![pairwise_sum(&losses)],
             Reduction::Mean => vec![pairwise_sum(&losses) / T::from_f64(layout.positions() as f64)],
         };
+        give_back(zw);
         let p = d.positions();
         let saved = Saved { m: Tensor::from_storage(T::wrap(m), &[p]), ls: Tensor::from_storage(T::wrap(ls), &[p]) };
         (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]), keep.then(|| T::wrap(exps)))

@@ -4,7 +4,7 @@ use super::classes::{Layout, check_targets, check_weight, index_layout};
 use crate::autograd::Backward;
 use crate::functional::activation::log_softmax_input;
 use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick};
-use crate::tensor::alloc::{scratch, zeros};
+use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Storage};
@@ -96,21 +96,28 @@ fn forward<T: Float>(
             (lo, we, None)
         }
     };
-    let (v, denom) = reduce_classes(&losses, &weights, opts.reduction);
+    let (v, denom) = reduce_classes(losses, weights, opts.reduction);
     Ok((T::wrap(v), denom, stats))
 }
 
 /// Reduces per-position losses; `mean` divides by the summed target weights
 /// (NaN when every target is ignored, as PyTorch). Returns the value and the divisor.
-pub(crate) fn reduce_classes<T: Float>(losses: &[T], weights: &[T], reduction: Reduction) -> (Vec<T>, f64) {
-    match reduction {
-        Reduction::None => (losses.to_vec(), 1.0),
-        Reduction::Sum => (vec![pairwise_sum(losses)], 1.0),
-        Reduction::Mean => {
-            let total = pairwise_sum(weights);
-            (vec![pairwise_sum(losses) / total], total.to_f64())
+/// Both buffers are handed back to the cache (or `losses` becomes the result).
+pub(crate) fn reduce_classes<T: Float>(losses: Vec<T>, weights: Vec<T>, reduction: Reduction) -> (Vec<T>, f64) {
+    let out = match reduction {
+        Reduction::None => {
+            give_back(weights);
+            return (losses, 1.0);
         }
-    }
+        Reduction::Sum => (vec![pairwise_sum(&losses)], 1.0),
+        Reduction::Mean => {
+            let total = pairwise_sum(&weights);
+            (vec![pairwise_sum(&losses) / total], total.to_f64())
+        }
+    };
+    give_back(losses);
+    give_back(weights);
+    out
 }
 
 /// Per position, the weight of its target class times the upstream gradient
@@ -207,6 +214,7 @@ impl Backward for NllBackward {
                     out
                 }
             };
+            give_back(a);
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
