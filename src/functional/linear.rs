@@ -25,13 +25,14 @@ impl Backward for LinearBackward {
             let g: &[T] = &g;
             // dx = G·W : (m×out)·(out×in)
             let gx = x.tracks_grad().then(|| {
-                let mut out = crate::tensor::alloc::zeros::<T>(m * fin);
+                // beta = 0: the product writes every element
+                let mut out = crate::tensor::alloc::scratch::<T>(m * fin);
                 T::gemm(m, fout, fin, g, (fout, 1), ws, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), x.shape())
             });
             // dW = Gᵀ·x : (out×m)·(m×in)
             let gw = w.tracks_grad().then(|| {
-                let mut out = crate::tensor::alloc::zeros::<T>(fout * fin);
+                let mut out = crate::tensor::alloc::scratch::<T>(fout * fin);
                 T::gemm(fout, m, fin, g, (1, fout), xs, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), w.shape())
             });
@@ -95,16 +96,19 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     let mut shape: Shape = input.shape()[..input.ndim() - 1].into();
     shape.push(fout);
     let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {
-        let mut out: Vec<T> = match bias {
+        // every element is written: by the bias rows then the product (beta = 1),
+        // or by the product alone (beta = 0)
+        let mut out = crate::tensor::alloc::scratch::<T>(m * fout);
+        let beta = match bias {
             Some(b) => {
                 let bs = b.data::<T>(OP, "bias")?;
-                let bs: &[T] = &bs;
-                (0..m).flat_map(|_| bs.iter().copied()).collect()
+                out.chunks_exact_mut(fout.max(1)).for_each(|row| row.copy_from_slice(&bs));
+                T::one()
             }
-            None => crate::tensor::alloc::zeros::<T>(m * fout),
+            None => T::zero(),
         };
         // y = x·Wᵀ (+ b already in y): (m×in)·(in×out), Wᵀ read through strides
-        T::gemm(m, fin, fout, xs, (fin, 1), ws, (1, fin), &mut out, T::one());
+        T::gemm(m, fin, fout, xs, (fin, 1), ws, (1, fin), &mut out, beta);
         T::wrap(out)
     });
     let node = LinearBackward { m, fin, fout };
