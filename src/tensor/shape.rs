@@ -163,6 +163,21 @@ pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
     }
 }
 
+/// `Σ x_i` with 16 independent lanes and a halving reduction, inlined into the
+/// caller (so that it is compiled for the caller's SIMD level): for short runs
+/// such as a kernel's block of a few hundred values.
+#[inline(always)]
+pub(crate) fn lanes_sum_of<T: crate::tensor::Float>(x: &[T]) -> T {
+    let mut acc = [T::zero(); 16];
+    let (xc, xr) = x.as_chunks::<16>();
+    for ch in xc {
+        for i in 0..16 {
+            acc[i] += ch[i];
+        }
+    }
+    lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + v)
+}
+
 /// The sum of 16 accumulator lanes by halving (lane `i` plus lane `i + h`, for
 /// `h` = 8, 4, 2, 1): a fixed tree, as accurate as a pairwise sum, and one the
 /// compiler keeps in vector registers.

@@ -20,17 +20,27 @@ impl Default for SmoothL1Options {
     }
 }
 
+/// The loss for `β = self.0`; `UNIT` when `β = 1` (the default), where the
+/// divisions by `β` are left out (exact: `v / 1 = v`), which makes the kernel
+/// no longer bound by the divider.
 #[derive(Clone, Copy)]
-struct SmoothL1(f64);
+struct SmoothL1<const UNIT: bool>(f64);
 
-impl Pointwise for SmoothL1 {
+impl<const UNIT: bool> SmoothL1<UNIT> {
+    #[inline(always)]
+    fn over_beta<T: Float>(v: T, beta: T) -> T {
+        if UNIT { v } else { v / beta }
+    }
+}
+
+impl<const UNIT: bool> Pointwise for SmoothL1<UNIT> {
     const OP: &'static str = "smooth_l1_loss";
     const BACKWARD: &'static str = "SmoothL1LossBackward0";
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, beta) = ((x - t).abs(), T::from_f64(self.0));
         let half = T::from_f64(0.5);
-        if d < beta { half * d * d / beta } else { d - half * beta }
+        if d < beta { Self::over_beta(half * d * d, beta) } else { d - half * beta }
     }
     #[inline(always)]
     fn dfdx<T: Float>(self, x: T, t: T, _: T) -> T {
@@ -40,7 +50,7 @@ impl Pointwise for SmoothL1 {
         } else if d >= beta {
             T::one()
         } else {
-            d / beta
+            Self::over_beta(d, beta)
         }
     }
     #[inline(always)]
@@ -77,5 +87,9 @@ pub fn smooth_l1_loss(input: &Tensor, target: &Tensor, opts: &SmoothL1Options) -
         mean_over: MeanOver::Numel,
         target_shape: TargetShape::Broadcast,
     };
-    if opts.beta == 0.0 { pointwise_loss(L1, args) } else { pointwise_loss(SmoothL1(opts.beta), args) }
+    match opts.beta {
+        0.0 => pointwise_loss(L1, args),
+        1.0 => pointwise_loss(SmoothL1::<true>(1.0), args),
+        beta => pointwise_loss(SmoothL1::<false>(beta), args),
+    }
 }
