@@ -101,22 +101,20 @@ fn nan_max<T: Float>(a: T, b: T) -> T {
     if b > a || b.is_nan() { b } else { a }
 }
 
-/// Maximum of `x` (NaN winning) with 16 independent lanes, so that it vectorises.
+/// Maximum of the non-NaN values of `x` (−inf if none) with 16 independent
+/// lanes of one compare each. NaNs are skipped here: a row holding one still
+/// ends up all NaN, through its sum of exponentials.
 #[inline(always)]
 fn lanes_max<T: Float>(x: &[T]) -> T {
     let mut acc = [T::neg_infinity(); 16];
-    let chunks = x.chunks_exact(16);
-    let rest = chunks.remainder();
-    for ch in chunks {
+    let (xc, xr) = x.as_chunks::<16>();
+    for ch in xc {
         for k in 0..16 {
-            acc[k] = nan_max(acc[k], ch[k]);
+            acc[k] = if ch[k] > acc[k] { ch[k] } else { acc[k] };
         }
     }
-    let mut m = rest.iter().fold(T::neg_infinity(), |a, &b| nan_max(a, b));
-    for a in acc {
-        m = nan_max(m, a);
-    }
-    m
+    let big = |a: T, b: T| if b > a { b } else { a };
+    acc.iter().chain(xr).fold(T::neg_infinity(), |a, &b| big(a, b))
 }
 
 /// Positions per block of a plane: the per-position arrays of a block (1 KiB
