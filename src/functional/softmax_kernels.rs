@@ -95,12 +95,6 @@ fn split<'a, T>(s: &mut &'a mut [T], len: usize) -> &'a mut [T] {
     head
 }
 
-/// The maximum, NaN winning (so that NaN propagates).
-#[inline(always)]
-fn nan_max<T: Float>(a: T, b: T) -> T {
-    if b > a || b.is_nan() { b } else { a }
-}
-
 /// Maximum of the non-NaN values of `x` (−inf if none) with 16 independent
 /// lanes of one compare each. NaNs are skipped here: a row holding one still
 /// ends up all NaN, through its sum of exponentials.
@@ -140,15 +134,16 @@ fn row_mut<'a, T>(z: &'a mut [T], k: usize, inner: usize, r: &Range<usize>) -> &
     &mut z[k * inner + r.start..k * inner + r.end]
 }
 
-/// Per position `r` of a plane (`c × inner`), the maximum over the classes (NaN
-/// winning), or 0 where it is infinite: the shift of the log-sum-exp. Returns
+/// Per position `r` of a plane (`c × inner`), the maximum over the classes
+/// (NaNs skipped, as in [`lanes_max`]), or 0 where it is infinite: the shift of the log-sum-exp. Returns
 /// whether some maximum was `+inf` (then `z − shift` may overflow `exp`).
 #[inline(always)]
 fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T]) -> bool {
     m.fill(T::neg_infinity());
     for k in 0..c {
         for (mi, &v) in m.iter_mut().zip(row(z, k, inner, r)) {
-            *mi = nan_max(*mi, v);
+            // NaNs skipped, as in `lanes_max`
+            *mi = if v > *mi { v } else { *mi };
         }
     }
     let overflow = m.iter().any(|&v| v == T::infinity());
@@ -447,7 +442,7 @@ dispatch! {
             let c1 = c.max(1);
             let mut overflow = false;
             for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
-                let mx = row.iter().fold(T::neg_infinity(), |a, &b| nan_max(a, b));
+                let mx = row.iter().fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
                 overflow |= mx == T::infinity();
                 let shift = if mx.is_infinite() { T::zero() } else { mx };
                 for (o, &v) in erow.iter_mut().zip(row) {
