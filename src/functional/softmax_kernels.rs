@@ -195,15 +195,45 @@ fn sum3<T: Float>(x: &[T], y: &[T], z: &[T], f: impl Fn(T, T, T) -> T) -> T {
     lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
-/// `(m, ls)` of one row of classes.
+/// Calls `f(r, row, m, ls)` for each of the first `rows` rows of `z` (rows of
+/// `c`), in order; each row's maximum is found while the row before it is
+/// exponentiated ([`row_stats_ahead`]).
 #[inline(always)]
-fn row_stats<T: Float>(row: &[T]) -> (T, T) {
-    let mx = lanes_max(row);
-    if mx == T::infinity() {
-        return (T::zero(), sum1(row, |v| v.exp_fast()).ln_fast());
+fn each_row_stats<T: Float>(z: &[T], c: usize, rows: usize, mut f: impl FnMut(usize, &[T], T, T)) {
+    let c1 = c.max(1);
+    let rows = rows.min(z.len() / c1);
+    let row = |r: usize| if r < rows { &z[r * c1..(r + 1) * c1] } else { &[] };
+    let mut mx = lanes_max(row(0));
+    for r in 0..rows {
+        let (mr, lr, next) = row_stats_ahead(row(r), row(r + 1), mx);
+        f(r, row(r), mr, lr);
+        mx = next;
+    }
+}
+
+/// `(m, ls)` of one row whose maximum `mx` is known, and the maximum of the
+/// `next` row (of the same length, or empty), found in the same loop: the
+/// next row's loads from memory overlap this row's exponentials.
+#[inline(always)]
+fn row_stats_ahead<T: Float>(row: &[T], next: &[T], mx: T) -> (T, T, T) {
+    if mx == T::infinity() || next.len() != row.len() {
+        // +inf: the general exp (and the next maximum on its own); last row: no next
+        let shift = if mx.is_infinite() { T::zero() } else { mx };
+        let s = if mx == T::infinity() { sum1(row, |v| v.exp_fast()) } else { sum1(row, |v| (v - shift).exp_capped()) };
+        return (shift, s.ln_fast(), lanes_max(next));
     }
     let shift = if mx.is_infinite() { T::zero() } else { mx };
-    (shift, sum1(row, |v| (v - shift).exp_capped()).ln_fast())
+    let (mut acc, mut nm) = ([T::zero(); 16], [T::neg_infinity(); 16]);
+    let ((xc, xr), (yc, yr)) = (row.as_chunks::<16>(), next.as_chunks::<16>());
+    for (a16, b16) in xc.iter().zip(yc) {
+        for i in 0..16 {
+            acc[i] += (a16[i] - shift).exp_capped();
+            nm[i] = if b16[i] > nm[i] { b16[i] } else { nm[i] };
+        }
+    }
+    let s = lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + (v - shift).exp_capped());
+    let big = |a: T, b: T| if b > a { b } else { a };
+    (shift, s.ln_fast(), nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b)))
 }
 
 /// `m` and `ls` of the positions `r` of a plane (`m`, `ls` hold those positions).
@@ -228,9 +258,7 @@ dispatch! {
     /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
     pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
         if inner == 1 {
-            for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(m.len()) {
-                (m[r], ls[r]) = row_stats(row);
-            }
+            each_row_stats(z, c, m.len(), |r, _, mr, lr| (m[r], ls[r]) = (mr, lr));
         } else {
             for r in blocks(inner) {
                 block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
@@ -247,10 +275,10 @@ dispatch! {
     pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
         let pick = |zt: T, m: T, ls: T| (zt - m) - ls;
         if inner == 1 {
-            for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(m.len()) {
-                (m[r], ls[r]) = row_stats(row);
-                picked[r] = if t[r] == ignore { T::zero() } else { pick(row[t[r] as usize], m[r], ls[r]) };
-            }
+            each_row_stats(z, c, m.len(), |r, row, mr, lr| {
+                (m[r], ls[r]) = (mr, lr);
+                picked[r] = if t[r] == ignore { T::zero() } else { pick(row[t[r] as usize], mr, lr) };
+            });
         } else {
             for r in blocks(inner) {
                 block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
@@ -460,16 +488,44 @@ dispatch! {
             }
         } else if inner == 1 {
             let c1 = c.max(1);
-            for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
-                let mx = lanes_max(row);
+            let rows = m.len().min(z.len() / c1);
+            let row = |r: usize| if r < rows { &z[r * c1..(r + 1) * c1] } else { &[] };
+            let mut mx = lanes_max(row(0));
+            for (r, erow) in e.chunks_exact_mut(c1).enumerate().take(rows) {
+                let (zr, next) = (row(r), row(r + 1));
                 let shift = if mx.is_infinite() { T::zero() } else { mx };
-                if mx == T::infinity() {
-                    erow.iter_mut().zip(row).for_each(|(o, &v)| *o = (v - shift).exp_fast());
-                } else {
-                    erow.iter_mut().zip(row).for_each(|(o, &v)| *o = (v - shift).exp_capped());
-                }
                 m[r] = shift;
-                ls[r] = sum1(erow, |v| v).ln_fast();
+                if mx == T::infinity() || next.len() != c1 {
+                    // +inf: the general exp; last row: no next row to look at
+                    if mx == T::infinity() {
+                        erow.iter_mut().zip(zr).for_each(|(o, &v)| *o = v.exp_fast());
+                    } else {
+                        erow.iter_mut().zip(zr).for_each(|(o, &v)| *o = (v - shift).exp_capped());
+                    }
+                    ls[r] = sum1(erow, |v| v).ln_fast();
+                    mx = lanes_max(next);
+                    continue;
+                }
+                // this row's exponentials (kept, and summed as sum1 would) while
+                // the next row's maximum is found: its loads overlap this work
+                let (mut acc, mut nm) = ([T::zero(); 16], [T::neg_infinity(); 16]);
+                let ((ec, er), (xc, xr), (yc, yr)) =
+                    (erow.as_chunks_mut::<16>(), zr.as_chunks::<16>(), next.as_chunks::<16>());
+                for ((e16, a16), b16) in ec.iter_mut().zip(xc).zip(yc) {
+                    for i in 0..16 {
+                        e16[i] = (a16[i] - shift).exp_capped();
+                        acc[i] += e16[i];
+                        nm[i] = if b16[i] > nm[i] { b16[i] } else { nm[i] };
+                    }
+                }
+                let mut rest = T::zero();
+                for (o, &v) in er.iter_mut().zip(xr) {
+                    *o = (v - shift).exp_capped();
+                    rest += *o;
+                }
+                ls[r] = (lanes_sum(acc) + rest).ln_fast();
+                let big = |a: T, b: T| if b > a { b } else { a };
+                mx = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b));
             }
         } else {
             for r in blocks(inner) {
