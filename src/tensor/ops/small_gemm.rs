@@ -28,8 +28,23 @@ dispatch! {
                     ci.iter_mut().for_each(|v| *v *= beta);
                 }
             }
-            for kk in 0..k {
-                let bk = &b[kk * sb0 + j0..kk * sb0 + j1];
+            let brow = |kk: usize| &b[kk * sb0 + j0..kk * sb0 + j1];
+            // four rows of `b` per pass over `c` (one load and store of `c` for four
+            // products, added in the same order as one at a time)
+            let k4 = k - k % 4;
+            for kk in (0..k4).step_by(4) {
+                let (b0, b1, b2, b3) = (brow(kk), brow(kk + 1), brow(kk + 2), brow(kk + 3));
+                for i in 0..m {
+                    let av = |d: usize| a[i * sa.0 + (kk + d) * sa.1];
+                    let (a0, a1, a2, a3) = (av(0), av(1), av(2), av(3));
+                    let ci = &mut c[i * n + j0..i * n + j1];
+                    for ((((cv, &v0), &v1), &v2), &v3) in ci.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3) {
+                        *cv = (((*cv + a0 * v0) + a1 * v1) + a2 * v2) + a3 * v3;
+                    }
+                }
+            }
+            for kk in k4..k {
+                let bk = brow(kk);
                 for i in 0..m {
                     let av = a[i * sa.0 + kk * sa.1];
                     for (cv, &bv) in c[i * n + j0..i * n + j1].iter_mut().zip(bk) {
@@ -47,15 +62,48 @@ dispatch! {
     /// two contiguous runs of `k`. `c` is row-major `m × n`; with `beta = 0` it is not read.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn gemm_dots<T: Float>(m: usize, k: usize, n: usize, a: &[T], sa0: usize, b: &[T], sb1: usize, c: &mut [T], beta: T) {
+        let arow = |i: usize| &a[i * sa0..i * sa0 + k];
+        let m4 = m - m % 4;
         for j in 0..n {
             let bj = &b[j * sb1..j * sb1 + k];
-            for i in 0..m {
-                let d = dot(&a[i * sa0..i * sa0 + k], bj);
+            let mut put = |i: usize, d: T| {
                 let cv = &mut c[i * n + j];
                 *cv = if beta == T::zero() { d } else { beta * *cv + d };
+            };
+            // four rows of `a` at a time share each load of `bj` (each dot as `dot` sums it)
+            for i in (0..m4).step_by(4) {
+                let d = dot4([arow(i), arow(i + 1), arow(i + 2), arow(i + 3)], bj);
+                for (r, dv) in d.into_iter().enumerate() {
+                    put(i + r, dv);
+                }
+            }
+            for i in m4..m {
+                put(i, dot(arow(i), bj));
             }
         }
     }
+}
+
+/// Four [`dot`]s against one `y`, bit for bit as four calls, with one load of `y`.
+#[inline(always)]
+fn dot4<T: Float>(x: [&[T]; 4], y: &[T]) -> [T; 4] {
+    let mut acc = [[T::zero(); 16]; 4];
+    let (yc, yr) = y.as_chunks::<16>();
+    let xs = x.map(|xr| xr.as_chunks::<16>());
+    for (q, y16) in yc.iter().enumerate() {
+        for (acc_r, (xc, _)) in acc.iter_mut().zip(&xs) {
+            let x16 = &xc[q];
+            for i in 0..16 {
+                acc_r[i] += x16[i] * y16[i];
+            }
+        }
+    }
+    let mut out = [T::zero(); 4];
+    for ((o, acc_r), (_, xr)) in out.iter_mut().zip(acc).zip(&xs) {
+        let rest = xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + u * v);
+        *o = crate::tensor::shape::lanes_sum(acc_r) + rest;
+    }
+    out
 }
 
 /// `Σ x_i·y_i` with 16 independent lanes over fixed-size blocks (it vectorises).
