@@ -146,6 +146,12 @@ fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &
             *mi = if v > *mi { v } else { *mi };
         }
     }
+    finish_shift(m)
+}
+
+/// Turns maxima into shifts (0 where infinite); returns whether one was `+inf`.
+#[inline(always)]
+fn finish_shift<T: Float>(m: &mut [T]) -> bool {
     let overflow = m.iter().any(|&v| v == T::infinity());
     for v in m.iter_mut() {
         if v.is_infinite() {
@@ -236,21 +242,73 @@ fn row_stats_ahead<T: Float>(row: &[T], next: &[T], mx: T) -> (T, T, T) {
     (shift, s.ln_fast(), nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b)))
 }
 
-/// `m` and `ls` of the positions `r` of a plane (`m`, `ls` hold those positions).
+/// `m` and `ls` of every position of a plane (`c × inner`), block by block,
+/// keeping `e = exp(z − m)` when `e` is not empty; `after(r, m, ls)` is called
+/// once a block's statistics are done, while it is in cache. The next block's
+/// maximum is found in the loop that exponentiates this one (when the blocks
+/// have one length), so that its loads from memory overlap this block's `exp`.
 #[inline(always)]
-fn block_stats<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &mut [T], ls: &mut [T]) {
-    let overflow = plane_shift(z, c, inner, r, m);
-    ls.fill(T::zero());
-    for k in 0..c {
-        let zk = row(z, k, inner, r);
-        if overflow {
-            ls.iter_mut().zip(zk).zip(m.iter()).for_each(|((l, &v), &mi)| *l += (v - mi).exp_fast());
-        } else {
-            ls.iter_mut().zip(zk).zip(m.iter()).for_each(|((l, &v), &mi)| *l += (v - mi).exp_capped());
+fn plane_stats<T: Float>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    m: &mut [T],
+    ls: &mut [T],
+    e: &mut [T],
+    mut after: impl FnMut(&Range<usize>, &[T], &[T]),
+) {
+    let keep = !e.is_empty();
+    let mut r = 0..BLOCK.min(inner);
+    let mut overflow = plane_shift(z, c, inner, &r, &mut m[r.clone()]);
+    while !r.is_empty() {
+        let next = r.end..(r.end + BLOCK).min(inner);
+        let ahead = next.len() == r.len() && !overflow;
+        let (head, tail) = m.split_at_mut(r.end);
+        let (mb, nm) = (&head[r.start..], &mut tail[..next.len()]);
+        let lb = &mut ls[r.clone()];
+        lb.fill(T::zero());
+        nm.fill(T::neg_infinity());
+        for k in 0..c {
+            let zk = row(z, k, inner, &r);
+            match (ahead, keep) {
+                (true, false) => {
+                    let zn = row(z, k, inner, &next);
+                    for ((((l, &v), &mi), n), &w) in lb.iter_mut().zip(zk).zip(mb).zip(nm.iter_mut()).zip(zn) {
+                        *l += (v - mi).exp_capped();
+                        *n = if w > *n { w } else { *n };
+                    }
+                }
+                (true, true) => {
+                    let (zn, ek) = (row(z, k, inner, &next), row_mut(e, k, inner, &r));
+                    let it = lb.iter_mut().zip(ek.iter_mut()).zip(zk).zip(mb).zip(nm.iter_mut()).zip(zn);
+                    for (((((l, o), &v), &mi), n), &w) in it {
+                        *o = (v - mi).exp_capped();
+                        *l += *o;
+                        *n = if w > *n { w } else { *n };
+                    }
+                }
+                (false, _) => {
+                    let ex = |v: T| if overflow { v.exp_fast() } else { v.exp_capped() };
+                    if keep {
+                        let ek = row_mut(e, k, inner, &r);
+                        for (((l, o), &v), &mi) in lb.iter_mut().zip(ek.iter_mut()).zip(zk).zip(mb) {
+                            *o = ex(v - mi);
+                            *l += *o;
+                        }
+                    } else {
+                        for ((l, &v), &mi) in lb.iter_mut().zip(zk).zip(mb) {
+                            *l += ex(v - mi);
+                        }
+                    }
+                }
+            }
         }
-    }
-    for v in ls.iter_mut() {
-        *v = v.ln_fast();
+        for v in lb.iter_mut() {
+            *v = v.ln_fast();
+        }
+        after(&r, mb, lb);
+        overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
+        r = next;
     }
 }
 
@@ -260,9 +318,7 @@ dispatch! {
         if inner == 1 {
             each_row_stats(z, c, m.len(), |r, _, mr, lr| (m[r], ls[r]) = (mr, lr));
         } else {
-            for r in blocks(inner) {
-                block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
-            }
+            plane_stats(z, c, inner, m, ls, &mut [], |_, _, _| {});
         }
     }
 }
@@ -280,12 +336,11 @@ dispatch! {
                 picked[r] = if t[r] == ignore { T::zero() } else { pick(row[t[r] as usize], mr, lr) };
             });
         } else {
-            for r in blocks(inner) {
-                block_stats(z, c, inner, &r, &mut m[r.clone()], &mut ls[r.clone()]);
-                for j in r {
-                    picked[j] = if t[j] == ignore { T::zero() } else { pick(z[t[j] as usize * inner + j], m[j], ls[j]) };
+            plane_stats(z, c, inner, m, ls, &mut [], |r, mb, lb| {
+                for (i, j) in r.clone().enumerate() {
+                    picked[j] = if t[j] == ignore { T::zero() } else { pick(z[t[j] as usize * inner + j], mb[i], lb[i]) };
                 }
-            }
+            });
         }
     }
 }
@@ -528,29 +583,7 @@ dispatch! {
                 mx = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b));
             }
         } else {
-            for r in blocks(inner) {
-                let (m, ls) = (&mut m[r.clone()], &mut ls[r.clone()]);
-                let overflow = plane_shift(z, c, inner, &r, m);
-                ls.fill(T::zero());
-                for k in 0..c {
-                    let (zk, ek) = (row(z, k, inner, &r), row_mut(e, k, inner, &r));
-                    let it = ls.iter_mut().zip(ek.iter_mut()).zip(zk).zip(m.iter());
-                    if overflow {
-                        it.for_each(|(((l, o), &v), &mi)| {
-                            *o = (v - mi).exp_fast();
-                            *l += *o;
-                        });
-                    } else {
-                        it.for_each(|(((l, o), &v), &mi)| {
-                            *o = (v - mi).exp_capped();
-                            *l += *o;
-                        });
-                    }
-                }
-                for v in ls.iter_mut() {
-                    *v = v.ln_fast();
-                }
-            }
+            plane_stats(z, c, inner, m, ls, e, |_, _, _| {});
         }
     }
 }
