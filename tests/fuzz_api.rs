@@ -65,11 +65,17 @@ fn call(seed: u64) -> Result<Tensor> {
     let w = tensor(r, &wshape, wd);
     let w = maybe(r, w);
     let dim = r.random_range(-8..8i64) as isize;
-    match r.random_range(0..19) {
+    match r.random_range(0..20) {
         0 => F::nll_loss(
             &x,
             &t,
             &F::NllLossOptions { weight: w, ignore_index: r.random_range(-200..200), reduction: red },
+        ),
+        // the fused path: nll_loss of a log_softmax (over the class dim or another)
+        19 => F::nll_loss(
+            &F::log_softmax(&x, dim)?,
+            &t,
+            &F::NllLossOptions { weight: w, ignore_index: r.random_range(-3..5), reduction: red },
         ),
         1 => F::cross_entropy(
             &x,
