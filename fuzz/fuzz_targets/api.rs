@@ -59,7 +59,7 @@ fn call(b: &mut Bytes) -> Result<Tensor> {
     let x = b.any_tensor();
     let t = b.any_tensor();
     let dim = b.below(16) as isize - 8;
-    match b.below(15) {
+    match b.below(16) {
         0 => F::nll_loss(&x, &t, &F::NllLossOptions { weight: b.option(), ignore_index: b.byte() as i64 - 128, reduction: b.reduction() }),
         1 => F::cross_entropy(
             &x,
@@ -93,7 +93,13 @@ fn call(b: &mut Bytes) -> Result<Tensor> {
             let shape: Vec<isize> = (0..b.below(4)).map(|_| b.below(6) as isize - 2).collect();
             x.reshape(&shape)?.transpose(dim, 0)?.logsumexp(-1, true)
         }
-        _ => x.matmul(&t)?.gather(dim, &t),
+        14 => x.matmul(&t)?.gather(dim, &t),
+        // the fused path: nll_loss of a log_softmax
+        _ => F::nll_loss(
+            &F::log_softmax(&x, dim)?,
+            &t,
+            &F::NllLossOptions { weight: b.option(), ignore_index: b.byte() as i64 - 128, reduction: b.reduction() },
+        ),
     }
 }
 
