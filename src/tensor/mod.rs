@@ -75,6 +75,7 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
+    /// Data that `recipe` computes when it is first read.
     pub(crate) fn new(recipe: impl Recipe) -> Arc<Deferred> {
         Arc::new(Deferred { cell: std::sync::OnceLock::new(), recipe: Box::new(recipe) })
     }
