@@ -42,3 +42,19 @@ fn tensors_move_between_threads_and_no_grad_is_per_thread() {
     let inside = no_grad(|| std::thread::spawn(move || w2.mul(&w2).unwrap().sum_all().tracks_grad()).join().unwrap());
     assert!(inside, "another thread records even while this one is in no_grad");
 }
+
+/// The output of `log_softmax` is computed on first read, on the thread pool
+/// when it is large. Reading it from many pool tasks at once (a task may run
+/// inside another's wait for the pool) must neither deadlock nor give
+/// different data: every task sees the same values as a plain read.
+#[test]
+fn a_deferred_output_read_from_many_pool_tasks() {
+    use rayon::prelude::*;
+    let x = Tensor::randn(&[64, 2048], DType::F32, &mut StdRng::seed_from_u64(3));
+    let want = tapegrad::functional::log_softmax(&x, 1).unwrap().to_vec::<f32>().unwrap();
+    for _ in 0..20 {
+        let y = tapegrad::functional::log_softmax(&x, 1).unwrap();
+        let all: Vec<Vec<f32>> = (0..16).into_par_iter().map(|_| y.to_vec::<f32>().unwrap()).collect();
+        assert!(all.iter().all(|v| *v == want));
+    }
+}

@@ -79,10 +79,17 @@ impl Deferred {
     pub(crate) fn new(recipe: impl Recipe) -> Arc<Deferred> {
         Arc::new(Deferred { cell: std::sync::OnceLock::new(), recipe: Box::new(recipe) })
     }
-    /// The data, computed now if it has not been yet (once, also when several
-    /// threads ask at the same time).
+    /// The data, computed now if it has not been yet. It is computed outside
+    /// the cell's initialisation, so that a thread-pool task which reads this
+    /// tensor while the computation waits on the pool cannot re-enter it (that
+    /// would deadlock); threads asking at the same time may each compute it, and
+    /// all get the first result stored (the results are identical anyway).
     pub(crate) fn get(&self) -> &Arc<Storage> {
-        self.cell.get_or_init(|| Arc::new(self.recipe.make()))
+        if let Some(s) = self.cell.get() {
+            return s;
+        }
+        let made = Arc::new(self.recipe.make());
+        self.cell.get_or_init(|| made)
     }
 }
 
