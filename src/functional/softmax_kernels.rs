@@ -95,20 +95,25 @@ fn split<'a, T>(s: &mut &'a mut [T], len: usize) -> &'a mut [T] {
     head
 }
 
-/// Maximum of the non-NaN values of `x` (−inf if none) with 16 independent
-/// lanes of one compare each. NaNs are skipped here: a row holding one still
-/// ends up all NaN, through its sum of exponentials.
+/// `b` if it is larger than `a`, else `a`: one compare, and a NaN `b` is
+/// skipped. Every maximum of the softmax statistics is taken this way; a row
+/// holding a NaN still ends up all NaN, through its sum of exponentials.
+#[inline(always)]
+fn larger<T: Float>(a: T, b: T) -> T {
+    if b > a { b } else { a }
+}
+
+/// Maximum of the non-NaN values of `x` (−inf if none) with 16 independent lanes.
 #[inline(always)]
 fn lanes_max<T: Float>(x: &[T]) -> T {
     let mut acc = [T::neg_infinity(); 16];
     let (xc, xr) = x.as_chunks::<16>();
     for ch in xc {
         for k in 0..16 {
-            acc[k] = if ch[k] > acc[k] { ch[k] } else { acc[k] };
+            acc[k] = larger(acc[k], ch[k]);
         }
     }
-    let big = |a: T, b: T| if b > a { b } else { a };
-    acc.iter().chain(xr).fold(T::neg_infinity(), |a, &b| big(a, b))
+    acc.iter().chain(xr).fold(T::neg_infinity(), |a, &b| larger(a, b))
 }
 
 /// Positions per block of a plane: the per-position arrays of a block (1 KiB
@@ -142,8 +147,7 @@ fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<usize>, m: &
     m.fill(T::neg_infinity());
     for k in 0..c {
         for (mi, &v) in m.iter_mut().zip(row(z, k, inner, r)) {
-            // NaNs skipped, as in `lanes_max`
-            *mi = if v > *mi { v } else { *mi };
+            *mi = larger(*mi, v);
         }
     }
     finish_shift(m)
@@ -234,12 +238,11 @@ fn row_stats_ahead<T: Float>(row: &[T], next: &[T], mx: T) -> (T, T, T) {
     for (a16, b16) in xc.iter().zip(yc) {
         for i in 0..16 {
             acc[i] += (a16[i] - shift).exp_capped();
-            nm[i] = if b16[i] > nm[i] { b16[i] } else { nm[i] };
+            nm[i] = larger(nm[i], b16[i]);
         }
     }
     let s = lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + (v - shift).exp_capped());
-    let big = |a: T, b: T| if b > a { b } else { a };
-    (shift, s.ln_fast(), nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b)))
+    (shift, s.ln_fast(), nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b)))
 }
 
 /// `m` and `ls` of every position of a plane (`c × inner`), block by block,
@@ -275,7 +278,7 @@ fn plane_stats<T: Float>(
                     let zn = row(z, k, inner, &next);
                     for ((((l, &v), &mi), n), &w) in lb.iter_mut().zip(zk).zip(mb).zip(nm.iter_mut()).zip(zn) {
                         *l += (v - mi).exp_capped();
-                        *n = if w > *n { w } else { *n };
+                        *n = larger(*n, w);
                     }
                 }
                 (true, true) => {
@@ -284,7 +287,7 @@ fn plane_stats<T: Float>(
                     for (((((l, o), &v), &mi), n), &w) in it {
                         *o = (v - mi).exp_capped();
                         *l += *o;
-                        *n = if w > *n { w } else { *n };
+                        *n = larger(*n, w);
                     }
                 }
                 (false, _) => {
@@ -525,7 +528,7 @@ dispatch! {
             let c1 = c.max(1);
             let mut overflow = false;
             for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
-                let mx = row.iter().fold(T::neg_infinity(), |a, &b| if b > a { b } else { a });
+                let mx = row.iter().fold(T::neg_infinity(), |a, &b| larger(a, b));
                 overflow |= mx == T::infinity();
                 let shift = if mx.is_infinite() { T::zero() } else { mx };
                 for (o, &v) in erow.iter_mut().zip(row) {
@@ -570,7 +573,7 @@ dispatch! {
                     for i in 0..16 {
                         e16[i] = (a16[i] - shift).exp_capped();
                         acc[i] += e16[i];
-                        nm[i] = if b16[i] > nm[i] { b16[i] } else { nm[i] };
+                        nm[i] = larger(nm[i], b16[i]);
                     }
                 }
                 let mut rest = T::zero();
@@ -579,8 +582,7 @@ dispatch! {
                     rest += *o;
                 }
                 ls[r] = (lanes_sum(acc) + rest).ln_fast();
-                let big = |a: T, b: T| if b > a { b } else { a };
-                mx = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| big(a, b));
+                mx = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b));
             }
         } else {
             plane_stats(z, c, inner, m, ls, e, |_, _, _| {});
