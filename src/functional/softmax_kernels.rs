@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use std::ops::Range;
 
 /// `(N, C, inner)`: the shape around the class dim.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Dims {
     pub n: usize,
     pub c: usize,

@@ -1,6 +1,7 @@
 //! What the class losses (`nll_loss`, `cross_entropy`) share: the
 //! `(N, C, d1, …, dK)` layout, target and weight validation.
 
+use crate::functional::softmax_kernels::Dims;
 use crate::tensor::ops::index::unravel;
 use crate::tensor::{DType, Shape, Tensor};
 use crate::{Error, Result};
@@ -20,6 +21,10 @@ impl Layout {
     /// Number of positions (`N · d1 · … · dK`).
     pub fn positions(&self) -> usize {
         self.n * self.inner
+    }
+    /// The `(N, C, inner)` dims the softmax kernels work on.
+    pub fn dims(&self) -> Dims {
+        Dims { n: self.n, c: self.c, inner: self.inner }
     }
     /// Offset of class 0 at every position, in position order (class `k` is
     /// `+ k · inner`): no division per position.

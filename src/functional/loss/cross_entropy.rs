@@ -42,10 +42,6 @@ impl Default for CrossEntropyOptions {
     }
 }
 
-fn dims(l: &Layout) -> Dims {
-    Dims { n: l.n, c: l.c, inner: l.inner }
-}
-
 /// The forward's exponentials `exp(z − m)`, taken from `kept` by the first
 /// backward; a later backward recomputes them exactly as the forward did.
 fn take_exps<T: Float>(kept: &Mutex<Option<Storage>>, zs: &[T], d: Dims) -> Vec<T> {
@@ -102,7 +98,7 @@ impl Backward for IndexTargets {
         let t = target.data::<i64>(OP, "target")?;
         let t: &[i64] = &t;
         let l = &self.layout;
-        let d = dims(l);
+        let d = l.dims();
         let gz = float_op2!(OP, z, grad, "grad", |zs, g| {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
@@ -148,7 +144,7 @@ impl Backward for ProbTargets {
         const OP: &str = "cross_entropy";
         let (z, target) = (&inputs[0], &inputs[1]);
         let l = &self.layout;
-        let d = dims(l);
+        let d = l.dims();
         let (gz, gt) = float_op2!(OP, z, target, "target", |zs, ts| {
             let g = grad.data::<T>(OP, "grad")?;
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
@@ -192,7 +188,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
-    let d = dims(&layout);
+    let d = layout.dims();
     let keep = is_grad_enabled() && input.tracks_grad();
     let (storage, ls, denom, exps) = float_op!(OP, "input", input, |zs| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
@@ -284,7 +280,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         }
     };
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
-    let d = dims(&layout);
+    let d = layout.dims();
     let keep = is_grad_enabled() && input.tracks_grad();
     let (storage, saved, tw, exps) = float_op2!(OP, input, target, "target", |zs, ts| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;

@@ -195,7 +195,7 @@ impl Backward for NllBackward {
                     // per unit: a·exp((x − m) − ls), then − a at the target
                     let xs = x.data::<T>(OP, "input")?;
                     let (m, ls) = (T::slice(m).unwrap_or_default(), T::slice(ls).unwrap_or_default());
-                    let d = Dims { n: l.n, c: l.c, inner: l.inner };
+                    let d = l.dims();
                     let mut out = scratch::<T>(xs.len());
                     d.run([], [&mut out], |u, [], [o]| {
                         let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
@@ -249,10 +249,10 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
-    let d = Dims { n: layout.n, c: layout.c, inner: layout.inner };
+    let d = layout.dims();
     // nll_loss(log_softmax(x, class dim)): computed from x (the log-probabilities
     // are never made unless read), and recorded on x itself with the fused backward
-    let fused = log_softmax_input(input, class_dim).filter(|(_, dx)| (dx.n, dx.c, dx.inner) == (d.n, d.c, d.inner));
+    let fused = log_softmax_input(input, class_dim).filter(|&(_, dx)| dx == d);
     let (storage, denom, stats) = match input.dtype() {
         DType::F32 => forward::<f32>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
         DType::F64 => forward::<f64>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
