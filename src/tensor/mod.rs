@@ -148,11 +148,17 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn new(storage: Arc<Storage>, shape: Shape, node: Option<Node>) -> Inner {
+        let dtype = storage.dtype();
+        Inner::with_data(Data::Fixed(storage), dtype, shape, node)
+    }
+
+    /// A new tensor's inner part over `data` of `dtype` (counted as live).
+    fn with_data(data: Data, dtype: DType, shape: Shape, node: Option<Node>) -> Inner {
         LIVE_TENSORS.fetch_add(1, Ordering::Relaxed);
         Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            dtype: storage.dtype(),
-            data: Data::Fixed(storage),
+            dtype,
+            data,
             shape,
             requires_grad: false,
             node,
@@ -225,16 +231,7 @@ impl Tensor {
         op: impl Backward + 'static,
         inputs: &[&Tensor],
     ) -> Tensor {
-        LIVE_TENSORS.fetch_add(1, Ordering::Relaxed);
-        Tensor(Arc::new(Inner {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            dtype,
-            data: Data::Deferred(data),
-            shape,
-            requires_grad: false,
-            node: Tensor::record(op, inputs),
-            grad: Mutex::new(None),
-        }))
+        Tensor(Arc::new(Inner::with_data(Data::Deferred(data), dtype, shape, Tensor::record(op, inputs))))
     }
 
     /// The node of `op` over `inputs`, when gradients are enabled and some input tracks them.
