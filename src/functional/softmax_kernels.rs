@@ -12,7 +12,7 @@
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
 use crate::tensor::par::PAR_THRESHOLD;
-use crate::tensor::shape::lanes_sum;
+use crate::tensor::shape::{lanes_sum, sum1, sum2, sum3};
 use crate::tensor::simd::dispatch;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -163,46 +163,6 @@ fn finish_shift<T: Float>(m: &mut [T]) -> bool {
         }
     }
     overflow
-}
-
-/// `Σ f(x_i)` with 16 independent lanes over fixed-size blocks (it vectorises,
-/// and is more accurate than one running sum).
-#[inline(always)]
-fn sum1<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
-    let mut acc = [T::zero(); 16];
-    let (xc, xr) = x.as_chunks::<16>();
-    for ch in xc {
-        for i in 0..16 {
-            acc[i] += f(ch[i]);
-        }
-    }
-    lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + f(v))
-}
-
-/// `Σ f(x_i, y_i)` over two slices of one length, as [`sum1`].
-#[inline(always)]
-fn sum2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
-    let mut acc = [T::zero(); 16];
-    let ((xc, xr), (yc, yr)) = (x.as_chunks::<16>(), y.as_chunks::<16>());
-    for (a16, b16) in xc.iter().zip(yc) {
-        for i in 0..16 {
-            acc[i] += f(a16[i], b16[i]);
-        }
-    }
-    lanes_sum(acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
-}
-
-/// `Σ f(x_i, y_i, z_i)` over three slices of one length, as [`sum1`].
-#[inline(always)]
-fn sum3<T: Float>(x: &[T], y: &[T], z: &[T], f: impl Fn(T, T, T) -> T) -> T {
-    let mut acc = [T::zero(); 16];
-    let ((xc, xr), (yc, yr), (zc, zr)) = (x.as_chunks::<16>(), y.as_chunks::<16>(), z.as_chunks::<16>());
-    for ((a16, b16), c16) in xc.iter().zip(yc).zip(zc) {
-        for i in 0..16 {
-            acc[i] += f(a16[i], b16[i], c16[i]);
-        }
-    }
-    lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
 /// Calls `f(r, row, m, ls)` for each of the first `rows` rows of `z` (rows of

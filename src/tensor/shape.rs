@@ -163,19 +163,45 @@ pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
     }
 }
 
-/// `Σ x_i` with 16 independent lanes and a halving reduction, inlined into the
-/// caller (so that it is compiled for the caller's SIMD level): for short runs
-/// such as a kernel's block of a few hundred values.
+/// `Σ f(x_i)` with 16 independent lanes over fixed-size blocks and a halving
+/// reduction, inlined into the caller (so that it is compiled for the caller's
+/// SIMD level): it vectorises, and is more accurate than one running sum.
 #[inline(always)]
-pub(crate) fn lanes_sum_of<T: crate::tensor::Float>(x: &[T]) -> T {
+pub(crate) fn sum1<T: crate::tensor::Float>(x: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); 16];
     let (xc, xr) = x.as_chunks::<16>();
     for ch in xc {
         for i in 0..16 {
-            acc[i] += ch[i];
+            acc[i] += f(ch[i]);
         }
     }
-    lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + v)
+    lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + f(v))
+}
+
+/// `Σ f(x_i, y_i)` over two slices of one length, as [`sum1`].
+#[inline(always)]
+pub(crate) fn sum2<T: crate::tensor::Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut acc = [T::zero(); 16];
+    let ((xc, xr), (yc, yr)) = (x.as_chunks::<16>(), y.as_chunks::<16>());
+    for (a16, b16) in xc.iter().zip(yc) {
+        for i in 0..16 {
+            acc[i] += f(a16[i], b16[i]);
+        }
+    }
+    lanes_sum(acc) + xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + f(u, v))
+}
+
+/// `Σ f(x_i, y_i, z_i)` over three slices of one length, as [`sum1`].
+#[inline(always)]
+pub(crate) fn sum3<T: crate::tensor::Float>(x: &[T], y: &[T], z: &[T], f: impl Fn(T, T, T) -> T) -> T {
+    let mut acc = [T::zero(); 16];
+    let ((xc, xr), (yc, yr), (zc, zr)) = (x.as_chunks::<16>(), y.as_chunks::<16>(), z.as_chunks::<16>());
+    for ((a16, b16), c16) in xc.iter().zip(yc).zip(zc) {
+        for i in 0..16 {
+            acc[i] += f(a16[i], b16[i], c16[i]);
+        }
+    }
+    lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
 /// The sum of 16 accumulator lanes by halving (lane `i` plus lane `i + h`, for

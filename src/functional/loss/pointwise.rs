@@ -12,7 +12,7 @@ use crate::autograd::{Backward, is_grad_enabled};
 use crate::functional::Reduction;
 use crate::tensor::ops::float_op;
 use crate::tensor::par::chunks3;
-use crate::tensor::shape::{broadcast_shapes, lanes_sum_of, pairwise_sum, reduce_to};
+use crate::tensor::shape::{broadcast_shapes, pairwise_sum, reduce_to, sum1};
 use crate::tensor::simd::dispatch;
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
@@ -114,7 +114,7 @@ dispatch! {
                 }
             }
             if vals.is_empty() {
-                block_sums.push(lanes_sum_of(b));
+                block_sums.push(sum1(b, |v| v));
             } else {
                 vals[start..end].copy_from_slice(b);
             }

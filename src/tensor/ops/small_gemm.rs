@@ -4,6 +4,7 @@
 //! `B` is read in place, once, along its contiguous dimension.
 
 use crate::tensor::Float;
+use crate::tensor::shape::sum2;
 use crate::tensor::simd::dispatch;
 
 /// Most rows of `C` handled here.
@@ -78,13 +79,14 @@ dispatch! {
                 }
             }
             for i in m4..m {
-                put(i, dot(arow(i), bj));
+                put(i, sum2(arow(i), bj, |u, v| u * v));
             }
         }
     }
 }
 
-/// Four [`dot`]s against one `y`, bit for bit as four calls, with one load of `y`.
+/// Four dot products against one `y`, bit for bit as four calls of
+/// `sum2(x, y, |u, v| u * v)`, with one load of `y`.
 #[inline(always)]
 fn dot4<T: Float>(x: [&[T]; 4], y: &[T]) -> [T; 4] {
     let mut acc = [[T::zero(); 16]; 4];
@@ -104,21 +106,6 @@ fn dot4<T: Float>(x: [&[T]; 4], y: &[T]) -> [T; 4] {
         *o = crate::tensor::shape::lanes_sum(acc_r) + rest;
     }
     out
-}
-
-/// `Σ x_i·y_i` with 16 independent lanes over fixed-size blocks (it vectorises).
-#[inline(always)]
-fn dot<T: Float>(x: &[T], y: &[T]) -> T {
-    let mut acc = [T::zero(); 16];
-    let (xc, xr) = x.as_chunks::<16>();
-    let (yc, yr) = y.as_chunks::<16>();
-    for (a16, b16) in xc.iter().zip(yc) {
-        for i in 0..16 {
-            acc[i] += a16[i] * b16[i];
-        }
-    }
-    let rest = xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + u * v);
-    crate::tensor::shape::lanes_sum(acc) + rest
 }
 
 #[cfg(test)]
