@@ -3,7 +3,7 @@
 
 use crate::functional::softmax_kernels::Dims;
 use crate::tensor::ops::index::unravel;
-use crate::tensor::{DType, Shape, Tensor};
+use crate::tensor::{DType, Float, Shape, Tensor};
 use crate::{Error, Result};
 
 /// An input of shape `(N, C, d1, …, dK)` (or `(C,)`) seen as `(N, C, inner)`,
@@ -31,6 +31,12 @@ impl Layout {
     pub fn bases(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.n).flat_map(move |n| (0..self.inner).map(move |i| n * self.c * self.inner + i))
     }
+}
+
+/// Class weight `k`, 1 without weights.
+#[inline]
+pub(crate) fn class_weight<T: Float>(w: Option<&[T]>, k: usize) -> T {
+    w.map_or(T::one(), |w| w[k])
 }
 
 /// The layout of `input` for a class loss, checked against an index `target`.

@@ -7,7 +7,7 @@
 //! second `exp`. No one-hot tensor, no log-probability tensor, no transpose for
 //! K-dimensional inputs; large inputs run in parallel.
 
-use super::classes::{Layout, check_targets, check_weight, index_layout};
+use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
 use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
@@ -47,12 +47,6 @@ impl Default for CrossEntropyOptions {
 fn take_exps<T: Float>(kept: &Mutex<Option<Storage>>, zs: &[T], d: Dims) -> Vec<T> {
     let taken = kept.lock().unwrap_or_else(|e| e.into_inner()).take();
     taken.and_then(|mut s| T::take_vec(&mut s)).unwrap_or_else(|| all_stats_keep(zs, d, true).2)
-}
-
-/// Class weight `k`, 1 without weights.
-#[inline]
-fn wk<T: Float>(w: Option<&[T]>, k: usize) -> T {
-    w.map_or(T::one(), |w| w[k])
 }
 
 /// What the probability-target backward keeps: per position the maximum `m`
@@ -111,7 +105,7 @@ impl Backward for IndexTargets {
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
                     let s = position_scale(g, j, self.reduction, self.denom);
-                    a[j] = s * ((T::one() - eps) * wk(w, tj as usize) + uniform * wsum);
+                    a[j] = s * ((T::one() - eps) * class_weight(w, tj as usize) + uniform * wsum);
                     b[j] = s * uniform;
                 }
             }
@@ -124,7 +118,7 @@ impl Backward for IndexTargets {
                 for (i, (j, &tj)) in p.clone().zip(&t[p]).enumerate() {
                     if tj != self.ignore_index {
                         let s = position_scale(g, j, self.reduction, self.denom);
-                        o[d.offset(i, tj as usize)] -= s * (T::one() - eps) * wk(w, tj as usize);
+                        o[d.offset(i, tj as usize)] -= s * (T::one() - eps) * class_weight(w, tj as usize);
                     }
                 }
             });
@@ -225,7 +219,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             if tj == opts.ignore_index {
                 continue;
             }
-            let wt = wk(w, tj as usize);
+            let wt = class_weight(w, tj as usize);
             // −log_softmax at the target: ls − (z_t − m)
             let nll = wt * (ls[j] - picked[j]);
             losses[j] =

@@ -1,6 +1,6 @@
 //! Negative log-likelihood: `F.nll_loss`.
 
-use super::classes::{Layout, check_targets, check_weight, index_layout};
+use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
 use crate::autograd::Backward;
 use crate::functional::activation::log_softmax_input;
 use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick};
@@ -36,7 +36,7 @@ fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore
             losses.push(T::zero());
             weights.push(T::zero());
         } else {
-            let wj = w.map_or(T::one(), |w| w[tj as usize]);
+            let wj = class_weight(w, tj as usize);
             losses.push(-wj * x[base + tj as usize * l.inner]);
             weights.push(wj);
         }
@@ -61,7 +61,7 @@ fn fused_forward<T: Float>(
         let t = &t[u.j0..u.j0 + u.len];
         stats_pick(&x[u.e0..u.e0 + u.len * d.c], d.c, d.inner, t, ignore, m, ls, lo);
         for ((l, wj), &tj) in lo.iter_mut().zip(we.iter_mut()).zip(t) {
-            *wj = if tj == ignore { T::zero() } else { w.map_or(T::one(), |w| w[tj as usize]) };
+            *wj = if tj == ignore { T::zero() } else { class_weight(w, tj as usize) };
             *l = -*wj * *l;
         }
     });
@@ -77,7 +77,6 @@ type Stats = (Storage, Storage);
 fn forward<T: Float>(
     input: &Tensor,
     fused: Option<&Storage>,
-    d: Dims,
     layout: &Layout,
     t: &[i64],
     opts: &NllLossOptions,
@@ -87,7 +86,7 @@ fn forward<T: Float>(
     let w = w.as_deref();
     let (losses, weights, stats) = match fused.and_then(T::slice) {
         Some(xs) => {
-            let (lo, we, m, ls) = fused_forward(xs, d, t, w, opts.ignore_index);
+            let (lo, we, m, ls) = fused_forward(xs, layout.dims(), t, w, opts.ignore_index);
             (lo, we, Some((T::wrap(m), T::wrap(ls))))
         }
         None => {
@@ -133,11 +132,7 @@ fn target_scales<T: Float>(
     t.iter()
         .enumerate()
         .map(|(j, &tj)| {
-            if tj == ignore {
-                T::zero()
-            } else {
-                w.map_or(T::one(), |w| w[tj as usize]) * position_scale(g, j, reduction, denom)
-            }
+            if tj == ignore { T::zero() } else { class_weight(w, tj as usize) * position_scale(g, j, reduction, denom) }
         })
         .collect()
 }
@@ -249,13 +244,12 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
-    let d = layout.dims();
     // nll_loss(log_softmax(x, class dim)): computed from x (the log-probabilities
     // are never made unless read), and recorded on x itself with the fused backward
-    let fused = log_softmax_input(input, class_dim).filter(|&(_, dx)| dx == d);
+    let fused = log_softmax_input(input, class_dim).filter(|&(_, dx)| dx == layout.dims());
     let (storage, denom, stats) = match input.dtype() {
-        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
-        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), d, &layout, t, opts)?,
+        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), &layout, t, opts)?,
+        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), &layout, t, opts)?,
         DType::I64 => return Err(Error::dtype(OP, "input has dtype I64, expected a float tensor (F32 or F64)")),
     };
     let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
