@@ -189,6 +189,44 @@ fn conv2d_parallel_path_matches_sample_by_sample() {
     close("conv2d db", &gb, &gbs, 1e-10, 1e-10);
 }
 
+/// Large stride-1 f32 convolutions (on AVX-512 they are computed without a
+/// column matrix, reading the padded input in place) against the same
+/// convolution in f64 (the im2col path): outputs and all three gradients, for
+/// square and non-square kernels, paddings below, at and above `k − 1`, odd
+/// widths (masked column tails) and channel counts that leave row tails.
+#[test]
+fn conv2d_stride_one_f32_matches_f64() {
+    let mut rng = StdRng::seed_from_u64(9);
+    for (n, c, h, w, o, k, padding) in [
+        (4usize, 16usize, 32usize, 32usize, 32usize, (3usize, 3usize), (1usize, 1usize)),
+        (8, 5, 19, 23, 7, (3, 5), (0, 2)),
+        (6, 4, 17, 61, 13, (5, 3), (3, 0)),
+        (6, 32, 40, 33, 24, (1, 1), (0, 0)),
+        (5, 6, 21, 50, 12, (2, 2), (2, 1)),
+    ] {
+        let opts = F::Conv2dOptions { padding, ..Default::default() };
+        let x64 = Tensor::randn(&[n, c, h, w], DType::F64, &mut rng);
+        let w64 = Tensor::randn(&[o, c, k.0, k.1], DType::F64, &mut rng);
+        let b64 = Tensor::randn(&[o], DType::F64, &mut rng);
+        let run = |dtype: DType| {
+            let x = x64.to_dtype(dtype).unwrap().requires_grad();
+            let wt = w64.to_dtype(dtype).unwrap().requires_grad();
+            let b = b64.to_dtype(dtype).unwrap().requires_grad();
+            let y = F::conv2d(&x, &wt, Some(&b), &opts).unwrap();
+            // a gradient that differs per element: (y · y) / 2 summed
+            y.mul(&y).unwrap().sum_all().mul_scalar(0.5).unwrap().backward().unwrap();
+            [f64s(&y), f64s(&x.grad().unwrap()), f64s(&wt.grad().unwrap()), f64s(&b.grad().unwrap())]
+        };
+        let (got, want) = (run(DType::F32), run(DType::F64));
+        // f32 sums of up to c·kh·kw (forward, dx) or n·Ho·Wo (dW, db) products of
+        // unit-size terms: relative 1e-4 of the result's scale
+        for (name, (g, wv)) in ["output", "dx", "dW", "db"].iter().zip(got.iter().zip(&want)) {
+            let scale = wv.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+            close(&format!("conv2d {name} {:?} k {k:?} padding {padding:?}", [n, c, h, w]), g, wv, 0.0, 1e-4 * scale);
+        }
+    }
+}
+
 /// Cross-entropy with class-probability targets, weights and label smoothing,
 /// reduction none: loss, ∂/∂logits and ∂/∂targets against plain f64 loops.
 #[test]

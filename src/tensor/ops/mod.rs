@@ -70,6 +70,7 @@ pub(crate) mod arith;
 pub(crate) mod binary;
 pub(crate) mod index;
 pub(crate) mod matmul;
+pub(crate) mod offset_gemm;
 pub(crate) mod reduce;
 pub(crate) mod shape_ops;
 pub(crate) mod small_gemm;

@@ -5,10 +5,12 @@ use crate::autograd::Backward;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
-use crate::tensor::{Storage, Tensor};
+use crate::tensor::{DType, Float, Storage, Tensor};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Mutex;
+
+mod direct;
 
 /// Options of [`conv2d`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -183,7 +185,6 @@ impl Geometry {
     /// column matrix rebuilt in cache for `dW`, and `dcols = Wᵀ·G` folded back
     /// into its own slice of `dx`. The per-sample `dW` and `db` terms are summed
     /// in sample order, so the result does not depend on the thread count.
-    #[allow(clippy::type_complexity)]
     fn backward_per_sample<T: Gemm>(
         &self,
         xs: &[T],
@@ -192,7 +193,7 @@ impl Geometry {
         need_x: bool,
         need_w: bool,
         need_b: bool,
-    ) -> (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>) {
+    ) -> Grads<T> {
         let (og, k, l) = (self.og(), self.k(), self.l());
         let sample = self.c * self.h * self.w;
         // every element of dx is written: each part zeroes its own sample first
@@ -233,18 +234,29 @@ impl Geometry {
         } else {
             (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
         };
-        let sum = |need: bool, len: usize, part: fn(&(Vec<T>, Vec<T>)) -> &Vec<T>| {
+        let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
+        (need_x.then_some(gx), gw, gb)
+    }
+
+    /// The per-sample `(dW, db)` terms of a per-sample backward, summed in
+    /// sample order (so the result does not depend on the thread count).
+    fn sum_partials<T: Float>(
+        &self,
+        partials: &[(Vec<T>, Vec<T>)],
+        need_w: bool,
+        need_b: bool,
+    ) -> (Option<Vec<T>>, Option<Vec<T>>) {
+        let sum = |need: bool, len: usize, first: bool| {
             need.then(|| {
                 let mut acc = zeros::<T>(len);
-                for p in &partials {
-                    acc.iter_mut().zip(part(p)).for_each(|(a, &v)| *a += v);
+                for (w, b) in partials {
+                    let part = if first { w } else { b };
+                    acc.iter_mut().zip(part).for_each(|(a, &v)| *a += v);
                 }
                 acc
             })
         };
-        let gw = sum(need_w, self.o * k, |p| &p.0);
-        let gb = sum(need_b, self.o, |p| &p.1);
-        (need_x.then_some(gx), gw, gb)
+        (sum(need_w, self.o * self.k(), true), sum(need_b, self.o, false))
     }
 
     /// Group `g`'s output gradient for samples `n0..n0 + ns`, as an `og × ns·l` matrix.
@@ -260,6 +272,9 @@ impl Geometry {
         m
     }
 }
+
+/// The gradients of a convolution's input, weight and bias, where asked for.
+type Grads<T> = (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>);
 
 /// Largest column matrix built at once (elements).
 const MAX_COLS: usize = 1 << 24;
@@ -280,6 +295,13 @@ impl Backward for Conv2dBackward {
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
         let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
         let need_b = inputs.get(2).is_some_and(|b| b.tracks_grad());
+        if geo.parallel() && geo.direct() && x.dtype() == DType::F32 {
+            let (xs, ws) = (x.data::<f32>("conv2d", "input")?, w.data::<f32>("conv2d", "weight")?);
+            let g = grad.data::<f32>("conv2d", "grad")?;
+            let (gx, gw, gb) = geo.backward_direct(&xs, &ws, &g, x.tracks_grad(), w.tracks_grad(), need_b);
+            let wrap = |v: Option<Vec<f32>>, t: &Tensor| v.map(|v| Tensor::from_storage(Storage::F32(v), t.shape()));
+            return Ok(vec![wrap(gx, x), wrap(gw, w), inputs.get(2).and_then(|b| wrap(gb, b))]);
+        }
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
@@ -452,6 +474,18 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
     // keep the column matrices for the backward's dW when they come in one chunk
     let batched = !geo.parallel();
     let keep = batched && crate::autograd::is_grad_enabled() && weight.tracks_grad() && chunk >= geo.n;
+    if !batched && geo.direct() && input.dtype() == DType::F32 {
+        let (xs, ws) = (input.data::<f32>(OP, "input")?, weight.data::<f32>(OP, "weight")?);
+        let bs = bias.map(|b| b.data::<f32>(OP, "bias")).transpose()?;
+        let mut out = scratch::<f32>(geo.n * geo.o * l);
+        geo.forward_direct(&xs, &ws, bs.as_deref(), &mut out);
+        let shape = [geo.n, geo.o, geo.ho, geo.wo];
+        let node = Conv2dBackward { geo, cols: Mutex::new(None) };
+        return Ok(match bias {
+            Some(b) => Tensor::from_op(Storage::F32(out), &shape, node, &[input, weight, b]),
+            None => Tensor::from_op(Storage::F32(out), &shape, node, &[input, weight]),
+        });
+    }
     let (storage, kept) = float_op2!(OP, input, weight, "weight", |xs, ws| {
         let bs = bias.map(|b| b.data::<T>(OP, "bias")).transpose()?;
         let bs = bs.as_deref();

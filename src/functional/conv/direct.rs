@@ -1,0 +1,190 @@
+//! Stride-1 convolutions without a column matrix (f32, AVX-512).
+//!
+//! With stride and dilation 1, row `r = (c, i, j)` of a sample's im2col matrix,
+//! restricted to output row `oh`, is the zero-padded input `xp` (`C × Hp × Wp`)
+//! read from `off[r] + oh·Wp`, where `off[r] = c·Hp·Wp + i·Wp + j`. So
+//!
+//! - forward: `out[o, oh, :] = Σ_r w[o, r] · xp[off[r] + oh·Wp ..]`;
+//! - weight gradient: `dW[o, r] = Σ_p dYw[o, p] · xp[off[r] + p]` over the
+//!   positions `p = oh·Wp + ow` of the padded width (`dYw` is zero where
+//!   `ow ≥ Wo`), computed as `dWᵀ = X·dYwᵀ` with the rows of `X` read in place;
+//! - input gradient: the full correlation of the output gradient padded by the
+//!   kernel size (`dyq`, `O × Hq × Wq`) with the flipped kernel,
+//!   `dx[c, y, :] = Σ_{o,i,j} w[o, c, i, j] · dyq[o, y + ph + kh−1−i, pw + kw−1−j ..]`.
+//!
+//! Each is one [`gemm_offsets`] per output row: nothing is gathered into a
+//! column matrix, scattered back (col2im) or packed, and a sample's buffers
+//! stay in L2.
+
+use super::{Geometry, Grads};
+use crate::tensor::alloc::{give_back, scratch, zeros};
+use crate::tensor::ops::offset_gemm::{self, gemm_offsets};
+use crate::tensor::shape::pairwise_sum;
+use rayon::prelude::*;
+
+impl Geometry {
+    /// Whether this convolution takes the direct path (f32 is the caller's check).
+    pub(super) fn direct(&self) -> bool {
+        self.stride == (1, 1) && self.dilation == (1, 1) && self.groups == 1 && offset_gemm::fast()
+    }
+
+    /// Padded input size `(Hp, Wp)`.
+    fn padded(&self) -> (usize, usize) {
+        (self.h + 2 * self.padding.0, self.w + 2 * self.padding.1)
+    }
+
+    /// `xp`: sample `x` (`C × H × W`) with `padding` zeros around each plane.
+    fn pad_sample(&self, x: &[f32], xp: &mut [f32]) {
+        let (hp, wp) = self.padded();
+        let (ph, pw) = self.padding;
+        for (plane, dst) in x.chunks_exact(self.h * self.w).zip(xp.chunks_exact_mut(hp * wp)) {
+            dst[..ph * wp].fill(0.0);
+            dst[(ph + self.h) * wp..].fill(0.0);
+            for (src, row) in plane.chunks_exact(self.w).zip(dst[ph * wp..].chunks_exact_mut(wp)) {
+                row[..pw].fill(0.0);
+                row[pw..pw + self.w].copy_from_slice(src);
+                row[pw + self.w..].fill(0.0);
+            }
+        }
+    }
+
+    /// `off[r]` for the rows `r = (c, i, j)` of the column matrix, in the
+    /// weight's order.
+    fn input_offsets(&self) -> Vec<usize> {
+        let (hp, wp) = self.padded();
+        let mut off = Vec::with_capacity(self.k());
+        for c in 0..self.c {
+            for i in 0..self.kh {
+                for j in 0..self.kw {
+                    off.push(c * hp * wp + i * wp + j);
+                }
+            }
+        }
+        off
+    }
+
+    /// The forward, one sample per parallel part; `out` is `N × O × Ho × Wo`.
+    pub(super) fn forward_direct(&self, xs: &[f32], ws: &[f32], bs: Option<&[f32]>, out: &mut [f32]) {
+        let (hp, wp) = self.padded();
+        let (k, l) = (self.k(), self.l());
+        let off = self.input_offsets();
+        let w_rows: Vec<usize> = (0..self.o).map(|o| o * k).collect();
+        let sample = self.c * self.h * self.w;
+        out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(|(s, out_s)| {
+            let mut xp = scratch::<f32>(self.c * hp * wp);
+            self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
+            for oh in 0..self.ho {
+                let dst = &mut out_s[oh * self.wo..];
+                gemm_offsets(self.wo, ws, &w_rows, k, &xp[oh * wp..], &off, dst, l, false);
+            }
+            if let Some(b) = bs {
+                for (row, &bv) in out_s.chunks_exact_mut(l.max(1)).zip(b) {
+                    row.iter_mut().for_each(|v| *v += bv);
+                }
+            }
+            give_back(xp);
+        });
+    }
+
+    /// The backward, one sample per parallel part, as `backward_per_sample`
+    /// (per-sample `dW` and `db` terms summed in sample order).
+    pub(super) fn backward_direct(
+        &self,
+        xs: &[f32],
+        ws: &[f32],
+        g: &[f32],
+        need_x: bool,
+        need_w: bool,
+        need_b: bool,
+    ) -> Grads<f32> {
+        let (hp, wp) = self.padded();
+        let (k, l, o) = (self.k(), self.l(), self.o);
+        let (kh, kw, (ph, pw)) = (self.kh, self.kw, self.padding);
+        let sample = self.c * self.h * self.w;
+        let off = self.input_offsets();
+        // dWᵀ = X·dYwᵀ: the reduction runs over the padded width's positions up
+        // to the last valid one, so that every row of X stays inside xp
+        let span = (self.ho - 1) * wp + self.wo;
+        let pos_rows: Vec<usize> = (0..span).map(|p| p * o).collect();
+        // dx: flipped kernel, wt[c, (o, i, j)] = w[o, c, i, j]
+        let (hq, wq) = (self.ho + 2 * (kh - 1), self.wo + 2 * (kw - 1));
+        let r = o * kh * kw;
+        let mut wt = vec![0.0f32; if need_x { self.c * r } else { 0 }];
+        let mut dy_off = Vec::new();
+        if need_x {
+            for oc in 0..o {
+                for c in 0..self.c {
+                    for ij in 0..kh * kw {
+                        wt[c * r + oc * kh * kw + ij] = ws[(oc * self.c + c) * kh * kw + ij];
+                    }
+                }
+                for i in 0..kh {
+                    for j in 0..kw {
+                        dy_off.push(oc * hq * wq + (ph + kh - 1 - i) * wq + (pw + kw - 1 - j));
+                    }
+                }
+            }
+        }
+        let wt_rows: Vec<usize> = (0..self.c).map(|c| c * r).collect();
+        let mut gx = scratch::<f32>(if need_x { self.n * sample } else { 0 });
+        let run = |s: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
+            let g_s = &g[s * o * l..(s + 1) * o * l];
+            let mut gw = Vec::new();
+            if need_w {
+                let mut xp = scratch::<f32>(self.c * hp * wp);
+                self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
+                // dYwᵀ: positions × O, zero in the padded columns
+                let mut dyt = zeros::<f32>(span * o);
+                for (oc, plane) in g_s.chunks_exact(l).enumerate() {
+                    for (oh, row) in plane.chunks_exact(self.wo).enumerate() {
+                        for (ow, &v) in row.iter().enumerate() {
+                            dyt[(oh * wp + ow) * o + oc] = v;
+                        }
+                    }
+                }
+                let mut gwt = scratch::<f32>(k * o);
+                gemm_offsets(o, &xp, &off, span, &dyt, &pos_rows, &mut gwt, o, false);
+                gw = vec![0.0f32; o * k];
+                for (rr, row) in gwt.chunks_exact(o).enumerate() {
+                    for (oc, &v) in row.iter().enumerate() {
+                        gw[oc * k + rr] = v;
+                    }
+                }
+                give_back(gwt);
+                give_back(dyt);
+                give_back(xp);
+            }
+            if let Some(dx) = dx {
+                let mut dyq = zeros::<f32>(o * hq * wq);
+                for (plane, dst) in g_s.chunks_exact(l).zip(dyq.chunks_exact_mut(hq * wq)) {
+                    for (src, row) in plane.chunks_exact(self.wo).zip(dst[(kh - 1) * wq..].chunks_exact_mut(wq)) {
+                        row[kw - 1..kw - 1 + self.wo].copy_from_slice(src);
+                    }
+                }
+                for y in 0..self.h {
+                    gemm_offsets(
+                        self.w,
+                        &wt,
+                        &wt_rows,
+                        r,
+                        &dyq[y * wq..],
+                        &dy_off,
+                        &mut dx[y * self.w..],
+                        self.h * self.w,
+                        false,
+                    );
+                }
+                give_back(dyq);
+            }
+            let gb = if need_b { g_s.chunks_exact(l.max(1)).map(pairwise_sum).collect() } else { Vec::new() };
+            (gw, gb)
+        };
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_x {
+            gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect()
+        } else {
+            (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
+        };
+        let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
+        (need_x.then_some(gx), gw, gb)
+    }
+}
