@@ -134,12 +134,17 @@ impl Geometry {
                 let mut xp = scratch::<f32>(self.c * hp * wp);
                 self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
                 // dYwᵀ: positions × O, zero in the padded columns
-                let mut dyt = zeros::<f32>(span * o);
-                for (oc, plane) in g_s.chunks_exact(l).enumerate() {
-                    for (oh, row) in plane.chunks_exact(self.wo).enumerate() {
-                        for (ow, &v) in row.iter().enumerate() {
-                            dyt[(oh * wp + ow) * o + oc] = v;
+                // written row by row (a scatter along o would store with stride O)
+                let mut dyt = scratch::<f32>(span * o);
+                for (p, row) in dyt.chunks_exact_mut(o).enumerate() {
+                    let (oh, ow) = (p / wp, p % wp);
+                    if ow < self.wo {
+                        let at = oh * self.wo + ow;
+                        for (d, plane) in row.iter_mut().zip(g_s.chunks_exact(l)) {
+                            *d = plane[at];
                         }
+                    } else {
+                        row.fill(0.0);
                     }
                 }
                 let mut gwt = scratch::<f32>(k * o);
