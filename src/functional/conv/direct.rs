@@ -63,30 +63,28 @@ impl Geometry {
         off
     }
 
-    /// The forward, one sample per parallel part; `out` is `N × O × Ho × Wo`.
+    /// The forward, one sample per part (parallel when large); `out` is `N × O × Ho × Wo`.
     pub(super) fn forward_direct(&self, xs: &[f32], ws: &[f32], bs: Option<&[f32]>, out: &mut [f32]) {
         let (hp, wp) = self.padded();
         let (k, l) = (self.k(), self.l());
         let off = self.input_offsets();
         let w_rows: Vec<usize> = (0..self.o).map(|o| o * k).collect();
         let sample = self.c * self.h * self.w;
-        out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(|(s, out_s)| {
+        let run = |(s, out_s): (usize, &mut [f32])| {
             let mut xp = scratch::<f32>(self.c * hp * wp);
             self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
-            for oh in 0..self.ho {
-                let dst = &mut out_s[oh * self.wo..];
-                gemm_offsets(self.wo, ws, &w_rows, k, &xp[oh * wp..], &off, dst, l, false);
-            }
-            if let Some(b) = bs {
-                for (row, &bv) in out_s.chunks_exact_mut(l.max(1)).zip(b) {
-                    row.iter_mut().for_each(|v| *v += bv);
-                }
-            }
+            rows_product(ws, &w_rows, &xp, &off, (self.ho, self.wo, wp), bs, out_s);
             give_back(xp);
-        });
+        };
+        // small convolutions on the calling thread (no pool round trip)
+        if self.parallel() {
+            out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(run);
+        } else {
+            out.chunks_mut((self.o * l).max(1)).enumerate().for_each(run);
+        }
     }
 
-    /// The backward, one sample per parallel part, as `backward_per_sample`
+    /// The backward, one sample per part (parallel when large), as `backward_per_sample`
     /// (per-sample `dW` and `db` terms summed in sample order).
     pub(super) fn backward_direct(
         &self,
@@ -166,30 +164,48 @@ impl Geometry {
                         row[kw - 1..kw - 1 + self.wo].copy_from_slice(src);
                     }
                 }
-                for y in 0..self.h {
-                    gemm_offsets(
-                        self.w,
-                        &wt,
-                        &wt_rows,
-                        r,
-                        &dyq[y * wq..],
-                        &dy_off,
-                        &mut dx[y * self.w..],
-                        self.h * self.w,
-                        false,
-                    );
-                }
+                rows_product(&wt, &wt_rows, &dyq, &dy_off, (self.h, self.w, wq), None, dx);
                 give_back(dyq);
             }
             let gb = if need_b { g_s.chunks_exact(l.max(1)).map(pairwise_sum).collect() } else { Vec::new() };
             (gw, gb)
         };
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_x {
-            gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect()
-        } else {
-            (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = match (need_x, self.parallel()) {
+            (true, true) => gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
+            (false, true) => (0..self.n).into_par_iter().map(|s| run(s, None)).collect(),
+            (true, false) => gx.chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
+            (false, false) => (0..self.n).map(|s| run(s, None)).collect(),
         };
         let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
         (need_x.then_some(gx), gw, gb)
     }
+}
+
+/// `out[i, y, x] = Σ_p a[a_off[i] + p] · b[b_off[p] + y·stride + x] (+ bias[i])`
+/// for `y < rows`, `x < width` (`out` is `m × rows·width`): one product over
+/// the positions `y·stride + x` of the padded width (the columns `x ≥ width`
+/// are computed and dropped), so that the kernel's tiles are wide even when
+/// the image is narrow, then the valid columns are copied out.
+fn rows_product(
+    a: &[f32],
+    a_off: &[usize],
+    b: &[f32],
+    b_off: &[usize],
+    (rows, width, stride): (usize, usize, usize),
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
+    if rows == 0 || width == 0 {
+        return;
+    }
+    let span = (rows - 1) * stride + width;
+    let mut wide = scratch::<f32>(a_off.len() * span);
+    gemm_offsets(span, a, a_off, b_off.len(), b, b_off, &mut wide, span, false);
+    for (i, (dst, src)) in out.chunks_exact_mut(rows * width).zip(wide.chunks_exact(span)).enumerate() {
+        let bv = bias.map_or(0.0, |b| b[i]);
+        for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks(stride)) {
+            d.iter_mut().zip(s).for_each(|(d, &s)| *d = s + bv);
+        }
+    }
+    give_back(wide);
 }

@@ -295,7 +295,7 @@ impl Backward for Conv2dBackward {
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
         let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
         let need_b = inputs.get(2).is_some_and(|b| b.tracks_grad());
-        if geo.parallel() && geo.direct() && x.dtype() == DType::F32 {
+        if geo.direct() && x.dtype() == DType::F32 {
             let (xs, ws) = (x.data::<f32>("conv2d", "input")?, w.data::<f32>("conv2d", "weight")?);
             let g = grad.data::<f32>("conv2d", "grad")?;
             let (gx, gw, gb) = geo.backward_direct(&xs, &ws, &g, x.tracks_grad(), w.tracks_grad(), need_b);
@@ -474,7 +474,7 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
     // keep the column matrices for the backward's dW when they come in one chunk
     let batched = !geo.parallel();
     let keep = batched && crate::autograd::is_grad_enabled() && weight.tracks_grad() && chunk >= geo.n;
-    if !batched && geo.direct() && input.dtype() == DType::F32 {
+    if geo.direct() && input.dtype() == DType::F32 {
         let (xs, ws) = (input.data::<f32>(OP, "input")?, weight.data::<f32>(OP, "weight")?);
         let bs = bias.map(|b| b.data::<f32>(OP, "bias")).transpose()?;
         let mut out = scratch::<f32>(geo.n * geo.o * l);

@@ -202,10 +202,16 @@ mod avx512 {
                 let w = (n - j0).min(48);
                 // SAFETY: see `tile`; the panel's columns j0..j0 + w are inside n
                 unsafe {
-                    match w.div_ceil(16) {
-                        3 => panel::<8, 3>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        2 if m.is_multiple_of(12) => panel::<12, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        2 => panel::<8, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
+                    // at most 24 accumulators; 4-row tiles when there are only a few rows
+                    match (w.div_ceil(16), m) {
+                        (3, ..=4) => panel::<4, 3>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
+                        (3, _) => panel::<8, 3>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
+                        (2, ..=4) => panel::<4, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
+                        (2, _) if m.is_multiple_of(12) => {
+                            panel::<12, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc)
+                        }
+                        (2, _) => panel::<8, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
+                        (_, ..=4) => panel::<4, 1>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
                         _ => panel::<8, 1>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
                     }
                 }
