@@ -18,9 +18,14 @@
 
 use super::{Geometry, Grads};
 use crate::tensor::alloc::{give_back, scratch, zeros};
-use crate::tensor::ops::offset_gemm::{self, gemm_offsets};
+use crate::tensor::ops::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
 use crate::tensor::shape::pairwise_sum;
 use rayon::prelude::*;
+
+/// Output channels below which the weight gradient is taken as dot products
+/// ([`gemm_dots_offsets`]) rather than as `X·dYwᵀ`, whose 16-lane column tiles
+/// would be mostly empty.
+const DOTS_BELOW: usize = 16;
 
 impl Geometry {
     /// Whether this convolution takes the direct path (f32 is the caller's check).
@@ -48,6 +53,18 @@ impl Geometry {
         }
     }
 
+    /// Sample `x` with its padding: `x` itself when there is none, else `buf`
+    /// made and filled by [`Self::pad_sample`].
+    fn padded_sample<'a>(&self, x: &'a [f32], buf: &'a mut Vec<f32>) -> &'a [f32] {
+        if self.padding == (0, 0) {
+            return x;
+        }
+        let (hp, wp) = self.padded();
+        *buf = scratch::<f32>(self.c * hp * wp);
+        self.pad_sample(x, buf);
+        buf
+    }
+
     /// `off[r]` for the rows `r = (c, i, j)` of the column matrix, in the
     /// weight's order.
     fn input_offsets(&self) -> Vec<usize> {
@@ -65,16 +82,16 @@ impl Geometry {
 
     /// The forward, one sample per part (parallel when large); `out` is `N × O × Ho × Wo`.
     pub(super) fn forward_direct(&self, xs: &[f32], ws: &[f32], bs: Option<&[f32]>, out: &mut [f32]) {
-        let (hp, wp) = self.padded();
+        let wp = self.padded().1;
         let (k, l) = (self.k(), self.l());
         let off = self.input_offsets();
         let w_rows: Vec<usize> = (0..self.o).map(|o| o * k).collect();
         let sample = self.c * self.h * self.w;
         let run = |(s, out_s): (usize, &mut [f32])| {
-            let mut xp = scratch::<f32>(self.c * hp * wp);
-            self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
-            rows_product(ws, &w_rows, &xp, &off, (self.ho, self.wo, wp), bs, out_s);
-            give_back(xp);
+            let mut buf = Vec::new();
+            let xp = self.padded_sample(&xs[s * sample..(s + 1) * sample], &mut buf);
+            rows_product(ws, &w_rows, xp, &off, (self.ho, self.wo, wp), bs, out_s);
+            give_back(buf);
         };
         // small convolutions on the calling thread (no pool round trip)
         if self.parallel() {
@@ -95,7 +112,7 @@ impl Geometry {
         need_w: bool,
         need_b: bool,
     ) -> Grads<f32> {
-        let (hp, wp) = self.padded();
+        let wp = self.padded().1;
         let (k, l, o) = (self.k(), self.l(), self.o);
         let (kh, kw, (ph, pw)) = (self.kh, self.kw, self.padding);
         let sample = self.c * self.h * self.w;
@@ -129,33 +146,51 @@ impl Geometry {
             let g_s = &g[s * o * l..(s + 1) * o * l];
             let mut gw = Vec::new();
             if need_w {
-                let mut xp = scratch::<f32>(self.c * hp * wp);
-                self.pad_sample(&xs[s * sample..(s + 1) * sample], &mut xp);
-                // dYwᵀ: positions × O, zero in the padded columns
-                // written row by row (a scatter along o would store with stride O)
-                let mut dyt = scratch::<f32>(span * o);
-                for (p, row) in dyt.chunks_exact_mut(o).enumerate() {
-                    let (oh, ow) = (p / wp, p % wp);
-                    if ow < self.wo {
-                        let at = oh * self.wo + ow;
-                        for (d, plane) in row.iter_mut().zip(g_s.chunks_exact(l)) {
-                            *d = plane[at];
+                let mut buf = Vec::new();
+                let xp = self.padded_sample(&xs[s * sample..(s + 1) * sample], &mut buf);
+                gw = if o < DOTS_BELOW {
+                    // few output channels: dot products of dYw's rows (O × positions,
+                    // zero in the padded columns) with the rows of X, straight into dW
+                    let mut dyw = scratch::<f32>(o * span);
+                    for (plane, dst) in g_s.chunks_exact(l).zip(dyw.chunks_exact_mut(span)) {
+                        for (src, seg) in plane.chunks_exact(self.wo).zip(dst.chunks_mut(wp)) {
+                            seg[..self.wo].copy_from_slice(src);
+                            seg[self.wo..].fill(0.0);
                         }
-                    } else {
-                        row.fill(0.0);
                     }
-                }
-                let mut gwt = scratch::<f32>(k * o);
-                gemm_offsets(o, &xp, &off, span, &dyt, &pos_rows, &mut gwt, o, false);
-                gw = vec![0.0f32; o * k];
-                for (rr, row) in gwt.chunks_exact(o).enumerate() {
-                    for (oc, &v) in row.iter().enumerate() {
-                        gw[oc * k + rr] = v;
+                    let mut gw = scratch::<f32>(o * k);
+                    let dy_rows: Vec<usize> = (0..o).map(|oc| oc * span).collect();
+                    gemm_dots_offsets(span, &dyw, &dy_rows, xp, &off, &mut gw, k, false);
+                    give_back(dyw);
+                    gw
+                } else {
+                    // dYwᵀ (positions × O, zero in the padded columns), written row
+                    // by row (a scatter along o would store with stride O)
+                    let mut dyt = scratch::<f32>(span * o);
+                    for (p, row) in dyt.chunks_exact_mut(o).enumerate() {
+                        let (oh, ow) = (p / wp, p % wp);
+                        if ow < self.wo {
+                            let at = oh * self.wo + ow;
+                            for (d, plane) in row.iter_mut().zip(g_s.chunks_exact(l)) {
+                                *d = plane[at];
+                            }
+                        } else {
+                            row.fill(0.0);
+                        }
                     }
-                }
-                give_back(gwt);
-                give_back(dyt);
-                give_back(xp);
+                    let mut gwt = scratch::<f32>(k * o);
+                    gemm_offsets(o, xp, &off, span, &dyt, &pos_rows, &mut gwt, o, false);
+                    let mut gw = vec![0.0f32; o * k];
+                    for (rr, row) in gwt.chunks_exact(o).enumerate() {
+                        for (oc, &v) in row.iter().enumerate() {
+                            gw[oc * k + rr] = v;
+                        }
+                    }
+                    give_back(gwt);
+                    give_back(dyt);
+                    gw
+                };
+                give_back(buf);
             }
             if let Some(dx) = dx {
                 let mut dyq = zeros::<f32>(o * hq * wq);

@@ -60,6 +60,50 @@ pub(crate) fn gemm_offsets(
     reference(n, a, a_off, k, b, b_off, c, ldc, accumulate);
 }
 
+/// `c[i·ldc + r] = Σ_{p<k} a[a_off[i] + p] · b[b_off[r] + p]` for `i < m =
+/// a_off.len()`, `r < b_off.len()`; added onto `c` when `accumulate`: dot
+/// products of rows, for products whose output rows are too short for
+/// [`gemm_offsets`]' column tiles (a convolution's weight gradient with few
+/// output channels). Sums run in 16 lanes (positions `p ≡ lane mod 16`), then
+/// across the lanes.
+///
+/// Panics (an internal invariant, checked before any memory is read) if an
+/// offset reaches past its buffer.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_dots_offsets(
+    k: usize,
+    a: &[f32],
+    a_off: &[usize],
+    b: &[f32],
+    b_off: &[usize],
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+) {
+    let (m, n) = (a_off.len(), b_off.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a_off.iter().all(|&o| o + k <= a.len()), "gemm_dots_offsets: a row out of bounds");
+    assert!(b_off.iter().all(|&o| o + k <= b.len()), "gemm_dots_offsets: b row out of bounds");
+    assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "gemm_dots_offsets: c out of bounds");
+    #[cfg(target_arch = "x86_64")]
+    if fast() {
+        // SAFETY: avx512f was detected just above; every row of a and b that the
+        // kernel reads holds k entries inside its slice, and every row of c n
+        // entries (asserted above); c is a distinct &mut borrow.
+        unsafe { avx512::dots(k, a.as_ptr(), a_off, b.as_ptr(), b_off, c.as_mut_ptr(), ldc, accumulate) };
+        return;
+    }
+    for (i, &ai) in a_off.iter().enumerate() {
+        for (r, &br) in b_off.iter().enumerate() {
+            let s = a[ai..ai + k].iter().zip(&b[br..br + k]).fold(0.0f32, |s, (&x, &y)| x.mul_add(y, s));
+            let cv = &mut c[i * ldc + r];
+            *cv = if accumulate { *cv + s } else { s };
+        }
+    }
+}
+
 /// Reduction positions per block: a block of `b` rows (`KC × 48` floats at
 /// most) stays in L1 while every row tile of `a` passes over it.
 const KC: usize = 256;
@@ -219,6 +263,76 @@ mod avx512 {
             }
         }
     }
+
+    /// Rows of `a` against rows of `b` per tile.
+    const DI: usize = 4;
+    const DJ: usize = 6;
+
+    /// One tile of dot products: rows `a[0..DI]` against rows `b[0..DJ]` (the
+    /// callers repeat the last row in unused slots), `rows × cols` results
+    /// written to `c + i·ldc + r`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn dots_tile(
+        k: usize,
+        a: [*const f32; DI],
+        b: [*const f32; DJ],
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); DJ]; DI];
+        for q in (0..k).step_by(16) {
+            // SAFETY (the whole tile): the caller checked that every row of a
+            // and b holds k entries from its pointer and that c has rows × cols
+            // writable results; the last chunk is loaded with a mask of its
+            // valid lanes only.
+            let mask = lanes(k - q);
+            let bv: [__m512; DJ] = std::array::from_fn(|v| unsafe { _mm512_maskz_loadu_ps(mask, b[v].add(q)) });
+            for (acc_r, &ar) in acc.iter_mut().zip(&a) {
+                let av = unsafe { _mm512_maskz_loadu_ps(mask, ar.add(q)) };
+                for (s, &bw) in acc_r.iter_mut().zip(&bv) {
+                    *s = _mm512_fmadd_ps(av, bw, *s);
+                }
+            }
+        }
+        for (i, acc_r) in acc.iter().enumerate().take(rows) {
+            for (r, &s) in acc_r.iter().enumerate().take(cols) {
+                let sum = _mm512_reduce_add_ps(s);
+                let cp = unsafe { c.add(i * ldc + r) };
+                unsafe { *cp = if accumulate { *cp + sum } else { sum } };
+            }
+        }
+    }
+
+    /// See [`super::gemm_dots_offsets`]; the caller checked the bounds.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dots(
+        k: usize,
+        a: *const f32,
+        a_off: &[usize],
+        b: *const f32,
+        b_off: &[usize],
+        c: *mut f32,
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        let (m, n) = (a_off.len(), b_off.len());
+        for r0 in (0..n).step_by(DJ) {
+            let cols = DJ.min(n - r0);
+            // SAFETY: rows r0..r0 + cols and i..i + rows exist; see `dots_tile`
+            let br: [*const f32; DJ] = std::array::from_fn(|v| unsafe { b.add(b_off[r0 + v.min(cols - 1)]) });
+            for i in (0..m).step_by(DI) {
+                let rows = DI.min(m - i);
+                let ar: [*const f32; DI] = std::array::from_fn(|u| unsafe { a.add(a_off[i + u.min(rows - 1)]) });
+                unsafe { dots_tile(k, ar, br, c.add(i * ldc + r0), ldc, rows, cols, accumulate) };
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +376,35 @@ mod tests {
                 gemm_offsets(n, &a, &a_off, k, &b, &b_off, &mut c1, ldc, accumulate);
                 reference(n, &a, &a_off, k, &b, &b_off, &mut c2, ldc, accumulate);
                 assert_eq!(c1, c2, "m {m} n {n} k {k} accumulate {accumulate}");
+            }
+        }
+    }
+
+    /// The dot-product kernel against f64 sums (its lanes sum in another order
+    /// than a plain loop): within f32 rounding of the terms' magnitude.
+    #[test]
+    fn dots_kernel_matches_f64() {
+        for &(m, n, k) in &[(4, 144, 78), (32, 144, 1086), (3, 7, 5), (9, 13, 16), (5, 6, 33), (2, 2, 0)] {
+            let a = rnd(m * (k + 5), 4);
+            let a_off: Vec<usize> = (0..m).map(|i| i * (k + 5) + i % 4).collect();
+            let b = rnd(n * 3 + k + 1, 5);
+            let b_off: Vec<usize> = (0..n).map(|r| r * 3 + r % 2).collect();
+            for accumulate in [false, true] {
+                let ldc = n + 1;
+                let c0 = rnd(m * ldc, 6);
+                let mut c = c0.clone();
+                gemm_dots_offsets(k, &a, &a_off, &b, &b_off, &mut c, ldc, accumulate);
+                for i in 0..m {
+                    for r in 0..n {
+                        let dot: f64 = (0..k).map(|p| a[a_off[i] + p] as f64 * b[b_off[r] + p] as f64).sum();
+                        let want = dot + if accumulate { c0[i * ldc + r] as f64 } else { 0.0 };
+                        let got = c[i * ldc + r] as f64;
+                        assert!(
+                            (got - want).abs() <= 1e-6 * (k as f64 + 1.0),
+                            "m {m} n {n} k {k} ({i}, {r}): {got} vs {want}"
+                        );
+                    }
+                }
             }
         }
     }
