@@ -50,3 +50,35 @@ fn default_initialisation_is_pytorchs_uniform_bound() {
         assert!(p.to_vec::<f32>().unwrap().iter().all(|x| x.abs() <= bound), "conv: outside ±1/sqrt(fan_in)");
     }
 }
+
+/// A convolution over zero input channels is its bias: every path (direct and
+/// im2col, per-sample and batched, f32 and f64) must still give the bias its
+/// gradient from every sample.
+#[test]
+fn conv2d_with_no_input_channels_still_has_a_bias_gradient() {
+    let mut rng = StdRng::seed_from_u64(3);
+    for dtype in [DType::F32, DType::F64] {
+        for (n, stride) in [(2usize, (1usize, 1usize)), (40, (1, 1)), (3, (2, 1)), (40, (2, 2))] {
+            let x = Tensor::randn(&[n, 0, 40, 40], dtype, &mut rng).requires_grad();
+            let w = Tensor::randn(&[3, 0, 3, 3], dtype, &mut rng).requires_grad();
+            let b = Tensor::randn(&[3], dtype, &mut rng).requires_grad();
+            let opts = F::Conv2dOptions { stride, ..Default::default() };
+            let y = F::conv2d(&x, &w, Some(&b), &opts).unwrap();
+            let (bv, yv) = (
+                b.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
+                y.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
+            );
+            let plane = y.shape()[2] * y.shape()[3];
+            assert!(
+                yv.iter().enumerate().all(|(i, &v)| v == bv[i / plane % 3]),
+                "{dtype:?} n {n}: output is not the bias"
+            );
+            y.sum_all().backward().unwrap();
+            let per_sample = (y.shape()[2] * y.shape()[3]) as f64;
+            let db = b.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
+            assert_eq!(db, vec![n as f64 * per_sample; 3], "{dtype:?} n {n} stride {stride:?}");
+            // (the input's gradient, when made, is empty and of its shape)
+            assert!(x.grad().is_none_or(|g| g.shape() == [n, 0, 40, 40]));
+        }
+    }
+}

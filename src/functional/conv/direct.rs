@@ -205,7 +205,8 @@ impl Geometry {
             let gb = if need_b { g_s.chunks_exact(l.max(1)).map(pairwise_sum).collect() } else { Vec::new() };
             (gw, gb)
         };
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = match (need_x, self.parallel()) {
+        // (with no input channels dx is empty, but every sample still has its db term)
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = match (need_x && sample > 0, self.parallel()) {
             (true, true) => gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
             (false, true) => (0..self.n).into_par_iter().map(|s| run(s, None)).collect(),
             (true, false) => gx.chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),

@@ -229,7 +229,8 @@ impl Geometry {
             give_back(cols);
             (gw, gb)
         };
-        let partials: Vec<(Vec<T>, Vec<T>)> = if need_x {
+        // (with no input channels dx is empty, but every sample still has its db term)
+        let partials: Vec<(Vec<T>, Vec<T>)> = if need_x && sample > 0 {
             gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect()
         } else {
             (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
