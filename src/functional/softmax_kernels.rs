@@ -550,6 +550,109 @@ dispatch! {
     }
 }
 
+/// For one row with its shift known: `Σ exp(z − shift)` (kept in `e` when
+/// `KEEP`), `Σ w·(z − shift)`, and the maximum of the `next` row (of the same
+/// length), in one loop; sums as [`sum1`] / [`sum2`] would make them.
+#[inline(always)]
+fn smooth_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], w: &[T], shift: T, e: &mut [T]) -> (T, T, T) {
+    let (mut acc, mut sacc, mut nm) = ([T::zero(); 16], [T::zero(); 16], [T::neg_infinity(); 16]);
+    let ((xc, xr), (yc, yr), (wc, wr)) = (row.as_chunks::<16>(), next.as_chunks::<16>(), w.as_chunks::<16>());
+    let (mut rest, mut srest) = (T::zero(), T::zero());
+    if KEEP {
+        let (ec, erest) = e.as_chunks_mut::<16>();
+        for (((e16, a16), b16), w16) in ec.iter_mut().zip(xc).zip(yc).zip(wc) {
+            for i in 0..16 {
+                let d = a16[i] - shift;
+                e16[i] = d.exp_capped();
+                acc[i] += e16[i];
+                sacc[i] += w16[i] * d;
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        for ((o, &v), &wi) in erest.iter_mut().zip(xr).zip(wr) {
+            *o = (v - shift).exp_capped();
+            rest += *o;
+            srest += wi * (v - shift);
+        }
+    } else {
+        for ((a16, b16), w16) in xc.iter().zip(yc).zip(wc) {
+            for i in 0..16 {
+                let d = a16[i] - shift;
+                acc[i] += d.exp_capped();
+                sacc[i] += w16[i] * d;
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        for (&v, &wi) in xr.iter().zip(wr) {
+            rest += (v - shift).exp_capped();
+            srest += wi * (v - shift);
+        }
+    }
+    let next_max = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b));
+    (lanes_sum(acc) + rest, lanes_sum(sacc) + srest, next_max)
+}
+
+dispatch! {
+    /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
+    /// label-smoothing term `sm = Σ_c w_c·(z_c − m)` of
+    /// [`weighted_shifted_sum`], with the same results: for rows of at least 64
+    /// classes in the same pass as the exponentials (the row is read once, and
+    /// the next row's maximum found alongside); otherwise one pass after the other.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
+        let keep = !e.is_empty();
+        if inner != 1 || c < 64 {
+            if keep {
+                stats_keep(z, c, inner, m, ls, e);
+            } else {
+                stats(z, c, inner, m, ls);
+            }
+            weighted_shifted_sum(z, c, inner, m, w, sm);
+            return;
+        }
+        let ones;
+        let w = match w {
+            Some(w) => w,
+            None => {
+                // 1·d == d exactly: the unweighted term, bit for bit
+                ones = vec![T::one(); c];
+                &ones
+            }
+        };
+        let rows = m.len().min(z.len() / c);
+        let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
+        let mut mx = lanes_max(row(0));
+        for r in 0..rows {
+            let (zr, next) = (row(r), row(r + 1));
+            let shift = if mx.is_infinite() { T::zero() } else { mx };
+            m[r] = shift;
+            let er: &mut [T] = if keep { &mut e[r * c..(r + 1) * c] } else { &mut [] };
+            if mx == T::infinity() || next.len() != c {
+                // +inf: the general exp; last row: no next row to look at
+                let ex = |v: T| if mx == T::infinity() { v.exp_fast() } else { (v - shift).exp_capped() };
+                let s = if keep {
+                    er.iter_mut().zip(zr).for_each(|(o, &v)| *o = ex(v));
+                    sum1(er, |v| v)
+                } else {
+                    sum1(zr, ex)
+                };
+                ls[r] = s.ln_fast();
+                sm[r] = sum2(zr, w, |v, wi| wi * (v - shift));
+                mx = lanes_max(next);
+                continue;
+            }
+            let (sr, smr, next_max) = if keep {
+                smooth_row_ahead::<T, true>(zr, next, w, shift, er)
+            } else {
+                smooth_row_ahead::<T, false>(zr, next, w, shift, er)
+            };
+            ls[r] = sr.ln_fast();
+            sm[r] = smr;
+            mx = next_max;
+        }
+    }
+}
+
 dispatch! {
     /// In place, `e_c ← a · e_c · exp(−ls) − b · w_c`: the softmax-affine of
     /// [`softmax_affine`] computed from kept exponentials `e = exp(z − m)`.
@@ -676,4 +779,53 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
     let (mut m, mut ls) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
     d.run([&mut m, &mut ls], [], |u, [m, ls], []| stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls));
     (m, ls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fused label-smoothing statistics equal the separate passes bit for
+    /// bit (maximum, log-sum-exp, kept exponentials, smoothing term): weighted
+    /// and not, keeping and not, rows long and short (with tails), a row with
+    /// `+inf`, one with NaN, one all `-inf`, and planes.
+    #[test]
+    fn stats_smooth_equals_separate_passes() {
+        let mut s = 7u64;
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
+        };
+        for (rows, c, inner) in [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (3, 7, 300)] {
+            let mut z: Vec<f32> = (0..rows * c * inner).map(|_| next()).collect();
+            if inner == 1 {
+                z[c + 5] = f32::INFINITY;
+                z[2 * c + 1] = f32::NAN;
+                z[3 * c..4 * c].fill(f32::NEG_INFINITY);
+            }
+            let w: Vec<f32> = (0..c).map(|_| next().abs() / 15.0).collect();
+            let positions = rows * inner;
+            for weight in [None, Some(&w[..])] {
+                for keep in [false, true] {
+                    let (mut m1, mut l1, mut s1) = (vec![0.0; positions], vec![0.0; positions], vec![0.0; positions]);
+                    let (mut m2, mut l2, mut s2) = (m1.clone(), l1.clone(), s1.clone());
+                    let (mut e1, mut e2) =
+                        (vec![0.0; if keep { z.len() } else { 0 }], vec![0.0; if keep { z.len() } else { 0 }]);
+                    stats_smooth(&z, c, inner, weight, &mut m1, &mut l1, &mut s1, &mut e1);
+                    if keep {
+                        stats_keep(&z, c, inner, &mut m2, &mut l2, &mut e2);
+                    } else {
+                        stats(&z, c, inner, &mut m2, &mut l2);
+                    }
+                    weighted_shifted_sum(&z, c, inner, &m2, weight, &mut s2);
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    let what = format!("{rows}x{c}x{inner} weighted {} keep {keep}", weight.is_some());
+                    assert_eq!(bits(&m1), bits(&m2), "m {what}");
+                    assert_eq!(bits(&l1), bits(&l2), "ls {what}");
+                    assert_eq!(bits(&s1), bits(&s2), "smoothing {what}");
+                    assert_eq!(bits(&e1), bits(&e2), "exponentials {what}");
+                }
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads_kept, prob_sums, stats, stats_keep, weighted_shifted_sum,
+    Dims, affine_in_place, all_stats_keep, prob_grads_kept, prob_sums, stats, stats_keep, stats_smooth,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{give_back, scratch, zeros};
@@ -199,13 +199,12 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let mut picked = scratch::<T>(positions);
         d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
-            if e.is_empty() {
+            if !sm.is_empty() {
+                stats_smooth(z, c, inner, w, m, ls, sm, e);
+            } else if e.is_empty() {
                 stats(z, c, inner, m, ls);
             } else {
                 stats_keep(z, c, inner, m, ls, e);
-            }
-            if !sm.is_empty() {
-                weighted_shifted_sum(z, c, inner, m, w, sm);
             }
             for (i, (&tj, p)) in t[u.j0..u.j0 + u.len].iter().zip(pk.iter_mut()).enumerate() {
                 *p = if tj == opts.ignore_index { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
