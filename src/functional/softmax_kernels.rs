@@ -619,38 +619,214 @@ dispatch! {
                 &ones
             }
         };
-        let rows = m.len().min(z.len() / c);
-        let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
-        let mut mx = lanes_max(row(0));
-        for r in 0..rows {
-            let (zr, next) = (row(r), row(r + 1));
-            let shift = if mx.is_infinite() { T::zero() } else { mx };
-            m[r] = shift;
-            let er: &mut [T] = if keep { &mut e[r * c..(r + 1) * c] } else { &mut [] };
-            if mx == T::infinity() || next.len() != c {
-                // +inf: the general exp; last row: no next row to look at
-                let ex = |v: T| if mx == T::infinity() { v.exp_fast() } else { (v - shift).exp_capped() };
-                let s = if keep {
-                    er.iter_mut().zip(zr).for_each(|(o, &v)| *o = ex(v));
-                    sum1(er, |v| v)
-                } else {
-                    sum1(zr, ex)
-                };
-                ls[r] = s.ln_fast();
-                sm[r] = sum2(zr, w, |v, wi| wi * (v - shift));
-                mx = lanes_max(next);
-                continue;
-            }
-            let (sr, smr, next_max) = if keep {
-                smooth_row_ahead::<T, true>(zr, next, w, shift, er)
-            } else {
-                smooth_row_ahead::<T, false>(zr, next, w, shift, er)
-            };
-            ls[r] = sr.ln_fast();
-            sm[r] = smr;
-            mx = next_max;
+        if keep {
+            fused_rows::<T, 1, true>(z, c, m, ls, e, [sm], Smooth { w });
+        } else {
+            fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w });
         }
     }
+}
+
+dispatch! {
+    /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
+    /// target sums of [`prob_sums`] (`tw = Σ_c w_c·p'_c`, `zw = Σ_c w_c·p'_c·(z_c − m)`
+    /// with `p' = (1 − ε)·p + ε/C`), with the same results: for rows of at least
+    /// 64 classes in the same pass as the exponentials; otherwise one pass after
+    /// the other.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
+        let keep = !e.is_empty();
+        if inner != 1 || c < 64 {
+            if keep {
+                stats_keep(z, c, inner, m, ls, e);
+            } else {
+                stats(z, c, inner, m, ls);
+            }
+            prob_sums(z, t, c, inner, m, w, eps, tw, zw);
+            return;
+        }
+        let ones;
+        let w = match w {
+            Some(w) => w,
+            None => {
+                // 1·x == x exactly: the unweighted sums, bit for bit
+                ones = vec![T::one(); c];
+                &ones
+            }
+        };
+        let (kept, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let sums = Prob { t, w, kept, uniform };
+        if keep {
+            fused_rows::<T, 2, true>(z, c, m, ls, e, [tw, zw], sums);
+        } else {
+            fused_rows::<T, 2, false>(z, c, m, ls, e, [tw, zw], sums);
+        }
+    }
+}
+
+/// The extra per-row sums that [`fused_rows`] computes with the statistics.
+/// (A trait rather than closures: closures are not inlined into the SIMD
+/// builds of the kernels, and then run as portable code.)
+trait RowSums<T: Float, const N: usize> {
+    /// `(Σ exp(row − shift)` (kept in `e` when not empty), the `next` row's
+    /// maximum, the sums`)`, in one loop.
+    fn fast<const KEEP: bool>(&self, r: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; N]);
+    /// The sums alone.
+    fn general(&self, r: usize, row: &[T], shift: T) -> [T; N];
+}
+
+/// `Σ_c w_c·(z_c − m)`, the label-smoothing term.
+struct Smooth<'a, T> {
+    w: &'a [T],
+}
+
+impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
+    #[inline(always)]
+    fn fast<const KEEP: bool>(&self, _: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 1]) {
+        let (s, smooth, next_max) = smooth_row_ahead::<T, KEEP>(row, next, self.w, shift, e);
+        (s, next_max, [smooth])
+    }
+    #[inline(always)]
+    fn general(&self, _: usize, row: &[T], shift: T) -> [T; 1] {
+        [sum2(row, self.w, |v, wi| wi * (v - shift))]
+    }
+}
+
+/// `[Σ_c w_c·p'_c, Σ_c w_c·p'_c·(z_c − m)]` with `p' = kept·t + uniform`, for
+/// probability targets `t` (rows of the logits' length).
+struct Prob<'a, T> {
+    t: &'a [T],
+    w: &'a [T],
+    kept: T,
+    uniform: T,
+}
+
+impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
+    #[inline(always)]
+    fn fast<const KEEP: bool>(&self, r: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 2]) {
+        let (c, p) = (row.len(), (self.kept, self.uniform));
+        let t = &self.t[r * c..(r + 1) * c];
+        let (s, sums, next_max) = prob_row_ahead::<T, KEEP>(row, t, next, self.w, p, shift, e);
+        (s, next_max, sums)
+    }
+    #[inline(always)]
+    fn general(&self, r: usize, row: &[T], shift: T) -> [T; 2] {
+        let (c, kept, uniform) = (row.len(), self.kept, self.uniform);
+        let t = &self.t[r * c..(r + 1) * c];
+        [
+            sum2(t, self.w, |tv, wv| wv * (kept * tv + uniform)),
+            sum3(t, self.w, row, |tv, wv, zv| wv * (kept * tv + uniform) * (zv - shift)),
+        ]
+    }
+}
+
+/// The row walk of the fused statistics (rows of `c`): per row its shift `m`
+/// and `ls = log Σ exp(z − m)`, the exponentials kept in `e` when
+/// `KEEP` (then `e` holds the unit's elements), and the `N` per-row sums of
+/// `sums` written to `out`. Rows with a
+/// finite maximum and a next row go to [`RowSums::fast`]; the others (`+inf`,
+/// the last row) take the general exp here and [`RowSums::general`] for the sums.
+#[inline(always)]
+fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
+    z: &[T],
+    c: usize,
+    m: &mut [T],
+    ls: &mut [T],
+    e: &mut [T],
+    mut out: [&mut [T]; N],
+    sums: impl RowSums<T, N>,
+) {
+    let keep = KEEP;
+    let rows = m.len().min(z.len() / c);
+    let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
+    let mut mx = lanes_max(row(0));
+    for r in 0..rows {
+        let (zr, next) = (row(r), row(r + 1));
+        let shift = if mx.is_infinite() { T::zero() } else { mx };
+        m[r] = shift;
+        let er: &mut [T] = if keep { &mut e[r * c..(r + 1) * c] } else { &mut [] };
+        let (s, sums) = if mx == T::infinity() || next.len() != c {
+            // +inf: the general exp; last row: no next row to look at
+            let ex = |v: T| if mx == T::infinity() { v.exp_fast() } else { (v - shift).exp_capped() };
+            let s = if keep {
+                er.iter_mut().zip(zr).for_each(|(o, &v)| *o = ex(v));
+                sum1(er, |v| v)
+            } else {
+                sum1(zr, ex)
+            };
+            mx = lanes_max(next);
+            (s, sums.general(r, zr, shift))
+        } else {
+            let (s, next_max, row_sums) = sums.fast::<KEEP>(r, zr, next, shift, er);
+            mx = next_max;
+            (s, row_sums)
+        };
+        ls[r] = s.ln_fast();
+        for (o, v) in out.iter_mut().zip(sums) {
+            o[r] = v;
+        }
+    }
+}
+
+/// For one row with its shift known and its target row `t`: `Σ exp(z − shift)`
+/// (kept in `e` when `KEEP`), `[Σ w·p', Σ w·p'·(z − shift)]` with
+/// `p' = kept·t + uniform`, and the maximum of the `next` row, in one loop;
+/// sums as [`sum1`] / [`sum2`] / [`sum3`] would make them.
+#[inline(always)]
+fn prob_row_ahead<T: Float, const KEEP: bool>(
+    row: &[T],
+    t: &[T],
+    next: &[T],
+    w: &[T],
+    (kept, uniform): (T, T),
+    shift: T,
+    e: &mut [T],
+) -> (T, [T; 2], T) {
+    let (mut acc, mut tacc, mut zacc, mut nm) =
+        ([T::zero(); 16], [T::zero(); 16], [T::zero(); 16], [T::neg_infinity(); 16]);
+    let ((xc, xr), (tc, tr), (yc, yr), (wc, wr)) =
+        (row.as_chunks::<16>(), t.as_chunks::<16>(), next.as_chunks::<16>(), w.as_chunks::<16>());
+    let (mut rest, mut trest, mut zrest) = (T::zero(), T::zero(), T::zero());
+    if KEEP {
+        let (ec, erest) = e.as_chunks_mut::<16>();
+        for ((((e16, a16), t16), b16), w16) in ec.iter_mut().zip(xc).zip(tc).zip(yc).zip(wc) {
+            for i in 0..16 {
+                let d = a16[i] - shift;
+                e16[i] = d.exp_capped();
+                acc[i] += e16[i];
+                let tp = w16[i] * (kept * t16[i] + uniform);
+                tacc[i] += tp;
+                zacc[i] += tp * d;
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        for (((o, &v), &tv), &wv) in erest.iter_mut().zip(xr).zip(tr).zip(wr) {
+            *o = (v - shift).exp_capped();
+            rest += *o;
+            let tp = wv * (kept * tv + uniform);
+            trest += tp;
+            zrest += tp * (v - shift);
+        }
+    } else {
+        for (((a16, t16), b16), w16) in xc.iter().zip(tc).zip(yc).zip(wc) {
+            for i in 0..16 {
+                let d = a16[i] - shift;
+                acc[i] += d.exp_capped();
+                let tp = w16[i] * (kept * t16[i] + uniform);
+                tacc[i] += tp;
+                zacc[i] += tp * d;
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        for ((&v, &tv), &wv) in xr.iter().zip(tr).zip(wr) {
+            rest += (v - shift).exp_capped();
+            let tp = wv * (kept * tv + uniform);
+            trest += tp;
+            zrest += tp * (v - shift);
+        }
+    }
+    let next_max = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b));
+    (lanes_sum(acc) + rest, [lanes_sum(tacc) + trest, lanes_sum(zacc) + zrest], next_max)
 }
 
 dispatch! {
@@ -785,12 +961,13 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
 mod tests {
     use super::*;
 
-    /// The fused label-smoothing statistics equal the separate passes bit for
-    /// bit (maximum, log-sum-exp, kept exponentials, smoothing term): weighted
+    /// The fused label-smoothing and probability-target statistics equal the
+    /// separate passes bit for bit (maximum, log-sum-exp, kept exponentials,
+    /// smoothing term, target sums): weighted
     /// and not, keeping and not, rows long and short (with tails), a row with
     /// `+inf`, one with NaN, one all `-inf`, and planes.
     #[test]
-    fn stats_smooth_equals_separate_passes() {
+    fn fused_statistics_equal_separate_passes() {
         let mut s = 7u64;
         let mut next = move || {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -804,6 +981,7 @@ mod tests {
                 z[3 * c..4 * c].fill(f32::NEG_INFINITY);
             }
             let w: Vec<f32> = (0..c).map(|_| next().abs() / 15.0).collect();
+            let t: Vec<f32> = (0..z.len()).map(|_| next().abs() / 15.0).collect();
             let positions = rows * inner;
             for weight in [None, Some(&w[..])] {
                 for keep in [false, true] {
@@ -824,6 +1002,17 @@ mod tests {
                     assert_eq!(bits(&l1), bits(&l2), "ls {what}");
                     assert_eq!(bits(&s1), bits(&s2), "smoothing {what}");
                     assert_eq!(bits(&e1), bits(&e2), "exponentials {what}");
+                    // probability targets: the target sums fused, against prob_sums
+                    let (mut tw1, mut zw1) = (vec![0.0; positions], vec![0.0; positions]);
+                    let (mut tw2, mut zw2) = (tw1.clone(), zw1.clone());
+                    e1.fill(0.0);
+                    stats_prob(&z, &t, c, inner, weight, 0.1, &mut m1, &mut l1, &mut tw1, &mut zw1, &mut e1);
+                    prob_sums(&z, &t, c, inner, &m2, weight, 0.1, &mut tw2, &mut zw2);
+                    assert_eq!(bits(&m1), bits(&m2), "m (probabilities) {what}");
+                    assert_eq!(bits(&l1), bits(&l2), "ls (probabilities) {what}");
+                    assert_eq!(bits(&e1), bits(&e2), "exponentials (probabilities) {what}");
+                    assert_eq!(bits(&tw1), bits(&tw2), "target weight {what}");
+                    assert_eq!(bits(&zw1), bits(&zw2), "target sum {what}");
                 }
             }
         }

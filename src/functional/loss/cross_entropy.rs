@@ -12,7 +12,7 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads_kept, prob_sums, stats, stats_keep, stats_smooth,
+    Dims, affine_in_place, all_stats_keep, prob_grads_kept, stats, stats_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{give_back, scratch, zeros};
@@ -287,12 +287,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
             let el = u.e0..u.e0 + u.len * layout.c;
             let z = &zs[el.clone()];
-            if e.is_empty() {
-                stats(z, layout.c, layout.inner, m, ls);
-            } else {
-                stats_keep(z, layout.c, layout.inner, m, ls, e);
-            }
-            prob_sums(z, &ts[el], layout.c, layout.inner, m, w, eps, tw, zw)
+            stats_prob(z, &ts[el], layout.c, layout.inner, w, eps, m, ls, tw, zw, e)
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {
