@@ -82,3 +82,35 @@ fn conv2d_with_no_input_channels_still_has_a_bias_gradient() {
         }
     }
 }
+
+/// An empty image with padding convolves to the bias alone (every output
+/// position sees only padding), on every path; its input gradient is empty.
+#[test]
+fn conv2d_of_an_empty_image_with_padding_is_the_bias() {
+    let mut rng = StdRng::seed_from_u64(4);
+    for dtype in [DType::F32, DType::F64] {
+        for (n, h, w, padding) in [(2usize, 0usize, 5usize, (1usize, 0usize)), (3, 4, 0, (0, 2)), (40, 0, 40, (2, 1))] {
+            let x = Tensor::randn(&[n, 3, h, w], dtype, &mut rng).requires_grad();
+            let wt = Tensor::randn(&[4, 3, 1, 1], dtype, &mut rng).requires_grad();
+            let b = Tensor::randn(&[4], dtype, &mut rng).requires_grad();
+            let opts = F::Conv2dOptions { padding, ..Default::default() };
+            let y = F::conv2d(&x, &wt, Some(&b), &opts).unwrap();
+            assert_eq!(y.shape(), &[n, 4, h + 2 * padding.0, w + 2 * padding.1]);
+            let (bv, yv) = (
+                b.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
+                y.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
+            );
+            let plane = y.shape()[2] * y.shape()[3];
+            assert!(
+                yv.iter().enumerate().all(|(i, &v)| v == bv[i / plane % 4]),
+                "{dtype:?} {:?}: output is not the bias",
+                x.shape()
+            );
+            y.sum_all().backward().unwrap();
+            let gw = wt.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
+            assert!(gw.iter().all(|&v| v == 0.0), "{dtype:?}: the weight sees only zeros");
+            let db = b.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
+            assert_eq!(db, vec![(n * plane) as f64; 4]);
+        }
+    }
+}

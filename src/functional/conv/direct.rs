@@ -42,6 +42,10 @@ impl Geometry {
     fn pad_sample(&self, x: &[f32], xp: &mut [f32]) {
         let (hp, wp) = self.padded();
         let (ph, pw) = self.padding;
+        if self.h * self.w == 0 {
+            xp.fill(0.0); // an empty image: all padding
+            return;
+        }
         for (plane, dst) in x.chunks_exact(self.h * self.w).zip(xp.chunks_exact_mut(hp * wp)) {
             dst[..ph * wp].fill(0.0);
             dst[(ph + self.h) * wp..].fill(0.0);
