@@ -600,26 +600,13 @@ dispatch! {
     /// the next row's maximum found alongside); otherwise one pass after the other.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
-        let keep = !e.is_empty();
         if inner != 1 || c < 64 {
-            if keep {
-                stats_keep(z, c, inner, m, ls, e);
-            } else {
-                stats(z, c, inner, m, ls);
-            }
+            stats_maybe_keep(z, c, inner, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
         }
-        let ones;
-        let w = match w {
-            Some(w) => w,
-            None => {
-                // 1·d == d exactly: the unweighted term, bit for bit
-                ones = vec![T::one(); c];
-                &ones
-            }
-        };
-        if keep {
+        let w = &*weights_or_ones(w, c);
+        if !e.is_empty() {
             fused_rows::<T, 1, true>(z, c, m, ls, e, [sm], Smooth { w });
         } else {
             fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w });
@@ -635,33 +622,35 @@ dispatch! {
     /// the other.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
-        let keep = !e.is_empty();
         if inner != 1 || c < 64 {
-            if keep {
-                stats_keep(z, c, inner, m, ls, e);
-            } else {
-                stats(z, c, inner, m, ls);
-            }
+            stats_maybe_keep(z, c, inner, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             return;
         }
-        let ones;
-        let w = match w {
-            Some(w) => w,
-            None => {
-                // 1·x == x exactly: the unweighted sums, bit for bit
-                ones = vec![T::one(); c];
-                &ones
-            }
-        };
+        let w = &*weights_or_ones(w, c);
         let (kept, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
         let sums = Prob { t, w, kept, uniform };
-        if keep {
+        if !e.is_empty() {
             fused_rows::<T, 2, true>(z, c, m, ls, e, [tw, zw], sums);
         } else {
             fused_rows::<T, 2, false>(z, c, m, ls, e, [tw, zw], sums);
         }
     }
+}
+
+/// [`stats_keep`] when `e` is not empty, else [`stats`].
+pub(crate) fn stats_maybe_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+    if e.is_empty() {
+        stats(z, c, inner, m, ls);
+    } else {
+        stats_keep(z, c, inner, m, ls, e);
+    }
+}
+
+/// The class weights, or `c` ones: `1·x == x` exactly, so the unweighted sums
+/// come out bit for bit as without a weight.
+fn weights_or_ones<T: Float>(w: Option<&[T]>, c: usize) -> std::borrow::Cow<'_, [T]> {
+    w.map_or_else(|| vec![T::one(); c].into(), Into::into)
 }
 
 /// The extra per-row sums that [`fused_rows`] computes with the statistics.

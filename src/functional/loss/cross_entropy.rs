@@ -12,7 +12,7 @@ use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads_kept, stats, stats_keep, stats_prob, stats_smooth,
+    Dims, affine_in_place, all_stats_keep, prob_grads_kept, stats_maybe_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::Storage;
 use crate::tensor::alloc::{give_back, scratch, zeros};
@@ -201,10 +201,8 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             let z = &zs[u.e0..u.e0 + u.len * c];
             if !sm.is_empty() {
                 stats_smooth(z, c, inner, w, m, ls, sm, e);
-            } else if e.is_empty() {
-                stats(z, c, inner, m, ls);
             } else {
-                stats_keep(z, c, inner, m, ls, e);
+                stats_maybe_keep(z, c, inner, m, ls, e);
             }
             for (i, (&tj, p)) in t[u.j0..u.j0 + u.len].iter().zip(pk.iter_mut()).enumerate() {
                 *p = if tj == opts.ignore_index { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
