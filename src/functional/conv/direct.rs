@@ -12,9 +12,11 @@
 //!   kernel size (`dyq`, `O × Hq × Wq`) with the flipped kernel,
 //!   `dx[c, y, :] = Σ_{o,i,j} w[o, c, i, j] · dyq[o, y + ph + kh−1−i, pw + kw−1−j ..]`.
 //!
-//! Each is one [`gemm_offsets`] per output row: nothing is gathered into a
-//! column matrix, scattered back (col2im) or packed, and a sample's buffers
-//! stay in L2.
+//! Each is one product per sample ([`gemm_offsets`]; for `dW` with fewer than
+//! [`DOTS_BELOW`] output channels, dot products of rows, [`gemm_dots_offsets`]),
+//! the forward and `dx` over the padded width with the valid columns copied
+//! out: nothing is gathered into a column matrix, scattered back (col2im) or
+//! packed, and a sample's buffers stay in L2.
 
 use super::{Geometry, Grads};
 use crate::tensor::alloc::{give_back, scratch, zeros};
