@@ -102,9 +102,10 @@ impl Backward for IndexTargets {
             let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
             // per position: out_c = a·softmax_c − b·w_c, then the target's entry − s·(1 − ε)·w_t
             let (mut a, mut b) = (zeros::<T>(t.len()), zeros::<T>(t.len()));
+            let scale = position_scale(g, self.reduction, self.denom);
             for (j, &tj) in t.iter().enumerate() {
                 if tj != self.ignore_index {
-                    let s = position_scale(g, j, self.reduction, self.denom);
+                    let s = scale(j);
                     a[j] = s * ((T::one() - eps) * class_weight(w, tj as usize) + uniform * wsum);
                     b[j] = s * uniform;
                 }
@@ -117,7 +118,7 @@ impl Backward for IndexTargets {
                 affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p.clone()], w);
                 for (i, (j, &tj)) in p.clone().zip(&t[p]).enumerate() {
                     if tj != self.ignore_index {
-                        let s = position_scale(g, j, self.reduction, self.denom);
+                        let s = scale(j);
                         o[d.offset(i, tj as usize)] -= s * (T::one() - eps) * class_weight(w, tj as usize);
                     }
                 }
@@ -146,7 +147,7 @@ impl Backward for ProbTargets {
             let (m, ls) = (self.saved.m.data::<T>(OP, "m")?, self.saved.ls.data::<T>(OP, "ls")?);
             let tw = self.tw.data::<T>(OP, "tw")?;
             let denom = l.positions() as f64;
-            let s: Vec<T> = (0..l.positions()).map(|j| position_scale(&g, j, self.reduction, denom)).collect();
+            let s: Vec<T> = (0..l.positions()).map(position_scale(&g, self.reduction, denom)).collect();
             let eps = T::from_f64(self.eps);
             let mut gt = scratch::<T>(if target.tracks_grad() { zs.len() } else { 0 });
             // the forward's exp(z − m), turned into the gradient in place

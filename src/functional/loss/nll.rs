@@ -129,22 +129,23 @@ fn target_scales<T: Float>(
     reduction: Reduction,
     denom: f64,
 ) -> Vec<T> {
+    let scale = position_scale(g, reduction, denom);
     t.iter()
         .enumerate()
-        .map(|(j, &tj)| {
-            if tj == ignore { T::zero() } else { class_weight(w, tj as usize) * position_scale(g, j, reduction, denom) }
-        })
+        .map(|(j, &tj)| if tj == ignore { T::zero() } else { class_weight(w, tj as usize) * scale(j) })
         .collect()
 }
 
-/// The upstream gradient reaching position `j`.
-#[inline]
-pub(crate) fn position_scale<T: Float>(g: &[T], j: usize, reduction: Reduction, denom: f64) -> T {
-    match reduction {
-        Reduction::None => g[j],
-        Reduction::Sum => g[0],
-        Reduction::Mean => g[0] / T::from_f64(denom),
-    }
+/// The upstream gradient reaching each position `j`, as a function of `j`:
+/// `g[j]` without reduction, else one value for all (for `mean`, divided by
+/// `denom` once here rather than at every position).
+pub(crate) fn position_scale<T: Float>(g: &[T], reduction: Reduction, denom: f64) -> impl Fn(usize) -> T + Sync + '_ {
+    let all = match reduction {
+        Reduction::None => None,
+        Reduction::Sum => Some(g[0]),
+        Reduction::Mean => Some(g[0] / T::from_f64(denom)),
+    };
+    move |j| all.unwrap_or_else(|| g[j])
 }
 
 /// The backward of `nll_loss`: `∂ℓ/∂x[j, t_j] = −w[t_j] · s_j`. When the input was
