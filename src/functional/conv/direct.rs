@@ -118,95 +118,24 @@ impl Geometry {
         need_w: bool,
         need_b: bool,
     ) -> Grads<f32> {
-        let wp = self.padded().1;
-        let (k, l, o) = (self.k(), self.l(), self.o);
-        let (kh, kw, (ph, pw)) = (self.kh, self.kw, self.padding);
+        let (l, o) = (self.l(), self.o);
         let sample = self.c * self.h * self.w;
         let off = self.input_offsets();
-        // dWᵀ = X·dYwᵀ: the reduction runs over the padded width's positions up
-        // to the last valid one, so that every row of X stays inside xp
-        let span = (self.ho - 1) * wp + self.wo;
-        let pos_rows: Vec<usize> = (0..span).map(|p| p * o).collect();
-        // dx: flipped kernel, wt[c, (o, i, j)] = w[o, c, i, j]
-        let (hq, wq) = (self.ho + 2 * (kh - 1), self.wo + 2 * (kw - 1));
-        let r = o * kh * kw;
-        let mut wt = vec![0.0f32; if need_x { self.c * r } else { 0 }];
-        let mut dy_off = Vec::new();
-        if need_x {
-            for oc in 0..o {
-                for c in 0..self.c {
-                    for ij in 0..kh * kw {
-                        wt[c * r + oc * kh * kw + ij] = ws[(oc * self.c + c) * kh * kw + ij];
-                    }
-                }
-                for i in 0..kh {
-                    for j in 0..kw {
-                        dy_off.push(oc * hq * wq + (ph + kh - 1 - i) * wq + (pw + kw - 1 - j));
-                    }
-                }
-            }
-        }
-        let wt_rows: Vec<usize> = (0..self.c).map(|c| c * r).collect();
+        let flipped = if need_x { self.flipped_kernel(ws) } else { Default::default() };
         let mut gx = scratch::<f32>(if need_x { self.n * sample } else { 0 });
         let run = |s: usize, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
             let g_s = &g[s * o * l..(s + 1) * o * l];
-            let mut gw = Vec::new();
-            if need_w {
+            let gw = if need_w {
                 let mut buf = Vec::new();
                 let xp = self.padded_sample(&xs[s * sample..(s + 1) * sample], &mut buf);
-                gw = if o < DOTS_BELOW {
-                    // few output channels: dot products of dYw's rows (O × positions,
-                    // zero in the padded columns) with the rows of X, straight into dW
-                    let mut dyw = scratch::<f32>(o * span);
-                    for (plane, dst) in g_s.chunks_exact(l).zip(dyw.chunks_exact_mut(span)) {
-                        for (src, seg) in plane.chunks_exact(self.wo).zip(dst.chunks_mut(wp)) {
-                            seg[..self.wo].copy_from_slice(src);
-                            seg[self.wo..].fill(0.0);
-                        }
-                    }
-                    let mut gw = scratch::<f32>(o * k);
-                    let dy_rows: Vec<usize> = (0..o).map(|oc| oc * span).collect();
-                    gemm_dots_offsets(span, &dyw, &dy_rows, xp, &off, &mut gw, k, false);
-                    give_back(dyw);
-                    gw
-                } else {
-                    // dYwᵀ (positions × O, zero in the padded columns), written row
-                    // by row (a scatter along o would store with stride O)
-                    let mut dyt = scratch::<f32>(span * o);
-                    for (p, row) in dyt.chunks_exact_mut(o).enumerate() {
-                        let (oh, ow) = (p / wp, p % wp);
-                        if ow < self.wo {
-                            let at = oh * self.wo + ow;
-                            for (d, plane) in row.iter_mut().zip(g_s.chunks_exact(l)) {
-                                *d = plane[at];
-                            }
-                        } else {
-                            row.fill(0.0);
-                        }
-                    }
-                    let mut gwt = scratch::<f32>(k * o);
-                    gemm_offsets(o, xp, &off, span, &dyt, &pos_rows, &mut gwt, o, false);
-                    let mut gw = vec![0.0f32; o * k];
-                    for (rr, row) in gwt.chunks_exact(o).enumerate() {
-                        for (oc, &v) in row.iter().enumerate() {
-                            gw[oc * k + rr] = v;
-                        }
-                    }
-                    give_back(gwt);
-                    give_back(dyt);
-                    gw
-                };
+                let gw = self.sample_weight_grad(xp, &off, g_s);
                 give_back(buf);
-            }
+                gw
+            } else {
+                Vec::new()
+            };
             if let Some(dx) = dx {
-                let mut dyq = zeros::<f32>(o * hq * wq);
-                for (plane, dst) in g_s.chunks_exact(l).zip(dyq.chunks_exact_mut(hq * wq)) {
-                    for (src, row) in plane.chunks_exact(self.wo).zip(dst[(kh - 1) * wq..].chunks_exact_mut(wq)) {
-                        row[kw - 1..kw - 1 + self.wo].copy_from_slice(src);
-                    }
-                }
-                rows_product(&wt, &wt_rows, &dyq, &dy_off, (self.h, self.w, wq), None, dx);
-                give_back(dyq);
+                self.sample_input_grad(&flipped, g_s, dx);
             }
             let gb = if need_b { g_s.chunks_exact(l.max(1)).map(pairwise_sum).collect() } else { Vec::new() };
             (gw, gb)
@@ -221,6 +150,111 @@ impl Geometry {
         let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
         (need_x.then_some(gx), gw, gb)
     }
+
+    /// One sample's `dW` (`O × K`) from its padded input `xp` (rows at `off`)
+    /// and output gradient `g_s`: a product over the positions of the padded
+    /// width up to the last valid one (so that every row of X stays inside
+    /// `xp`), the output gradient zero in the padded columns.
+    fn sample_weight_grad(&self, xp: &[f32], off: &[usize], g_s: &[f32]) -> Vec<f32> {
+        let (k, l, o, wo, wp) = (self.k(), self.l(), self.o, self.wo, self.padded().1);
+        let span = (self.ho - 1) * wp + wo;
+        if o < DOTS_BELOW {
+            // few output channels: dot products of dYw's rows (O × positions)
+            // with the rows of X, straight into dW
+            let mut dyw = scratch::<f32>(o * span);
+            for (plane, dst) in g_s.chunks_exact(l).zip(dyw.chunks_exact_mut(span)) {
+                for (src, seg) in plane.chunks_exact(wo).zip(dst.chunks_mut(wp)) {
+                    seg[..wo].copy_from_slice(src);
+                    seg[wo..].fill(0.0);
+                }
+            }
+            let mut gw = scratch::<f32>(o * k);
+            let dy_rows: Vec<usize> = (0..o).map(|oc| oc * span).collect();
+            gemm_dots_offsets(span, &dyw, &dy_rows, xp, off, &mut gw, k, false);
+            give_back(dyw);
+            return gw;
+        }
+        // dWᵀ = X·dYwᵀ; dYwᵀ (positions × O) written row by row (a scatter
+        // along o would store with stride O)
+        let mut dyt = scratch::<f32>(span * o);
+        for (p, row) in dyt.chunks_exact_mut(o).enumerate() {
+            let (oh, ow) = (p / wp, p % wp);
+            if ow < wo {
+                let at = oh * wo + ow;
+                for (d, plane) in row.iter_mut().zip(g_s.chunks_exact(l)) {
+                    *d = plane[at];
+                }
+            } else {
+                row.fill(0.0);
+            }
+        }
+        let mut gwt = scratch::<f32>(k * o);
+        let pos_rows: Vec<usize> = (0..span).map(|p| p * o).collect();
+        gemm_offsets(o, xp, off, span, &dyt, &pos_rows, &mut gwt, o, false);
+        let mut gw = vec![0.0f32; o * k];
+        for (r, row) in gwt.chunks_exact(o).enumerate() {
+            for (oc, &v) in row.iter().enumerate() {
+                gw[oc * k + r] = v;
+            }
+        }
+        give_back(gwt);
+        give_back(dyt);
+        gw
+    }
+
+    /// The flipped kernel for `dx`: `wt[c, (o, i, j)] = w[o, c, i, j]`, and the
+    /// offsets in the kernel-padded output gradient (`O × Hq × Wq`) of the row
+    /// each `(o, i, j)` reads, `o·Hq·Wq + (ph + kh−1−i)·Wq + (pw + kw−1−j)`.
+    fn flipped_kernel(&self, ws: &[f32]) -> Flipped {
+        let (o, c, kh, kw, (ph, pw)) = (self.o, self.c, self.kh, self.kw, self.padding);
+        let (hq, wq) = self.grad_padded();
+        let r = o * kh * kw;
+        let mut wt = vec![0.0f32; c * r];
+        let mut dy_off = Vec::with_capacity(r);
+        for oc in 0..o {
+            for ci in 0..c {
+                for ij in 0..kh * kw {
+                    wt[ci * r + oc * kh * kw + ij] = ws[(oc * c + ci) * kh * kw + ij];
+                }
+            }
+            for i in 0..kh {
+                for j in 0..kw {
+                    dy_off.push(oc * hq * wq + (ph + kh - 1 - i) * wq + (pw + kw - 1 - j));
+                }
+            }
+        }
+        let rows = (0..c).map(|ci| ci * r).collect();
+        Flipped { wt, rows, dy_off }
+    }
+
+    /// The output gradient's size padded by the kernel less one on each side.
+    fn grad_padded(&self) -> (usize, usize) {
+        (self.ho + 2 * (self.kh - 1), self.wo + 2 * (self.kw - 1))
+    }
+
+    /// One sample's `dx` (`C × H × W`, every element written): the full
+    /// correlation of its kernel-padded output gradient with the flipped kernel.
+    fn sample_input_grad(&self, f: &Flipped, g_s: &[f32], dx: &mut [f32]) {
+        let (kh, kw, wo) = (self.kh, self.kw, self.wo);
+        let (hq, wq) = self.grad_padded();
+        let mut dyq = zeros::<f32>(self.o * hq * wq);
+        for (plane, dst) in g_s.chunks_exact(self.l()).zip(dyq.chunks_exact_mut(hq * wq)) {
+            for (src, row) in plane.chunks_exact(wo).zip(dst[(kh - 1) * wq..].chunks_exact_mut(wq)) {
+                row[kw - 1..kw - 1 + wo].copy_from_slice(src);
+            }
+        }
+        rows_product(&f.wt, &f.rows, &dyq, &f.dy_off, (self.h, self.w, wq), None, dx);
+        give_back(dyq);
+    }
+}
+
+/// The flipped kernel of a convolution's `dx` ([`Geometry::flipped_kernel`]):
+/// `wt` (`C × O·kh·kw`) with its row starts, and the offsets its columns read.
+#[derive(Default)]
+struct Flipped {
+    wt: Vec<f32>,
+    rows: Vec<usize>,
+    dy_off: Vec<usize>,
 }
 
 /// `out[i, y, x] = Σ_p a[a_off[i] + p] · b[b_off[p] + y·stride + x] (+ bias[i])`

@@ -475,60 +475,57 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
     // keep the column matrices for the backward's dW when they come in one chunk
     let batched = !geo.parallel();
     let keep = batched && crate::autograd::is_grad_enabled() && weight.tracks_grad() && chunk >= geo.n;
-    if geo.direct() && input.dtype() == DType::F32 {
+    let direct = geo.direct() && input.dtype() == DType::F32;
+    let (storage, kept) = if direct {
         let (xs, ws) = (input.data::<f32>(OP, "input")?, weight.data::<f32>(OP, "weight")?);
         let bs = bias.map(|b| b.data::<f32>(OP, "bias")).transpose()?;
         let mut out = scratch::<f32>(geo.n * geo.o * l);
         geo.forward_direct(&xs, &ws, bs.as_deref(), &mut out);
-        let shape = [geo.n, geo.o, geo.ho, geo.wo];
-        let node = Conv2dBackward { geo, cols: Mutex::new(None) };
-        return Ok(match bias {
-            Some(b) => Tensor::from_op(Storage::F32(out), &shape, node, &[input, weight, b]),
-            None => Tensor::from_op(Storage::F32(out), &shape, node, &[input, weight]),
-        });
-    }
-    let (storage, kept) = float_op2!(OP, input, weight, "weight", |xs, ws| {
-        let bs = bias.map(|b| b.data::<T>(OP, "bias")).transpose()?;
-        let bs = bs.as_deref();
-        // every element is written below
-        let mut out = scratch::<T>(geo.n * geo.o * l);
-        if !batched {
-            geo.forward_per_sample(xs, ws, bs, &mut out);
-            (T::wrap(out), None)
-        } else {
-            // small convolutions: one batched column matrix per chunk of samples,
-            // (og × k)·(k × ns·l), then each sample's block into place
-            let mut all = scratch::<T>(if keep { geo.groups * k * geo.n * l } else { 0 });
-            let mut cols = Vec::new();
-            let mut tmp = Vec::new();
-            for n0 in (0..geo.n).step_by(chunk) {
-                let ns = chunk.min(geo.n - n0);
-                let nl = ns * l;
-                for g in 0..geo.groups {
-                    let c: &mut [T] = if keep {
-                        &mut all[g * k * nl..(g + 1) * k * nl]
-                    } else {
-                        cols.resize(k * nl, T::zero());
-                        &mut cols
-                    };
-                    geo.im2col(xs, g, n0, ns, c);
-                    tmp.resize(og * nl, T::zero());
-                    T::gemm(og, k, nl, &ws[g * og * k..(g + 1) * og * k], (k, 1), c, (nl, 1), &mut tmp, T::zero());
-                    for o in 0..og {
-                        let bv = bs.map_or(T::zero(), |b| b[g * og + o]);
-                        for s in 0..ns {
-                            let dst = ((n0 + s) * geo.o + g * og + o) * l;
-                            let src = &tmp[o * nl + s * l..o * nl + (s + 1) * l];
-                            for (d, &v) in out[dst..dst + l].iter_mut().zip(src) {
-                                *d = v + bv;
+        (Storage::F32(out), None)
+    } else {
+        float_op2!(OP, input, weight, "weight", |xs, ws| {
+            let bs = bias.map(|b| b.data::<T>(OP, "bias")).transpose()?;
+            let bs = bs.as_deref();
+            // every element is written below
+            let mut out = scratch::<T>(geo.n * geo.o * l);
+            if !batched {
+                geo.forward_per_sample(xs, ws, bs, &mut out);
+                (T::wrap(out), None)
+            } else {
+                // small convolutions: one batched column matrix per chunk of samples,
+                // (og × k)·(k × ns·l), then each sample's block into place
+                let mut all = scratch::<T>(if keep { geo.groups * k * geo.n * l } else { 0 });
+                let mut cols = Vec::new();
+                let mut tmp = Vec::new();
+                for n0 in (0..geo.n).step_by(chunk) {
+                    let ns = chunk.min(geo.n - n0);
+                    let nl = ns * l;
+                    for g in 0..geo.groups {
+                        let c: &mut [T] = if keep {
+                            &mut all[g * k * nl..(g + 1) * k * nl]
+                        } else {
+                            cols.resize(k * nl, T::zero());
+                            &mut cols
+                        };
+                        geo.im2col(xs, g, n0, ns, c);
+                        tmp.resize(og * nl, T::zero());
+                        T::gemm(og, k, nl, &ws[g * og * k..(g + 1) * og * k], (k, 1), c, (nl, 1), &mut tmp, T::zero());
+                        for o in 0..og {
+                            let bv = bs.map_or(T::zero(), |b| b[g * og + o]);
+                            for s in 0..ns {
+                                let dst = ((n0 + s) * geo.o + g * og + o) * l;
+                                let src = &tmp[o * nl + s * l..o * nl + (s + 1) * l];
+                                for (d, &v) in out[dst..dst + l].iter_mut().zip(src) {
+                                    *d = v + bv;
+                                }
                             }
                         }
                     }
                 }
+                (T::wrap(out), keep.then(|| T::wrap(all)))
             }
-            (T::wrap(out), keep.then(|| T::wrap(all)))
-        }
-    });
+        })
+    };
     let shape = [geo.n, geo.o, geo.ho, geo.wo];
     let node = Conv2dBackward { geo, cols: Mutex::new(kept) };
     match bias {
