@@ -19,6 +19,7 @@
 //! packed, and a sample's buffers stay in L2.
 
 use super::{Geometry, Grads};
+use crate::tensor::DType;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
 use crate::tensor::shape::pairwise_sum;
@@ -30,9 +31,13 @@ use rayon::prelude::*;
 const DOTS_BELOW: usize = 16;
 
 impl Geometry {
-    /// Whether this convolution takes the direct path (f32 is the caller's check).
-    pub(super) fn direct(&self) -> bool {
-        self.stride == (1, 1) && self.dilation == (1, 1) && self.groups == 1 && offset_gemm::fast()
+    /// Whether this convolution, on data of `dtype`, takes the direct path.
+    pub(super) fn direct(&self, dtype: DType) -> bool {
+        dtype == DType::F32
+            && self.stride == (1, 1)
+            && self.dilation == (1, 1)
+            && self.groups == 1
+            && offset_gemm::fast()
     }
 
     /// Padded input size `(Hp, Wp)`.
@@ -140,13 +145,7 @@ impl Geometry {
             let gb = if need_b { g_s.chunks_exact(l.max(1)).map(pairwise_sum).collect() } else { Vec::new() };
             (gw, gb)
         };
-        // (with no input channels dx is empty, but every sample still has its db term)
-        let partials: Vec<(Vec<f32>, Vec<f32>)> = match (need_x && sample > 0, self.parallel()) {
-            (true, true) => gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
-            (false, true) => (0..self.n).into_par_iter().map(|s| run(s, None)).collect(),
-            (true, false) => gx.chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
-            (false, false) => (0..self.n).map(|s| run(s, None)).collect(),
-        };
+        let partials = self.per_sample(&mut gx, self.parallel(), run);
         let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
         (need_x.then_some(gx), gw, gb)
     }

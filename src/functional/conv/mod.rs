@@ -5,7 +5,7 @@ use crate::autograd::Backward;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
-use crate::tensor::{DType, Float, Storage, Tensor};
+use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -229,14 +229,28 @@ impl Geometry {
             give_back(cols);
             (gw, gb)
         };
-        // (with no input channels dx is empty, but every sample still has its db term)
-        let partials: Vec<(Vec<T>, Vec<T>)> = if need_x && sample > 0 {
-            gx.par_chunks_mut(sample.max(1)).enumerate().map(|(s, dx)| run(s, Some(dx))).collect()
-        } else {
-            (0..self.n).into_par_iter().map(|s| run(s, None)).collect()
-        };
+        let partials = self.per_sample(&mut gx, true, run);
         let (gw, gb) = self.sum_partials(&partials, need_w, need_b);
         (need_x.then_some(gx), gw, gb)
+    }
+
+    /// `run(s, dx_s)` for every sample `s`, in parallel when `parallel`, with
+    /// `dx_s` the sample's slice of `gx` (`None` when `gx` is empty: dx is not
+    /// wanted, or there are no input channels, where every sample still has its
+    /// `db` term); the results in sample order.
+    fn per_sample<T: Send, R: Send>(
+        &self,
+        gx: &mut [T],
+        parallel: bool,
+        run: impl Fn(usize, Option<&mut [T]>) -> R + Sync,
+    ) -> Vec<R> {
+        let sample = self.c * self.h * self.w;
+        match (!gx.is_empty(), parallel) {
+            (true, true) => gx.par_chunks_mut(sample).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
+            (false, true) => (0..self.n).into_par_iter().map(|s| run(s, None)).collect(),
+            (true, false) => gx.chunks_mut(sample).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
+            (false, false) => (0..self.n).map(|s| run(s, None)).collect(),
+        }
     }
 
     /// The per-sample `(dW, db)` terms of a per-sample backward, summed in
@@ -296,7 +310,7 @@ impl Backward for Conv2dBackward {
         let (og, k, l) = (geo.og(), geo.k(), geo.l());
         let kept = self.cols.lock().unwrap_or_else(|e| e.into_inner()).take();
         let need_b = inputs.get(2).is_some_and(|b| b.tracks_grad());
-        if geo.direct() && x.dtype() == DType::F32 {
+        if geo.direct(x.dtype()) {
             let (xs, ws) = (x.data::<f32>("conv2d", "input")?, w.data::<f32>("conv2d", "weight")?);
             let g = grad.data::<f32>("conv2d", "grad")?;
             let (gx, gw, gb) = geo.backward_direct(&xs, &ws, &g, x.tracks_grad(), w.tracks_grad(), need_b);
@@ -475,8 +489,7 @@ pub fn conv2d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>, opts: &Con
     // keep the column matrices for the backward's dW when they come in one chunk
     let batched = !geo.parallel();
     let keep = batched && crate::autograd::is_grad_enabled() && weight.tracks_grad() && chunk >= geo.n;
-    let direct = geo.direct() && input.dtype() == DType::F32;
-    let (storage, kept) = if direct {
+    let (storage, kept) = if geo.direct(input.dtype()) {
         let (xs, ws) = (input.data::<f32>(OP, "input")?, weight.data::<f32>(OP, "weight")?);
         let bs = bias.map(|b| b.data::<f32>(OP, "bias")).transpose()?;
         let mut out = scratch::<f32>(geo.n * geo.o * l);
