@@ -107,12 +107,13 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
 
 /// Checks every target against `[0, C)` (or `ignore_index`), naming the first bad one.
 pub(crate) fn check_targets(op: &'static str, target: &Tensor, t: &[i64], c: usize, ignore_index: i64) -> Result<()> {
-    // a branch-free scan first (it vectorises); the position only on failure.
-    // (As u64, a negative target is out of range too.)
-    if !t.iter().fold(false, |bad, &v| bad | ((v != ignore_index) & (v as u64 >= c as u64))) {
+    // out of range (as u64, a negative target is too), without branches so that
+    // the scan over all targets vectorises; the position is looked for on failure
+    let bad = |v: i64| (v != ignore_index) & (v as u64 >= c as u64);
+    if !t.iter().fold(false, |any, &v| any | bad(v)) {
         return Ok(());
     }
-    if let Some((j, &v)) = t.iter().enumerate().find(|&(_, &v)| v != ignore_index && (v < 0 || v as usize >= c)) {
+    if let Some((j, &v)) = t.iter().enumerate().find(|&(_, &v)| bad(v)) {
         let pos = unravel(j, target.shape());
         let at = if pos.is_empty() {
             String::new()
