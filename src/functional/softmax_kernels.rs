@@ -165,46 +165,6 @@ fn finish_shift<T: Float>(m: &mut [T]) -> bool {
     overflow
 }
 
-/// Calls `f(r, row, m, ls)` for each of the first `rows` rows of `z` (rows of
-/// `c`), in order; each row's maximum is found while the row before it is
-/// exponentiated ([`row_stats_ahead`]).
-#[inline(always)]
-fn each_row_stats<T: Float>(z: &[T], c: usize, rows: usize, mut f: impl FnMut(usize, &[T], T, T)) {
-    let c1 = c.max(1);
-    let rows = rows.min(z.len() / c1);
-    let row = |r: usize| if r < rows { &z[r * c1..(r + 1) * c1] } else { &[] };
-    let mut mx = lanes_max(row(0));
-    for r in 0..rows {
-        let (mr, lr, next) = row_stats_ahead(row(r), row(r + 1), mx);
-        f(r, row(r), mr, lr);
-        mx = next;
-    }
-}
-
-/// `(m, ls)` of one row whose maximum `mx` is known, and the maximum of the
-/// `next` row (of the same length, or empty), found in the same loop: the
-/// next row's loads from memory overlap this row's exponentials.
-#[inline(always)]
-fn row_stats_ahead<T: Float>(row: &[T], next: &[T], mx: T) -> (T, T, T) {
-    if mx == T::infinity() || next.len() != row.len() {
-        // +inf: the general exp (and the next maximum on its own); last row: no next
-        let shift = if mx.is_infinite() { T::zero() } else { mx };
-        let s = if mx == T::infinity() { sum1(row, |v| v.exp_fast()) } else { sum1(row, |v| (v - shift).exp_capped()) };
-        return (shift, s.ln_fast(), lanes_max(next));
-    }
-    let shift = if mx.is_infinite() { T::zero() } else { mx };
-    let (mut acc, mut nm) = ([T::zero(); 16], [T::neg_infinity(); 16]);
-    let ((xc, xr), (yc, yr)) = (row.as_chunks::<16>(), next.as_chunks::<16>());
-    for (a16, b16) in xc.iter().zip(yc) {
-        for i in 0..16 {
-            acc[i] += (a16[i] - shift).exp_capped();
-            nm[i] = larger(nm[i], b16[i]);
-        }
-    }
-    let s = lanes_sum(acc) + xr.iter().fold(T::zero(), |s, &v| s + (v - shift).exp_capped());
-    (shift, s.ln_fast(), nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b)))
-}
-
 /// `m` and `ls` of every position of a plane (`c × inner`), block by block,
 /// keeping `e = exp(z − m)` when `e` is not empty; `after(r, m, ls)` is called
 /// once a block's statistics are done, while it is in cache. The next block's
@@ -279,7 +239,7 @@ dispatch! {
     /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
     pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
         if inner == 1 {
-            each_row_stats(z, c, m.len(), |r, _, mr, lr| (m[r], ls[r]) = (mr, lr));
+            fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], |_, _, _| {});
         }
@@ -294,10 +254,11 @@ dispatch! {
     pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
         let pick = |zt: T, m: T, ls: T| (zt - m) - ls;
         if inner == 1 {
-            each_row_stats(z, c, m.len(), |r, row, mr, lr| {
-                (m[r], ls[r]) = (mr, lr);
-                picked[r] = if t[r] == ignore { T::zero() } else { pick(row[t[r] as usize], mr, lr) };
-            });
+            fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
+            let rows = m.len().min(z.len() / c.max(1));
+            for r in 0..rows {
+                picked[r] = if t[r] == ignore { T::zero() } else { pick(z[r * c + t[r] as usize], m[r], ls[r]) };
+            }
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], |r, mb, lb| {
                 for (i, j) in r.clone().enumerate() {
@@ -505,45 +466,7 @@ dispatch! {
                 ls[r] = erow.iter().fold(T::zero(), |s, &v| s + v).ln_fast();
             }
         } else if inner == 1 {
-            let c1 = c.max(1);
-            let rows = m.len().min(z.len() / c1);
-            let row = |r: usize| if r < rows { &z[r * c1..(r + 1) * c1] } else { &[] };
-            let mut mx = lanes_max(row(0));
-            for (r, erow) in e.chunks_exact_mut(c1).enumerate().take(rows) {
-                let (zr, next) = (row(r), row(r + 1));
-                let shift = if mx.is_infinite() { T::zero() } else { mx };
-                m[r] = shift;
-                if mx == T::infinity() || next.len() != c1 {
-                    // +inf: the general exp; last row: no next row to look at
-                    if mx == T::infinity() {
-                        erow.iter_mut().zip(zr).for_each(|(o, &v)| *o = v.exp_fast());
-                    } else {
-                        erow.iter_mut().zip(zr).for_each(|(o, &v)| *o = (v - shift).exp_capped());
-                    }
-                    ls[r] = sum1(erow, |v| v).ln_fast();
-                    mx = lanes_max(next);
-                    continue;
-                }
-                // this row's exponentials (kept, and summed as sum1 would) while
-                // the next row's maximum is found: its loads overlap this work
-                let (mut acc, mut nm) = ([T::zero(); 16], [T::neg_infinity(); 16]);
-                let ((ec, er), (xc, xr), (yc, yr)) =
-                    (erow.as_chunks_mut::<16>(), zr.as_chunks::<16>(), next.as_chunks::<16>());
-                for ((e16, a16), b16) in ec.iter_mut().zip(xc).zip(yc) {
-                    for i in 0..16 {
-                        e16[i] = (a16[i] - shift).exp_capped();
-                        acc[i] += e16[i];
-                        nm[i] = larger(nm[i], b16[i]);
-                    }
-                }
-                let mut rest = T::zero();
-                for (o, &v) in er.iter_mut().zip(xr) {
-                    *o = (v - shift).exp_capped();
-                    rest += *o;
-                }
-                ls[r] = (lanes_sum(acc) + rest).ln_fast();
-                mx = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b));
-            }
+            fused_rows::<T, 0, true>(z, c, m, ls, e, [], Plain);
         } else {
             plane_stats(z, c, inner, m, ls, e, |_, _, _| {});
         }
@@ -664,6 +587,56 @@ trait RowSums<T: Float, const N: usize> {
     fn general(&self, r: usize, row: &[T], shift: T) -> [T; N];
 }
 
+/// No extra sums: the statistics alone.
+struct Plain;
+
+impl<T: Float> RowSums<T, 0> for Plain {
+    #[inline(always)]
+    fn fast<const KEEP: bool>(&self, _: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 0]) {
+        let (s, next_max) = plain_row_ahead::<T, KEEP>(row, next, shift, e);
+        (s, next_max, [])
+    }
+    #[inline(always)]
+    fn general(&self, _: usize, _: &[T], _: T) -> [T; 0] {
+        []
+    }
+}
+
+/// For one row with its shift known: `Σ exp(z − shift)` (kept in `e` when
+/// `KEEP`) and the maximum of the `next` row (of the same length), in one
+/// loop, so that the next row's loads from memory overlap this row's `exp`;
+/// the sum as [`sum1`] would make it.
+#[inline(always)]
+fn plain_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T) {
+    let (mut acc, mut nm) = ([T::zero(); 16], [T::neg_infinity(); 16]);
+    let ((xc, xr), (yc, yr)) = (row.as_chunks::<16>(), next.as_chunks::<16>());
+    let mut rest = T::zero();
+    if KEEP {
+        let (ec, erest) = e.as_chunks_mut::<16>();
+        for ((e16, a16), b16) in ec.iter_mut().zip(xc).zip(yc) {
+            for i in 0..16 {
+                e16[i] = (a16[i] - shift).exp_capped();
+                acc[i] += e16[i];
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        for (o, &v) in erest.iter_mut().zip(xr) {
+            *o = (v - shift).exp_capped();
+            rest += *o;
+        }
+    } else {
+        for (a16, b16) in xc.iter().zip(yc) {
+            for i in 0..16 {
+                acc[i] += (a16[i] - shift).exp_capped();
+                nm[i] = larger(nm[i], b16[i]);
+            }
+        }
+        rest = xr.iter().fold(T::zero(), |s, &v| s + (v - shift).exp_capped());
+    }
+    let next_max = nm.iter().chain(yr).fold(T::neg_infinity(), |a, &b| larger(a, b));
+    (lanes_sum(acc) + rest, next_max)
+}
+
 /// `Σ_c w_c·(z_c − m)`, the label-smoothing term.
 struct Smooth<'a, T> {
     w: &'a [T],
@@ -709,12 +682,13 @@ impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
     }
 }
 
-/// The row walk of the fused statistics (rows of `c`): per row its shift `m`
-/// and `ls = log Σ exp(z − m)`, the exponentials kept in `e` when
-/// `KEEP` (then `e` holds the unit's elements), and the `N` per-row sums of
-/// `sums` written to `out`. Rows with a
-/// finite maximum and a next row go to [`RowSums::fast`]; the others (`+inf`,
-/// the last row) take the general exp here and [`RowSums::general`] for the sums.
+/// The row walk of every row statistic (rows of `c`): per row its shift `m`
+/// and `ls = log Σ exp(z − m)`, the exponentials kept in `e` when `KEEP` (then
+/// `e` holds the unit's elements), and the `N` per-row sums of `sums` written
+/// to `out`. Each row's maximum is found while the row before it is
+/// exponentiated: rows with a finite maximum and a next row go to
+/// [`RowSums::fast`]; the others (`+inf`, the last row) take the general exp
+/// here and [`RowSums::general`] for the sums.
 #[inline(always)]
 fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
     z: &[T],
@@ -726,7 +700,7 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
     sums: impl RowSums<T, N>,
 ) {
     let keep = KEEP;
-    let rows = m.len().min(z.len() / c);
+    let rows = m.len().min(z.len() / c.max(1));
     let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
     let mut mx = lanes_max(row(0));
     for r in 0..rows {
