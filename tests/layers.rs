@@ -51,6 +51,21 @@ fn default_initialisation_is_pytorchs_uniform_bound() {
     }
 }
 
+fn f64s(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+}
+
+/// Asserts that a convolution's output `y` is its bias `b` alone (broadcast
+/// over every sample and position: no input reaches it), then back-propagates
+/// `Σ y` and asserts that `b` gets one unit of gradient per sample and position.
+fn assert_bias_alone(y: &Tensor, b: &Tensor, what: &str) {
+    let (bv, yv) = (f64s(b), f64s(y));
+    let plane = y.shape()[2] * y.shape()[3];
+    assert!(yv.iter().enumerate().all(|(i, &v)| v == bv[i / plane % bv.len()]), "{what}: output is not the bias");
+    y.sum_all().backward().unwrap();
+    assert_eq!(f64s(&b.grad().unwrap()), vec![(y.shape()[0] * plane) as f64; bv.len()], "{what}: bias gradient");
+}
+
 /// A convolution over zero input channels is its bias: every path (direct and
 /// im2col, per-sample and batched, f32 and f64) must still give the bias its
 /// gradient from every sample.
@@ -64,19 +79,7 @@ fn conv2d_with_no_input_channels_still_has_a_bias_gradient() {
             let b = Tensor::randn(&[3], dtype, &mut rng).requires_grad();
             let opts = F::Conv2dOptions { stride, ..Default::default() };
             let y = F::conv2d(&x, &w, Some(&b), &opts).unwrap();
-            let (bv, yv) = (
-                b.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
-                y.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
-            );
-            let plane = y.shape()[2] * y.shape()[3];
-            assert!(
-                yv.iter().enumerate().all(|(i, &v)| v == bv[i / plane % 3]),
-                "{dtype:?} n {n}: output is not the bias"
-            );
-            y.sum_all().backward().unwrap();
-            let per_sample = (y.shape()[2] * y.shape()[3]) as f64;
-            let db = b.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
-            assert_eq!(db, vec![n as f64 * per_sample; 3], "{dtype:?} n {n} stride {stride:?}");
+            assert_bias_alone(&y, &b, &format!("{dtype:?} n {n} stride {stride:?}"));
             // (the input's gradient, when made, is empty and of its shape)
             assert!(x.grad().is_none_or(|g| g.shape() == [n, 0, 40, 40]));
         }
@@ -96,21 +99,8 @@ fn conv2d_of_an_empty_image_with_padding_is_the_bias() {
             let opts = F::Conv2dOptions { padding, ..Default::default() };
             let y = F::conv2d(&x, &wt, Some(&b), &opts).unwrap();
             assert_eq!(y.shape(), &[n, 4, h + 2 * padding.0, w + 2 * padding.1]);
-            let (bv, yv) = (
-                b.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
-                y.to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap(),
-            );
-            let plane = y.shape()[2] * y.shape()[3];
-            assert!(
-                yv.iter().enumerate().all(|(i, &v)| v == bv[i / plane % 4]),
-                "{dtype:?} {:?}: output is not the bias",
-                x.shape()
-            );
-            y.sum_all().backward().unwrap();
-            let gw = wt.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
-            assert!(gw.iter().all(|&v| v == 0.0), "{dtype:?}: the weight sees only zeros");
-            let db = b.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap();
-            assert_eq!(db, vec![(n * plane) as f64; 4]);
+            assert_bias_alone(&y, &b, &format!("{dtype:?} {:?} padding {padding:?}", x.shape()));
+            assert!(f64s(&wt.grad().unwrap()).iter().all(|&v| v == 0.0), "{dtype:?}: the weight sees only zeros");
         }
     }
 }
