@@ -115,6 +115,84 @@ fn tensors_are_send_and_sync() {
     assert_send_sync::<Tensor>();
 }
 
+/// A reduced class loss writes its input's gradient in the forward for an
+/// upstream gradient of 1 and hands it to the first `backward()`; any other
+/// upstream gradient, or a second backward, computes it again from the logits.
+/// Scaling the upstream gradient by 2 is exact, so every route must give the
+/// same numbers: `backward()` once, twice (2×), `backward_with(2)` (2×).
+#[test]
+fn gradients_written_in_the_forward_equal_those_computed_in_the_backward() {
+    use tapegrad::Reduction;
+    use tapegrad::functional as F;
+    let _g = serial();
+    let mut r = rand::rng();
+    let two = |dtype| Tensor::full(&[], 2.0, dtype);
+    for dtype in [DType::F32, DType::F64] {
+        // rows (with an ignored target) and planes (K-dimensional)
+        for shape in [vec![5usize, 9], vec![2, 4, 3, 70]] {
+            let z = Tensor::randn(&shape, dtype, &mut r).requires_grad();
+            let mut tshape = shape.clone();
+            tshape.remove(1);
+            let n: usize = tshape.iter().product();
+            let t: Vec<i64> = (0..n).map(|j| if j == 3 { -100 } else { (j * 7 % shape[1]) as i64 }).collect();
+            let t = Tensor::from_vec(t, &tshape).unwrap();
+            let w = Tensor::rand(&[shape[1]], dtype, &mut r);
+            let probs = F::softmax(&Tensor::randn(&shape, dtype, &mut r), 1).unwrap();
+            type Loss<'a> = Box<dyn Fn(Reduction) -> Tensor + 'a>;
+            let cases: Vec<(&str, Loss)> = vec![
+                (
+                    "cross_entropy, indices, weights, smoothing",
+                    Box::new(|reduction| {
+                        let o = F::CrossEntropyOptions {
+                            weight: Some(w.clone()),
+                            label_smoothing: 0.1,
+                            reduction,
+                            ..Default::default()
+                        };
+                        F::cross_entropy(&z, &t, &o).unwrap()
+                    }),
+                ),
+                (
+                    "cross_entropy, probabilities",
+                    Box::new(|reduction| {
+                        let o = F::CrossEntropyOptions { weight: Some(w.clone()), reduction, ..Default::default() };
+                        F::cross_entropy(&z, &probs, &o).unwrap()
+                    }),
+                ),
+                (
+                    "nll_loss(log_softmax)",
+                    Box::new(|reduction| {
+                        let o = F::NllLossOptions { weight: Some(w.clone()), reduction, ..Default::default() };
+                        F::nll_loss(&F::log_softmax(&z, 1).unwrap(), &t, &o).unwrap()
+                    }),
+                ),
+            ];
+            for (what, loss) in &cases {
+                for reduction in [Reduction::Mean, Reduction::Sum] {
+                    let grad = |run: &dyn Fn()| {
+                        z.zero_grad();
+                        run();
+                        z.grad().unwrap().to_dtype(DType::F64).unwrap().to_vec::<f64>().unwrap()
+                    };
+                    let once = grad(&|| loss(reduction).backward().unwrap());
+                    let twice = grad(&|| {
+                        let l = loss(reduction);
+                        l.backward().unwrap();
+                        l.backward().unwrap();
+                    });
+                    let scaled = grad(&|| loss(reduction).backward_with(&two(dtype)).unwrap());
+                    let what = format!("{what}, {reduction:?}, {shape:?}, {dtype:?}");
+                    assert!(once.iter().any(|&v| v != 0.0), "{what}: a gradient");
+                    for ((a, b), c) in once.iter().zip(&twice).zip(&scaled) {
+                        assert_eq!(2.0 * a, *b, "{what}: backward twice");
+                        assert_eq!(2.0 * a, *c, "{what}: upstream gradient 2");
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_second_backward_through_kept_buffers_gives_the_same_gradient() {
     // cross_entropy keeps exp(z - m) and conv2d its columns for the first backward;

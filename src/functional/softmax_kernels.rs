@@ -166,7 +166,7 @@ fn finish_shift<T: Float>(m: &mut [T]) -> bool {
 }
 
 /// `m` and `ls` of every position of a plane (`c × inner`), block by block,
-/// keeping `e = exp(z − m)` when `e` is not empty; `after(r, m, ls)` is called
+/// keeping `e = exp(z − m)` when `e` is not empty; `after(r, m, ls, e)` is called
 /// once a block's statistics are done, while it is in cache. The next block's
 /// maximum is found in the loop that exponentiates this one (when the blocks
 /// have one length), so that its loads from memory overlap this block's `exp`.
@@ -178,7 +178,7 @@ fn plane_stats<T: Float>(
     m: &mut [T],
     ls: &mut [T],
     e: &mut [T],
-    mut after: impl FnMut(&Range<usize>, &[T], &[T]),
+    mut after: impl FnMut(&Range<usize>, &[T], &[T], &mut [T]),
 ) {
     let keep = !e.is_empty();
     let mut r = 0..BLOCK.min(inner);
@@ -229,7 +229,7 @@ fn plane_stats<T: Float>(
         for v in lb.iter_mut() {
             *v = v.ln_fast();
         }
-        after(&r, mb, lb);
+        after(&r, mb, lb, e);
         overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
         r = next;
     }
@@ -241,8 +241,35 @@ dispatch! {
         if inner == 1 {
             fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
         } else {
-            plane_stats(z, c, inner, m, ls, &mut [], |_, _, _| {});
+            plane_stats(z, c, inner, m, ls, &mut [], |_, _, _, _| {});
         }
+    }
+}
+
+/// Per row `r` of `z` (rows of `c`), `picked = (z_t − m) − ls` (0 where `t == ignore`).
+#[inline(always)]
+fn pick_rows<T: Float>(z: &[T], c: usize, t: &[i64], ignore: i64, m: &[T], ls: &[T], picked: &mut [T]) {
+    let rows = m.len().min(z.len() / c.max(1));
+    for r in 0..rows {
+        picked[r] = if t[r] == ignore { T::zero() } else { (z[r * c + t[r] as usize] - m[r]) - ls[r] };
+    }
+}
+
+/// As [`pick_rows`], for the positions `r` of a plane (`mb`, `lb` are the block's statistics).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pick_block<T: Float>(
+    z: &[T],
+    inner: usize,
+    r: &Range<usize>,
+    t: &[i64],
+    ignore: i64,
+    mb: &[T],
+    lb: &[T],
+    picked: &mut [T],
+) {
+    for (i, j) in r.clone().enumerate() {
+        picked[j] = if t[j] == ignore { T::zero() } else { (z[t[j] as usize * inner + j] - mb[i]) - lb[i] };
     }
 }
 
@@ -252,18 +279,35 @@ dispatch! {
     /// block is still in cache. Targets are in `[0, c)` or `ignore`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
-        let pick = |zt: T, m: T, ls: T| (zt - m) - ls;
         if inner == 1 {
             fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
-            let rows = m.len().min(z.len() / c.max(1));
-            for r in 0..rows {
-                picked[r] = if t[r] == ignore { T::zero() } else { pick(z[r * c + t[r] as usize], m[r], ls[r]) };
-            }
+            pick_rows(z, c, t, ignore, m, ls, picked);
         } else {
-            plane_stats(z, c, inner, m, ls, &mut [], |r, mb, lb| {
-                for (i, j) in r.clone().enumerate() {
-                    picked[j] = if t[j] == ignore { T::zero() } else { pick(z[t[j] as usize * inner + j], mb[i], lb[i]) };
-                }
+            plane_stats(z, c, inner, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(z, inner, r, t, ignore, mb, lb, picked));
+        }
+    }
+}
+
+dispatch! {
+    /// [`stats_pick`] and then [`softmax_onehot`] with the scales `a` (known
+    /// before the statistics), the unit (rows) or a block of positions (planes)
+    /// at a time while it is in cache: the logits are read from memory once, and the
+    /// exponentials summed for the statistics, kept in `out`, become the
+    /// gradient there. Equal to the two kernels run one after the other, bit
+    /// for bit (both compute `a·exp(−ls) · exp(z − m)`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn stats_pick_onehot<T: Float>(
+        z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, a: &[T], m: &mut [T], ls: &mut [T],
+        picked: &mut [T], out: &mut [T],
+    ) {
+        if inner == 1 {
+            fused_rows::<T, 0, true>(z, c, m, ls, out, [], Plain);
+            pick_rows(z, c, t, ignore, m, ls, picked);
+            onehot_rows::<T, true>(z, c, m, ls, a, t, ignore, out);
+        } else {
+            plane_stats(z, c, inner, m, ls, out, #[inline(always)] |r, mb, lb, e| {
+                pick_block(z, inner, r, t, ignore, mb, lb, picked);
+                onehot_block::<T, true>(z, c, inner, r, mb, lb, a, t, ignore, e);
             });
         }
     }
@@ -320,42 +364,97 @@ dispatch! {
     }
 }
 
+/// Rows of `c`: `out_c = a·exp(−ls) · e_c − a · [c = t]`, rows with `a = 0`
+/// exactly zero, where `e_c` is the kept exponential already in `out` when
+/// `KEPT`, else `exp(z_c − m)` from the logits `z` and maxima `m`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn onehot_rows<T: Float, const KEPT: bool>(
+    z: &[T],
+    c: usize,
+    m: &[T],
+    ls: &[T],
+    a: &[T],
+    t: &[i64],
+    ignore: i64,
+    out: &mut [T],
+) {
+    for (r, orow) in out.chunks_exact_mut(c.max(1)).enumerate().take(ls.len()) {
+        let ar = a[r];
+        if ar == T::zero() {
+            orow.fill(T::zero());
+            continue;
+        }
+        let scale = ar * (-ls[r]).exp();
+        if KEPT {
+            orow.iter_mut().for_each(|o| *o = scale * *o);
+        } else {
+            let mr = m[r];
+            for (o, &v) in orow.iter_mut().zip(&z[r * c..(r + 1) * c]) {
+                *o = scale * (v - mr).exp_capped();
+            }
+        }
+        if t[r] != ignore {
+            orow[t[r] as usize] -= ar;
+        }
+    }
+}
+
+/// As [`onehot_rows`], for the positions `r` of a plane (`mb`, `lb` the block's
+/// statistics; `z`, `a` and `t` for the whole plane).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn onehot_block<T: Float, const KEPT: bool>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    r: &Range<usize>,
+    mb: &[T],
+    lb: &[T],
+    a: &[T],
+    t: &[i64],
+    ignore: i64,
+    out: &mut [T],
+) {
+    let mut scale = [T::zero(); BLOCK];
+    let (ab, scale) = (&a[r.clone()], &mut scale[..r.len()]);
+    for ((sc, &ai), &li) in scale.iter_mut().zip(ab).zip(lb) {
+        *sc = ai * (-li).exp();
+    }
+    for k in 0..c {
+        let ok = row_mut(out, k, inner, r);
+        if KEPT {
+            for ((o, &sc), &ai) in ok.iter_mut().zip(&*scale).zip(ab) {
+                let y = sc * *o;
+                *o = if ai == T::zero() { T::zero() } else { y };
+            }
+        } else {
+            let it = ok.iter_mut().zip(row(z, k, inner, r)).zip(mb).zip(&*scale).zip(ab);
+            for ((((o, &v), &mi), &sc), &ai) in it {
+                let y = sc * (v - mi).exp_capped();
+                *o = if ai == T::zero() { T::zero() } else { y };
+            }
+        }
+    }
+    for j in r.clone() {
+        if t[j] != ignore && a[j] != T::zero() {
+            out[t[j] as usize * inner + j] -= a[j];
+        }
+    }
+}
+
 dispatch! {
     /// The gradient of `nll_loss(log_softmax(z))` for one unit, per position:
-    /// `out_c = a · exp((z_c − m) − ls) − a · [c = t]` (rows with `a = 0`,
+    /// `out_c = a·exp(−ls) · exp(z_c − m) − a · [c = t]` (rows with `a = 0`,
     /// such as ignored targets, exactly zero); the target's term is subtracted
     /// while the row or block is still in cache.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn softmax_onehot<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], ls: &[T], a: &[T], t: &[i64], ignore: i64, out: &mut [T]) {
         if inner == 1 {
-            for (r, (orow, zrow)) in out.chunks_exact_mut(c.max(1)).zip(z.chunks_exact(c.max(1))).enumerate() {
-                let (mr, lr, ar) = (m[r], ls[r], a[r]);
-                if ar == T::zero() {
-                    orow.fill(T::zero());
-                    continue;
-                }
-                for (o, &v) in orow.iter_mut().zip(zrow) {
-                    *o = ar * ((v - mr) - lr).exp_capped();
-                }
-                if t[r] != ignore {
-                    orow[t[r] as usize] -= ar;
-                }
-            }
+            onehot_rows::<T, false>(z, c, m, ls, a, t, ignore, out);
         } else {
             for r in blocks(inner) {
-                let (mb, lb, ab) = (&m[r.clone()], &ls[r.clone()], &a[r.clone()]);
-                for k in 0..c {
-                    let (ok, zk) = (row_mut(out, k, inner, &r), row(z, k, inner, &r));
-                    for ((((o, &v), &mi), &li), &ai) in ok.iter_mut().zip(zk).zip(mb).zip(lb).zip(ab) {
-                        let y = ai * ((v - mi) - li).exp_capped();
-                        *o = if ai == T::zero() { T::zero() } else { y };
-                    }
-                }
-                for j in r {
-                    if t[j] != ignore && a[j] != T::zero() {
-                        out[t[j] as usize * inner + j] -= a[j];
-                    }
-                }
+                onehot_block::<T, false>(z, c, inner, &r, &m[r.clone()], &ls[r.clone()], a, t, ignore, out);
             }
         }
     }
@@ -468,7 +567,7 @@ dispatch! {
         } else if inner == 1 {
             fused_rows::<T, 0, true>(z, c, m, ls, e, [], Plain);
         } else {
-            plane_stats(z, c, inner, m, ls, e, |_, _, _| {});
+            plane_stats(z, c, inner, m, ls, e, |_, _, _, _| {});
         }
     }
 }
@@ -923,6 +1022,46 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fused statistics-and-gradient kernel of `nll_loss(log_softmax)`
+    /// equals `stats_pick` then `softmax_onehot` bit for bit: rows long and
+    /// short, planes with a partial last block, ignored targets, rows with
+    /// `a = 0`, a row all `-inf` and one holding NaN.
+    #[test]
+    fn fused_pick_and_gradient_equal_separate_kernels() {
+        let mut s = 11u64;
+        let mut next = move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
+        };
+        for (rows, c, inner) in [(9usize, 1001usize, 1usize), (6, 10, 1), (7, 64, 1), (3, 7, 300), (2, 21, 512)] {
+            let mut z: Vec<f32> = (0..rows * c * inner).map(|_| next()).collect();
+            if inner == 1 {
+                z[c..2 * c].fill(f32::NEG_INFINITY);
+                z[2 * c + 3] = f32::NAN;
+            }
+            let positions = rows * inner;
+            let t: Vec<i64> =
+                (0..positions).map(|j| if j % 5 == 1 { -100 } else { (next().abs() as usize % c) as i64 }).collect();
+            let a: Vec<f32> =
+                (0..positions).map(|j| if t[j] == -100 || j % 7 == 4 { 0.0 } else { next().abs() / 9.0 }).collect();
+            let (mut m1, mut l1, mut p1) = (vec![0.0; positions], vec![0.0; positions], vec![0.0; positions]);
+            let (mut m2, mut l2, mut p2) = (m1.clone(), l1.clone(), p1.clone());
+            let (mut g1, mut g2) = (vec![0.0; z.len()], vec![0.0; z.len()]);
+            stats_pick_onehot(&z, c, inner, &t, -100, &a, &mut m1, &mut l1, &mut p1, &mut g1);
+            stats_pick(&z, c, inner, &t, -100, &mut m2, &mut l2, &mut p2);
+            softmax_onehot(&z, c, inner, &m2, &l2, &a, &t, -100, &mut g2);
+            // (a NaN's sign is not meaningful)
+            let bits =
+                |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+            let what = format!("{rows}x{c}x{inner}");
+            assert_eq!(bits(&m1), bits(&m2), "m {what}");
+            assert_eq!(bits(&l1), bits(&l2), "ls {what}");
+            assert_eq!(bits(&p1), bits(&p2), "picked {what}");
+            assert_eq!(bits(&g1), bits(&g2), "gradient {what}");
+            assert!(g1.iter().any(|&v| v != 0.0), "{what}: some gradient");
+        }
+    }
 
     /// The fused label-smoothing and probability-target statistics equal the
     /// separate passes bit for bit (maximum, log-sum-exp, kept exponentials,

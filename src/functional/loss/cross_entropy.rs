@@ -2,25 +2,26 @@
 //!
 //! The forward reads the logits for the maximum and the log-sum-exp of each
 //! position (see `softmax_kernels`); when the logits track gradients it also
-//! keeps the exponentials `exp(z − m)` it summed, and the backward turns that
-//! buffer into `softmax − target` (scaled) in place, in one pass and without a
-//! second `exp`. No one-hot tensor, no log-probability tensor, no transpose for
-//! K-dimensional inputs; large inputs run in parallel.
+//! keeps the exponentials `exp(z − m)` it summed. For a reduced loss it turns
+//! them into the gradient `softmax − target` (scaled, for an upstream gradient
+//! of 1) while each unit is still in cache, and `backward()` hands that buffer
+//! over (see `kept`); otherwise the backward turns the buffer into the gradient
+//! in place. Either way no second `exp`, no one-hot tensor, no log-probability
+//! tensor, no transpose for K-dimensional inputs; large inputs run in parallel.
 
 use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
+use super::kept::{Kept, KeptSlot, Taken};
 use super::nll::{position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, affine_in_place, all_stats_keep, prob_grads_kept, stats_maybe_keep, stats_prob, stats_smooth,
+    Dims, Unit, affine_in_place, all_stats_keep, prob_grads_kept, stats_maybe_keep, stats_prob, stats_smooth,
 };
-use crate::tensor::Storage;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Shape};
 use crate::{Error, Reduction, Result, Tensor};
-use std::sync::Mutex;
 
 /// Options of [`cross_entropy`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug)]
@@ -42,11 +43,63 @@ impl Default for CrossEntropyOptions {
     }
 }
 
-/// The forward's exponentials `exp(z − m)`, taken from `kept` by the first
-/// backward; a later backward recomputes them exactly as the forward did.
-fn take_exps<T: Float>(kept: &Mutex<Option<Storage>>, zs: &[T], d: Dims) -> Vec<T> {
-    let taken = kept.lock().unwrap_or_else(|e| e.into_inner()).take();
-    taken.and_then(|mut s| T::take_vec(&mut s)).unwrap_or_else(|| all_stats_keep(zs, d, true).2)
+/// The forward's exponentials `exp(z − m)` when it kept them, else computed
+/// again exactly as the forward did.
+fn exps_or_recompute<T: Float>(taken: Taken<T>, zs: &[T], d: Dims) -> Vec<T> {
+    match taken {
+        Taken::Exps(e) => e,
+        Taken::Grad(g) => {
+            give_back(g);
+            all_stats_keep(zs, d, true).2
+        }
+        Taken::Nothing => all_stats_keep(zs, d, true).2,
+    }
+}
+
+/// The cross-entropy gradient with class-index targets, one unit at a time:
+/// `∂ℓ/∂z_c = s·((1 − ε)·w_t + ε/C·Σw)·softmax_c − s·ε/C·w_c − s·(1 − ε)·w_t·[c = t]`
+/// per position (zero where the target is ignored), `s` the upstream gradient
+/// reaching it. The forward (for an upstream gradient of 1) and the backward
+/// both compute it here.
+struct IndexGrad<'a, T> {
+    d: Dims,
+    w: Option<&'a [T]>,
+    ignore: i64,
+    eps: T,
+    uniform: T,
+    wsum: T,
+}
+
+impl<'a, T: Float> IndexGrad<'a, T> {
+    fn new(d: Dims, w: Option<&'a [T]>, ignore: i64, eps: f64) -> Self {
+        let eps = T::from_f64(eps);
+        let uniform = eps / T::from_f64(d.c as f64);
+        let wsum = w.map_or(T::from_f64(d.c as f64), pairwise_sum);
+        IndexGrad { d, w, ignore, eps, uniform, wsum }
+    }
+
+    /// Turns the unit's exponentials `e = exp(z − m)` into its gradient in place,
+    /// given the unit's targets `t`, its `ls` and `s(j)` for position `j`.
+    fn unit(&self, e: &mut [T], u: Unit, t: &[i64], ls: &[T], s: &impl Fn(usize) -> T) {
+        let (d, w, keep) = (self.d, self.w, T::one() - self.eps);
+        // per position: e_c ← a·softmax_c − b·w_c, then the target's entry − s·(1 − ε)·w_t
+        let (mut a, mut b) = (zeros::<T>(u.len), zeros::<T>(u.len));
+        for (i, &tj) in t.iter().enumerate() {
+            if tj != self.ignore {
+                let s = s(u.j0 + i);
+                a[i] = s * (keep * class_weight(w, tj as usize) + self.uniform * self.wsum);
+                b[i] = s * self.uniform;
+            }
+        }
+        affine_in_place(e, d.c, d.inner, ls, &a, &b, w);
+        for (i, &tj) in t.iter().enumerate() {
+            if tj != self.ignore {
+                e[d.offset(i, tj as usize)] -= s(u.j0 + i) * keep * class_weight(w, tj as usize);
+            }
+        }
+        give_back(a);
+        give_back(b);
+    }
 }
 
 /// What the probability-target backward keeps: per position the maximum `m`
@@ -65,9 +118,8 @@ struct IndexTargets {
     denom: f64,
     /// per position `log Σ exp(z − m)`
     ls: Tensor,
-    /// `exp(z − m)` from the forward, turned into the gradient in place by the
-    /// first backward (a second backward recomputes them)
-    exps: Mutex<Option<Storage>>,
+    /// the gradient for an upstream 1, or `exp(z − m)`, from the forward
+    kept: KeptSlot,
 }
 
 struct ProbTargets {
@@ -76,8 +128,8 @@ struct ProbTargets {
     reduction: Reduction,
     eps: f64,
     saved: Saved,
-    /// `exp(z − m)` from the forward, turned into the gradient in place by the first backward
-    exps: Mutex<Option<Storage>>,
+    /// the gradient for an upstream 1, or `exp(z − m)`, from the forward
+    kept: KeptSlot,
     /// per position `Σ_c w_c·t'_c`
     tw: Tensor,
 }
@@ -95,36 +147,21 @@ impl Backward for IndexTargets {
         let d = l.dims();
         let gz = float_op2!(OP, z, grad, "grad", |zs, g| {
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
-            let w = w.as_deref();
-            let ls = self.ls.data::<T>(OP, "ls")?;
-            let eps = T::from_f64(self.eps);
-            let uniform = eps / T::from_f64(l.c as f64);
-            let wsum = w.map_or(T::from_f64(l.c as f64), pairwise_sum);
-            // per position: out_c = a·softmax_c − b·w_c, then the target's entry − s·(1 − ε)·w_t
-            let (mut a, mut b) = (zeros::<T>(t.len()), zeros::<T>(t.len()));
-            let scale = position_scale(g, self.reduction, self.denom);
-            for (j, &tj) in t.iter().enumerate() {
-                if tj != self.ignore_index {
-                    let s = scale(j);
-                    a[j] = s * ((T::one() - eps) * class_weight(w, tj as usize) + uniform * wsum);
-                    b[j] = s * uniform;
+            let out = match self.kept.take_for(g) {
+                Taken::Grad(done) => done,
+                taken => {
+                    let ls = self.ls.data::<T>(OP, "ls")?;
+                    let grads = IndexGrad::new(d, w.as_deref(), self.ignore_index, self.eps);
+                    let scale = position_scale(g, self.reduction, self.denom);
+                    // the forward's exp(z − m), turned into the gradient in place
+                    let mut out = exps_or_recompute(taken, zs, d);
+                    d.run([], [&mut out], |u, [], [o]| {
+                        let p = u.j0..u.j0 + u.len;
+                        grads.unit(o, u, &t[p.clone()], &ls[p], &scale);
+                    });
+                    out
                 }
-            }
-            // the forward's exp(z − m), turned into the gradient in place
-            let mut out = take_exps(&self.exps, zs, d);
-            // then the target's entry, while the unit is in cache
-            d.run([], [&mut out], |u, [], [o]| {
-                let p = u.j0..u.j0 + u.len;
-                affine_in_place(o, l.c, l.inner, &ls[p.clone()], &a[p.clone()], &b[p.clone()], w);
-                for (i, (j, &tj)) in p.clone().zip(&t[p]).enumerate() {
-                    if tj != self.ignore_index {
-                        let s = scale(j);
-                        o[d.offset(i, tj as usize)] -= s * (T::one() - eps) * class_weight(w, tj as usize);
-                    }
-                }
-            });
-            give_back(a);
-            give_back(b);
+            };
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gz, z.shape())), None])
@@ -142,6 +179,12 @@ impl Backward for ProbTargets {
         let d = l.dims();
         let (gz, gt) = float_op2!(OP, z, target, "target", |zs, ts| {
             let g = grad.data::<T>(OP, "grad")?;
+            let taken = self.kept.take_for(&g);
+            if let Taken::Grad(done) = taken {
+                // the forward only computes it when the target tracks no gradient
+                debug_assert!(!target.tracks_grad());
+                return Ok(vec![Some(Tensor::from_storage(T::wrap(done), z.shape())), None]);
+            }
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
             let (m, ls) = (self.saved.m.data::<T>(OP, "m")?, self.saved.ls.data::<T>(OP, "ls")?);
@@ -151,7 +194,7 @@ impl Backward for ProbTargets {
             let eps = T::from_f64(self.eps);
             let mut gt = scratch::<T>(if target.tracks_grad() { zs.len() } else { 0 });
             // the forward's exp(z − m), turned into the gradient in place
-            let mut gz = take_exps(&self.exps, zs, d);
+            let mut gz = exps_or_recompute(taken, zs, d);
             d.run([], [&mut gz, &mut gt], |u, [], [ge, gt]| {
                 let (p, el) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
                 prob_grads_kept(
@@ -185,13 +228,24 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let d = layout.dims();
     let keep = is_grad_enabled() && input.tracks_grad();
-    let (storage, ls, denom, exps) = float_op!(OP, "input", input, |zs| {
+    // a reduced loss writes the gradient for an upstream 1 (see `kept`)
+    let eager = keep && opts.reduction != Reduction::None;
+    let (storage, ls, denom, kept) = float_op!(OP, "input", input, |zs| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
+        let ignore = opts.ignore_index;
+        let weights: Vec<T> =
+            t.iter().map(|&tj| if tj == ignore { T::zero() } else { class_weight(w, tj as usize) }).collect();
+        // the upstream gradient 1 reaching each position (divided by the mean's divisor)
+        let one = [T::one()];
+        let divisor = if eager && opts.reduction == Reduction::Mean { pairwise_sum(&weights).to_f64() } else { 1.0 };
+        let scale = position_scale(&one, opts.reduction, divisor);
+        let grads = IndexGrad::new(d, w, ignore, opts.label_smoothing);
         // per unit, while it is in cache: the maximum and log-sum-exp of each
-        // position, the exponentials when recording, and (ε > 0) the label-smoothing
-        // term Σ_c w_c·(z_c − m)
+        // position, the exponentials when recording (turned into the gradient
+        // in place for a reduced loss), and (ε > 0) the label-smoothing term
+        // Σ_c w_c·(z_c − m)
         let (c, inner, positions) = (layout.c, layout.inner, t.len());
         let (mut m, mut ls) = (scratch::<T>(positions), scratch::<T>(positions));
         let mut smooth = scratch::<T>(if opts.label_smoothing > 0.0 { positions } else { 0 });
@@ -205,30 +259,33 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             } else {
                 stats_maybe_keep(z, c, inner, m, ls, e);
             }
-            for (i, (&tj, p)) in t[u.j0..u.j0 + u.len].iter().zip(pk.iter_mut()).enumerate() {
-                *p = if tj == opts.ignore_index { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
+            let t = &t[u.j0..u.j0 + u.len];
+            for (i, (&tj, p)) in t.iter().zip(pk.iter_mut()).enumerate() {
+                *p = if tj == ignore { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
+            }
+            if eager {
+                // while the unit is in cache (L2)
+                grads.unit(e, u, t, ls, &scale);
             }
         });
         let uniform = eps / T::from_f64(layout.c as f64);
         let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
         let mut losses = zeros::<T>(t.len());
-        let mut weights = zeros::<T>(t.len());
-        for (j, &tj) in t.iter().enumerate() {
-            if tj == opts.ignore_index {
+        for (j, (&tj, &wt)) in t.iter().zip(&weights).enumerate() {
+            if tj == ignore {
                 continue;
             }
-            let wt = class_weight(w, tj as usize);
             // −log_softmax at the target: ls − (z_t − m)
             let nll = wt * (ls[j] - picked[j]);
             losses[j] =
                 if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
-            weights[j] = wt;
         }
         let (v, denom) = reduce_classes(losses, weights, opts.reduction);
         give_back(m);
         give_back(smooth);
         give_back(picked);
-        (T::wrap(v), Tensor::from_storage(T::wrap(ls), &[t.len()]), denom, keep.then(|| T::wrap(exps)))
+        let kept = keep.then(|| if eager { Kept::GradForOne(T::wrap(exps)) } else { Kept::Exps(T::wrap(exps)) });
+        (T::wrap(v), Tensor::from_storage(T::wrap(ls), &[t.len()]), denom, kept)
     });
     let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = IndexTargets {
@@ -239,7 +296,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         eps: opts.label_smoothing,
         denom,
         ls,
-        exps: Mutex::new(exps),
+        kept: KeptSlot::new(kept),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }
@@ -274,19 +331,29 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let d = layout.dims();
     let keep = is_grad_enabled() && input.tracks_grad();
-    let (storage, saved, tw, exps) = float_op2!(OP, input, target, "target", |zs, ts| {
+    // a reduced loss writes the gradient for an upstream 1 (see `kept`), unless
+    // the target needs its own gradient too
+    let eager = keep && opts.reduction != Reduction::None && !target.tracks_grad();
+    let (storage, saved, tw, kept) = float_op2!(OP, input, target, "target", |zs, ts| {
         let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
         let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
+        let one = [T::one()];
+        let scale = position_scale(&one, opts.reduction, layout.positions() as f64)(0);
         // per unit, while its logits are in cache: the statistics (and the
-        // exponentials when recording), then the target sums
+        // exponentials when recording, turned into the gradient for a reduced
+        // loss), then the target sums
         let p = d.positions();
         let (mut m, mut ls, mut tw, mut zw) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
         let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
         d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
             let el = u.e0..u.e0 + u.len * layout.c;
-            let z = &zs[el.clone()];
-            stats_prob(z, &ts[el], layout.c, layout.inner, w, eps, m, ls, tw, zw, e)
+            let (z, t) = (&zs[el.clone()], &ts[el]);
+            stats_prob(z, t, layout.c, layout.inner, w, eps, m, ls, tw, zw, e);
+            if eager {
+                let s = vec![scale; u.len];
+                prob_grads_kept(e, z, t, layout.c, layout.inner, m, ls, &s, tw, w, eps, &mut []);
+            }
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {
@@ -297,7 +364,8 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         give_back(zw);
         let p = d.positions();
         let saved = Saved { m: Tensor::from_storage(T::wrap(m), &[p]), ls: Tensor::from_storage(T::wrap(ls), &[p]) };
-        (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]), keep.then(|| T::wrap(exps)))
+        let kept = keep.then(|| if eager { Kept::GradForOne(T::wrap(exps)) } else { Kept::Exps(T::wrap(exps)) });
+        (T::wrap(v), saved, Tensor::from_storage(T::wrap(tw), &[p]), kept)
     });
     let shape: Shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Shape::new() };
     let node = ProbTargets {
@@ -307,7 +375,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         eps: opts.label_smoothing,
         saved,
         tw,
-        exps: Mutex::new(exps),
+        kept: KeptSlot::new(kept),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[input, target]))
 }

@@ -5,6 +5,7 @@ mod bce_with_logits;
 mod classes;
 mod cross_entropy;
 mod huber;
+mod kept;
 mod l1;
 mod mse;
 mod nll;

@@ -1,9 +1,11 @@
 //! Negative log-likelihood: `F.nll_loss`.
 
 use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
+use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
+use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
-use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick};
+use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick, stats_pick_onehot};
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
@@ -46,26 +48,47 @@ fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore
 
 /// `nll_loss(log_softmax(x))` from `x` itself, per unit while it is in cache:
 /// the statistics `m`, `ls` of every position and `ℓ_j = −w[t_j]·((x_t − m) − ls)`
-/// (the log-probability exactly as `log_softmax` computes it).
-/// Returns `(losses, weights, m, ls)`.
+/// (the log-probability exactly as `log_softmax` computes it); and, when
+/// `eager`, the gradient of `x` for an upstream gradient of 1 (see `kept`).
+/// Returns `(losses, weights, m, ls, gradient)` (the gradient empty unless `eager`).
 fn fused_forward<T: Float>(
     x: &[T],
     d: Dims,
     t: &[i64],
     w: Option<&[T]>,
     ignore: i64,
-) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
+    reduction: Reduction,
+    eager: bool,
+) -> [Vec<T>; 5] {
     let p = d.positions();
-    let (mut losses, mut weights, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
-    d.run([&mut losses, &mut weights, &mut m, &mut ls], [], |u: Unit, [lo, we, m, ls], []| {
-        let t = &t[u.j0..u.j0 + u.len];
-        stats_pick(&x[u.e0..u.e0 + u.len * d.c], d.c, d.inner, t, ignore, m, ls, lo);
-        for ((l, wj), &tj) in lo.iter_mut().zip(we.iter_mut()).zip(t) {
+    let (mut losses, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
+    let mut weights = scratch::<T>(p);
+    d.run([&mut weights], [], |u, [we], []| {
+        for (wj, &tj) in we.iter_mut().zip(&t[u.j0..u.j0 + u.len]) {
             *wj = if tj == ignore { T::zero() } else { class_weight(w, tj as usize) };
-            *l = -*wj * *l;
         }
     });
-    (losses, weights, m, ls)
+    // the upstream gradient 1 reaching each position (divided by the mean's divisor)
+    let one = [T::one()];
+    let divisor = if eager && reduction == Reduction::Mean { pairwise_sum(&weights).to_f64() } else { 1.0 };
+    let scale = position_scale(&one, reduction, divisor)(0);
+    let mut grad = scratch::<T>(if eager { x.len() } else { 0 });
+    d.run([&mut losses, &mut m, &mut ls], [&mut grad], |u: Unit, [lo, m, ls], [g]| {
+        let (t, we) = (&t[u.j0..u.j0 + u.len], &weights[u.j0..u.j0 + u.len]);
+        let x = &x[u.e0..u.e0 + u.len * d.c];
+        if eager {
+            // as the backward's `target_scales`: w[t_j]·s, 0 where ignored
+            let a: Vec<T> =
+                t.iter().zip(we).map(|(&tj, &wj)| if tj == ignore { T::zero() } else { wj * scale }).collect();
+            stats_pick_onehot(x, d.c, d.inner, t, ignore, &a, m, ls, lo, g);
+        } else {
+            stats_pick(x, d.c, d.inner, t, ignore, m, ls, lo);
+        }
+        for (l, &wj) in lo.iter_mut().zip(we) {
+            *l = -wj * *l;
+        }
+    });
+    [losses, weights, m, ls, grad]
 }
 
 /// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
@@ -73,30 +96,32 @@ type Stats = (Storage, Storage);
 
 /// The forward in dtype `T`: from the log-softmax's input `fused` when given (the
 /// input's data is then never read), else a gather from `input`. Returns the
-/// reduced loss, the `mean` divisor and, when fused, the statistics `(m, ls)`.
+/// reduced loss, the `mean` divisor and, when fused, the statistics `(m, ls)`
+/// and (when `eager`) the gradient for an upstream 1.
 fn forward<T: Float>(
     input: &Tensor,
     fused: Option<&Storage>,
     layout: &Layout,
     t: &[i64],
     opts: &NllLossOptions,
-) -> Result<(Storage, f64, Option<Stats>)> {
+    eager: bool,
+) -> Result<(Storage, f64, Option<Stats>, Option<Kept>)> {
     const OP: &str = "nll_loss";
     let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
     let w = w.as_deref();
-    let (losses, weights, stats) = match fused.and_then(T::slice) {
+    let (losses, weights, stats, kept) = match fused.and_then(T::slice) {
         Some(xs) => {
-            let (lo, we, m, ls) = fused_forward(xs, layout.dims(), t, w, opts.ignore_index);
-            (lo, we, Some((T::wrap(m), T::wrap(ls))))
+            let [lo, we, m, ls, g] = fused_forward(xs, layout.dims(), t, w, opts.ignore_index, opts.reduction, eager);
+            (lo, we, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
         }
         None => {
             let x = input.data::<T>(OP, "input")?;
             let (lo, we) = nll_forward(&x, t, w, layout, opts.ignore_index);
-            (lo, we, None)
+            (lo, we, None, None)
         }
     };
     let (v, denom) = reduce_classes(losses, weights, opts.reduction);
-    Ok((T::wrap(v), denom, stats))
+    Ok((T::wrap(v), denom, stats, kept))
 }
 
 /// Reduces per-position losses; `mean` divides by the summed target weights
@@ -151,8 +176,9 @@ pub(crate) fn position_scale<T: Float>(g: &[T], reduction: Reduction, denom: f64
 /// The backward of `nll_loss`: `∂ℓ/∂x[j, t_j] = −w[t_j] · s_j`. When the input was
 /// `y = log_softmax(x)` over the class dim, the node is recorded on `x` itself
 /// and `stats` holds the forward's `(m, ls)` of every position: then
-/// `∂ℓ/∂x_c = s · w_t · (exp((x_c − m) − ls) − [c = t])`, in one pass per unit
-/// (neither `y` nor a one-hot gradient is ever made).
+/// `∂ℓ/∂x_c = s · w_t · (exp(x_c − m)·exp(−ls) − [c = t])`, in one pass per unit
+/// (neither `y` nor a one-hot gradient is ever made), or written by the forward
+/// itself for a reduced loss and an upstream gradient of 1 (`kept`).
 struct NllBackward {
     layout: Layout,
     weight: Option<Tensor>,
@@ -160,6 +186,8 @@ struct NllBackward {
     reduction: Reduction,
     denom: f64,
     stats: Option<Stats>,
+    /// the fused gradient for an upstream 1, from the forward
+    kept: KeptSlot,
 }
 
 impl Backward for NllBackward {
@@ -173,6 +201,9 @@ impl Backward for NllBackward {
         let t: &[i64] = &t;
         let l = &self.layout;
         let gx = float_op!(OP, "grad", grad, |g| {
+            if let Taken::Grad(done) = self.kept.take_for(g) {
+                return Ok(vec![Some(Tensor::from_storage(T::wrap(done), x.shape())), None]);
+            }
             let w = self.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
             let w = w.as_deref();
             let a = target_scales(t, w, self.ignore_index, g, self.reduction, self.denom);
@@ -248,12 +279,17 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     // nll_loss(log_softmax(x, class dim)): computed from x (the log-probabilities
     // are never made unless read), and recorded on x itself with the fused backward
     let fused = log_softmax_input(input, class_dim).filter(|&(_, dx)| dx == layout.dims());
-    let (storage, denom, stats) = match input.dtype() {
-        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), &layout, t, opts)?,
-        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), &layout, t, opts)?,
+    let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
+    // a reduced loss over log_softmax writes x's gradient for an upstream 1 (see `kept`)
+    let eager = fused.is_some()
+        && opts.reduction != Reduction::None
+        && is_grad_enabled()
+        && over.as_ref().is_some_and(Tensor::tracks_grad);
+    let (storage, denom, stats, kept) = match input.dtype() {
+        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), &layout, t, opts, eager)?,
+        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), &layout, t, opts, eager)?,
         DType::I64 => return Err(Error::dtype(OP, "input has dtype I64, expected a float tensor (F32 or F64)")),
     };
-    let over = input.node().filter(|n| n.op.log_softmax_dim() == Some(class_dim)).map(|n| n.inputs()[0].clone());
     // the fused backward needs the statistics; without them, the plain one on the input
     let (x, stats) = match (over, stats) {
         (Some(x), Some(stats)) => (x, Some(stats)),
@@ -266,6 +302,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
         reduction: opts.reduction,
         denom,
         stats,
+        kept: KeptSlot::new(kept),
     };
     Ok(Tensor::from_op(storage, &shape, node, &[&x, target]))
 }
