@@ -385,7 +385,7 @@ fn onehot_rows<T: Float, const KEPT: bool>(
             orow.fill(T::zero());
             continue;
         }
-        let scale = ar * (-ls[r]).exp();
+        let scale = ar * (-ls[r]).exp_fast();
         if KEPT {
             orow.iter_mut().for_each(|o| *o = scale * *o);
         } else {
@@ -419,7 +419,7 @@ fn onehot_block<T: Float, const KEPT: bool>(
     let mut scale = [T::zero(); BLOCK];
     let (ab, scale) = (&a[r.clone()], &mut scale[..r.len()]);
     for ((sc, &ai), &li) in scale.iter_mut().zip(ab).zip(lb) {
-        *sc = ai * (-li).exp();
+        *sc = ai * (-li).exp_fast();
     }
     for k in 0..c {
         let ok = row_mut(out, k, inner, r);
@@ -903,7 +903,7 @@ dispatch! {
                     erow.fill(T::zero());
                     continue;
                 }
-                let scale = ar * (-ls[r]).exp();
+                let scale = ar * (-ls[r]).exp_fast();
                 match w {
                     Some(w) => {
                         for (o, &wi) in erow.iter_mut().zip(w) {
@@ -922,7 +922,7 @@ dispatch! {
             for r in blocks(inner) {
                 let (a, b, scale) = (&a[r.clone()], &b[r.clone()], &mut scale[..r.len()]);
                 for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(&ls[r.clone()]) {
-                    *sc = ai * (-li).exp();
+                    *sc = ai * (-li).exp_fast();
                 }
                 for k in 0..c {
                     let wk = w.map_or(T::one(), |w| w[k]);
@@ -953,7 +953,7 @@ dispatch! {
             let c1 = c.max(1);
             for (r, (er, (zrow, trow))) in e.chunks_exact_mut(c1).zip(z.chunks_exact(c1).zip(t.chunks_exact(c1))).enumerate() {
                 let (mr, lr, sr, twr) = (m[r], ls[r], s[r], tw[r]);
-                let scale = twr * (-lr).exp();
+                let scale = twr * (-lr).exp_fast();
                 match w {
                     Some(w) => {
                         for ((o, &tv), &wv) in er.iter_mut().zip(trow).zip(w) {
@@ -979,7 +979,7 @@ dispatch! {
             for r in blocks(inner) {
                 let (m, ls, s, scale) = (&m[r.clone()], &ls[r.clone()], &s[r.clone()], &mut scale[..r.len()]);
                 for ((sc, &twi), &li) in scale.iter_mut().zip(&tw[r.clone()]).zip(ls) {
-                    *sc = twi * (-li).exp();
+                    *sc = twi * (-li).exp_fast();
                 }
                 for k in 0..c {
                     let wk = w.map_or(T::one(), |w| w[k]);
