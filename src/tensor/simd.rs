@@ -27,37 +27,54 @@ pub fn simd_enabled() -> bool {
 /// `eˣ` for f32 within 2 ulp; 0 below −86.6, `inf` above 88.72, NaN for NaN.
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
-    if x > 88.72 { f32::INFINITY } else { exp_f32_capped(x) }
+    // NaN compares false, so it passes through and propagates
+    let low = x < -86.6;
+    let xc = if low { -86.6 } else { x };
+    let (p, n_bits) = exp_parts(xc);
+    // 2ⁿ as 2ⁿ⁻¹ · 2, so that n = 128 (x near 88.7) stays representable
+    let scale = f32::from_bits(n_bits.wrapping_add(126) << 23);
+    let y = p * scale * 2.0;
+    if x > 88.72 {
+        f32::INFINITY
+    } else if low {
+        0.0
+    } else {
+        y
+    }
 }
 
-/// `eˣ` for f32 within 2 ulp for `x ≤ 88.72` (no overflow branch): the domain
-/// of every shifted softmax exponential `exp(z − max)` and of `exp(−|x|)`.
-/// Below −86.6 (where the result is under 2.4e-38) it is 0; NaN stays NaN.
+/// `eˣ` for f32 within 2 ulp for `x ≤ 88.3`, with two operations fewer than
+/// [`exp_f32`]: the domain of every shifted softmax exponential `exp(z − max)`
+/// and of `exp(−|x|)`. Below −87.68 it is 0 (the scale `2ⁿ` is built as
+/// `(n + 127) << 23`, whose bits are zero at `n = −127`); NaN stays NaN.
 #[inline(always)]
 pub(crate) fn exp_f32_capped(x: f32) -> f32 {
+    // one max (NaN compares false and passes through); n ≥ −127 from here on
+    let xc = if x < -88.0 { -88.0 } else { x };
+    let (p, n_bits) = exp_parts(xc);
+    p * f32::from_bits(n_bits.wrapping_add(127) << 23)
+}
+
+/// The Cephes reduction for `|x| ≤ 88.8` (or NaN): `eˣ = p · 2ⁿ` with `p`
+/// within 2 ulp of `e^r`, `|r| ≤ ln2/2`, and `n` as the bits of an `i32`.
+#[inline(always)]
+fn exp_parts(x: f32) -> (f32, u32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
-    // NaN compares false, so it passes through and propagates
-    let low = x < -86.6;
-    let xc = if low { -86.6 } else { x };
     // t = n + 1.5·2²³ holds the integer n in its low mantissa bits (no float-to-int
     // conversion, which would not vectorise)
-    let t = xc * LOG2E + ROUND;
+    let t = x * LOG2E + ROUND;
     let n = t - ROUND;
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, xc));
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
     let p = 1.987_569_1e-4f32.mul_add(r, 1.398_199_9e-3);
     let p = p.mul_add(r, 8.333_452e-3);
     let p = p.mul_add(r, 4.166_579_6e-2);
     let p = p.mul_add(r, 0.166_666_65);
     let p = p.mul_add(r, 0.5);
     let p = (p * r).mul_add(r, r) + 1.0;
-    // 2ⁿ as 2ⁿ⁻¹ · 2, so that n = 128 (x near 88.7) stays representable
-    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let scale = f32::from_bits(n_bits.wrapping_add(126) << 23);
-    let y = p * scale * 2.0;
-    if low { 0.0 } else { y }
+    (p, t.to_bits().wrapping_sub(ROUND.to_bits()))
 }
 
 /// Natural logarithm for f32 within 2 ulp, for every input: subnormals are
@@ -170,6 +187,26 @@ mod tests {
         assert!(exp_f32(f32::NAN).is_nan());
         assert_eq!(exp_f32(0.0), 1.0);
         assert!(exp_f32(-100.0) == 0.0 && exp_f32(100.0).is_infinite());
+    }
+
+    #[test]
+    fn capped_exp_within_two_ulp_and_specials() {
+        let mut worst = 0;
+        let mut x = -87.0f32;
+        while x < 88.3 {
+            let y = exp_f32_capped(x);
+            worst = worst.max(ulps(y, (x as f64).exp() as f32));
+            // bit for bit the full-range exp wherever neither result is subnormal
+            assert!(x < -86.6 || y.to_bits() == exp_f32(x).to_bits(), "exp_capped({x})");
+            x += 0.000_731;
+        }
+        assert!(worst <= 2, "exp_capped: {worst} ulp");
+        // flushed to zero at and below −87.68 (where eˣ is subnormal), never garbage
+        for x in [-87.7f32, -88.0, -100.0, -1e30, f32::NEG_INFINITY] {
+            assert_eq!(exp_f32_capped(x), 0.0, "exp_capped({x})");
+        }
+        assert!(exp_f32_capped(f32::NAN).is_nan());
+        assert_eq!(exp_f32_capped(0.0), 1.0);
     }
 
     #[test]
