@@ -119,7 +119,8 @@ fn tensors_are_send_and_sync() {
 /// upstream gradient of 1 and hands it to the first `backward()`; any other
 /// upstream gradient, or a second backward, computes it again from the logits.
 /// Scaling the upstream gradient by 2 is exact, so every route must give the
-/// same numbers: `backward()` once, twice (2×), `backward_with(2)` (2×).
+/// same numbers: `backward()` once, twice (2×), `backward_with(2)` (2×); and
+/// the loss is the same bits with and without recording.
 #[test]
 fn gradients_written_in_the_forward_equal_those_computed_in_the_backward() {
     use tapegrad::Reduction;
@@ -129,7 +130,7 @@ fn gradients_written_in_the_forward_equal_those_computed_in_the_backward() {
     let two = |dtype| Tensor::full(&[], 2.0, dtype);
     for dtype in [DType::F32, DType::F64] {
         // rows (with an ignored target) and planes (K-dimensional)
-        for shape in [vec![5usize, 9], vec![2, 4, 3, 70]] {
+        for shape in [vec![5usize, 9], vec![6, 33], vec![3, 70], vec![2, 4, 3, 70]] {
             let z = Tensor::randn(&shape, dtype, &mut r).requires_grad();
             let mut tshape = shape.clone();
             tshape.remove(1);
@@ -181,7 +182,11 @@ fn gradients_written_in_the_forward_equal_those_computed_in_the_backward() {
                         l.backward().unwrap();
                     });
                     let scaled = grad(&|| loss(reduction).backward_with(&two(dtype)).unwrap());
+                    // the loss itself: the same bits whether or not the forward recorded
+                    let value = |l: Tensor| l.to_dtype(DType::F64).unwrap().item::<f64>().unwrap();
+                    let (recorded, plain) = (value(loss(reduction)), value(no_grad(|| loss(reduction))));
                     let what = format!("{what}, {reduction:?}, {shape:?}, {dtype:?}");
+                    assert_eq!(recorded.to_bits(), plain.to_bits(), "{what}: loss with and without recording");
                     assert!(once.iter().any(|&v| v != 0.0), "{what}: a gradient");
                     for ((a, b), c) in once.iter().zip(&twice).zip(&scaled) {
                         assert_eq!(2.0 * a, *b, "{what}: backward twice");

@@ -235,10 +235,63 @@ fn plane_stats<T: Float>(
     }
 }
 
+/// Rows shorter than this take [`short_rows`]: a row of 10 would never fill a vector.
+const SHORT: usize = 64;
+
+dispatch! {
+    /// `m` and `ls` of short rows (`c < SHORT`), keeping `e = exp(z − m)`: every
+    /// row shifted first, then one long vectorised `exp` pass over all of them,
+    /// then each row's sum. Every row kernel takes it for short rows, keeping or
+    /// not, so that a row's statistics do not depend on which one ran (the loss
+    /// is the same bits with and without recording). A kernel of its own:
+    /// inlined into the row kernels, it made LLVM keep their accumulators on the
+    /// stack.
+    fn short_rows<T: Float>(z: &[T], c: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+        let c1 = c.max(1);
+        let mut overflow = false;
+        for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
+            let mx = row.iter().fold(T::neg_infinity(), |a, &b| larger(a, b));
+            overflow |= mx == T::infinity();
+            let shift = if mx.is_infinite() { T::zero() } else { mx };
+            for (o, &v) in erow.iter_mut().zip(row) {
+                *o = v - shift;
+            }
+            m[r] = shift;
+        }
+        if overflow {
+            e.iter_mut().for_each(|v| *v = v.exp_fast());
+        } else {
+            e.iter_mut().for_each(|v| *v = v.exp_capped());
+        }
+        for (r, erow) in e.chunks_exact(c1).enumerate().take(ls.len()) {
+            ls[r] = sum1(erow, |v| v).ln_fast();
+        }
+    }
+}
+
+dispatch! {
+    /// [`short_rows`] without keeping the exponentials: a few thousand elements
+    /// at a time through a buffer that stays in L1.
+    fn short_rows_stats<T: Float>(z: &[T], c: usize, m: &mut [T], ls: &mut [T]) {
+        const ELEMS: usize = 2048;
+        let c1 = c.max(1);
+        let rows = (ELEMS / c1).max(1);
+        let mut buf = vec![T::zero(); rows * c1];
+        let n = m.len().min(z.len() / c1);
+        for r0 in (0..n).step_by(rows) {
+            let r1 = (r0 + rows).min(n);
+            let e = &mut buf[..(r1 - r0) * c1];
+            short_rows(&z[r0 * c1..r1 * c1], c, &mut m[r0..r1], &mut ls[r0..r1], e);
+        }
+    }
+}
+
 dispatch! {
     /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
     pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
-        if inner == 1 {
+        if inner == 1 && c < SHORT {
+            short_rows_stats(z, c, m, ls);
+        } else if inner == 1 {
             fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], |_, _, _, _| {});
@@ -280,7 +333,11 @@ dispatch! {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
         if inner == 1 {
-            fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
+            if c < SHORT {
+                short_rows_stats(z, c, m, ls);
+            } else {
+                fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
+            }
             pick_rows(z, c, t, ignore, m, ls, picked);
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(z, inner, r, t, ignore, mb, lb, picked));
@@ -301,7 +358,11 @@ dispatch! {
         picked: &mut [T], out: &mut [T],
     ) {
         if inner == 1 {
-            fused_rows::<T, 0, true>(z, c, m, ls, out, [], Plain);
+            if c < SHORT {
+                short_rows(z, c, m, ls, out);
+            } else {
+                fused_rows::<T, 0, true>(z, c, m, ls, out, [], Plain);
+            }
             pick_rows(z, c, t, ignore, m, ls, picked);
             onehot_rows::<T, true>(z, c, m, ls, a, t, ignore, out);
         } else {
@@ -542,28 +603,8 @@ dispatch! {
     /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
     /// backward that then needs no `exp` of its own).
     pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
-        if inner == 1 && c < 64 {
-            // short rows: shift every row first, then one long vectorised exp
-            // pass over the whole unit (a row of 10 would never fill a vector)
-            let c1 = c.max(1);
-            let mut overflow = false;
-            for (r, (row, erow)) in z.chunks_exact(c1).zip(e.chunks_exact_mut(c1)).enumerate().take(m.len()) {
-                let mx = row.iter().fold(T::neg_infinity(), |a, &b| larger(a, b));
-                overflow |= mx == T::infinity();
-                let shift = if mx.is_infinite() { T::zero() } else { mx };
-                for (o, &v) in erow.iter_mut().zip(row) {
-                    *o = v - shift;
-                }
-                m[r] = shift;
-            }
-            if overflow {
-                e.iter_mut().for_each(|v| *v = v.exp_fast());
-            } else {
-                e.iter_mut().for_each(|v| *v = v.exp_capped());
-            }
-            for (r, erow) in e.chunks_exact(c1).enumerate().take(ls.len()) {
-                ls[r] = erow.iter().fold(T::zero(), |s, &v| s + v).ln_fast();
-            }
+        if inner == 1 && c < SHORT {
+            short_rows(z, c, m, ls, e);
         } else if inner == 1 {
             fused_rows::<T, 0, true>(z, c, m, ls, e, [], Plain);
         } else {
@@ -1034,7 +1075,9 @@ mod tests {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
         };
-        for (rows, c, inner) in [(9usize, 1001usize, 1usize), (6, 10, 1), (7, 64, 1), (3, 7, 300), (2, 21, 512)] {
+        for (rows, c, inner) in
+            [(9usize, 1001usize, 1usize), (6, 10, 1), (300, 21, 1), (7, 64, 1), (3, 7, 300), (2, 21, 512)]
+        {
             let mut z: Vec<f32> = (0..rows * c * inner).map(|_| next()).collect();
             if inner == 1 {
                 z[c..2 * c].fill(f32::NEG_INFINITY);
@@ -1075,7 +1118,9 @@ mod tests {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
         };
-        for (rows, c, inner) in [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (3, 7, 300)] {
+        for (rows, c, inner) in
+            [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (200, 33, 1), (3, 7, 300)]
+        {
             let mut z: Vec<f32> = (0..rows * c * inner).map(|_| next()).collect();
             if inner == 1 {
                 z[c + 5] = f32::INFINITY;
