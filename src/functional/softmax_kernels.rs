@@ -1064,17 +1064,27 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
 mod tests {
     use super::*;
 
+    /// Reproducible values in [−15, 15) (a linear congruential generator).
+    fn values(seed: u64) -> impl FnMut() -> f32 {
+        let mut s = seed;
+        move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
+        }
+    }
+
+    /// The bits of each value, every NaN as one (a NaN's sign is not meaningful).
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect()
+    }
+
     /// The fused statistics-and-gradient kernel of `nll_loss(log_softmax)`
     /// equals `stats_pick` then `softmax_onehot` bit for bit: rows long and
     /// short, planes with a partial last block, ignored targets, rows with
     /// `a = 0`, a row all `-inf` and one holding NaN.
     #[test]
     fn fused_pick_and_gradient_equal_separate_kernels() {
-        let mut s = 11u64;
-        let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
-        };
+        let mut next = values(11);
         for (rows, c, inner) in
             [(9usize, 1001usize, 1usize), (6, 10, 1), (300, 21, 1), (7, 64, 1), (3, 7, 300), (2, 21, 512)]
         {
@@ -1094,9 +1104,6 @@ mod tests {
             stats_pick_onehot(&z, c, inner, &t, -100, &a, &mut m1, &mut l1, &mut p1, &mut g1);
             stats_pick(&z, c, inner, &t, -100, &mut m2, &mut l2, &mut p2);
             softmax_onehot(&z, c, inner, &m2, &l2, &a, &t, -100, &mut g2);
-            // (a NaN's sign is not meaningful)
-            let bits =
-                |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
             let what = format!("{rows}x{c}x{inner}");
             assert_eq!(bits(&m1), bits(&m2), "m {what}");
             assert_eq!(bits(&l1), bits(&l2), "ls {what}");
@@ -1113,11 +1120,7 @@ mod tests {
     /// `+inf`, one with NaN, one all `-inf`, and planes.
     #[test]
     fn fused_statistics_equal_separate_passes() {
-        let mut s = 7u64;
-        let mut next = move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
-        };
+        let mut next = values(7);
         for (rows, c, inner) in
             [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (200, 33, 1), (3, 7, 300)]
         {
@@ -1143,7 +1146,6 @@ mod tests {
                         stats(&z, c, inner, &mut m2, &mut l2);
                     }
                     weighted_shifted_sum(&z, c, inner, &m2, weight, &mut s2);
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     let what = format!("{rows}x{c}x{inner} weighted {} keep {keep}", weight.is_some());
                     assert_eq!(bits(&m1), bits(&m2), "m {what}");
                     assert_eq!(bits(&l1), bits(&l2), "ls {what}");
