@@ -396,6 +396,11 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
 /// `(N,)`, `()` or `(N, d1, …, dK)`. Errors on an out-of-range class, a batch
 /// or spatial mismatch, a weight of the wrong length, or ε outside [0, 1].
 ///
+/// Memory: when the logits track gradients, the forward keeps one buffer of
+/// their size for the backward (as PyTorch keeps the `log_softmax` output);
+/// for `mean` and `sum` it already holds the logits' gradient for
+/// `loss.backward()`, which then costs no pass over the data.
+///
 /// ```
 /// use tapegrad::{functional as F, Tensor};
 /// let z = Tensor::from_vec(vec![2.0f32, 0.0, 0.0, 0.0, 2.0, 0.0], &[2, 3])?.requires_grad();

@@ -259,6 +259,11 @@ impl Backward for NllBackward {
 /// nothing). `mean` divides by `Σ w[y_j]` over the non-ignored targets (NaN if
 /// all are ignored); `none` returns the target's shape.
 ///
+/// `nll_loss(log_softmax(x, 1), …)` never makes the log-probabilities: it is
+/// computed from `x` and recorded on `x`; for `mean` and `sum`, when `x`
+/// tracks gradients, the forward also writes `x`'s gradient for
+/// `loss.backward()` (one buffer of `x`'s size, kept until the backward).
+///
 /// ```
 /// use tapegrad::{functional as F, Tensor};
 /// let logp = Tensor::from_vec(vec![-0.5f32, -1.0, -2.0, -0.1], &[2, 2])?;
