@@ -65,14 +65,16 @@ fn exp_parts(x: f32) -> (f32, u32) {
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer
     // t = n + 1.5·2²³ holds the integer n in its low mantissa bits (no float-to-int
     // conversion, which would not vectorise)
-    let t = x * LOG2E + ROUND;
+    let t = x.mul_add(LOG2E, ROUND);
     let n = t - ROUND;
     let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
-    let p = 1.987_569_1e-4f32.mul_add(r, 1.398_199_9e-3);
-    let p = p.mul_add(r, 8.333_452e-3);
-    let p = p.mul_add(r, 4.166_579_6e-2);
-    let p = p.mul_add(r, 0.166_666_65);
-    let p = p.mul_add(r, 0.5);
+    // eʳ ≈ 1 + r + r²·q(r), q of degree 4 fitted to the relative error over
+    // |r| ≤ ln2/2 (3.9e-9 at most, a sixteenth of an f32 half-ulp: Cephes'
+    // degree 5 is one multiply-add more than f32 needs)
+    let p = 1.381_461_2e-3f32.mul_add(r, 8.368_71e-3);
+    let p = p.mul_add(r, 4.166_839e-2);
+    let p = p.mul_add(r, 0.166_665_21);
+    let p = p.mul_add(r, 0.499_999_94);
     let p = (p * r).mul_add(r, r) + 1.0;
     (p, t.to_bits().wrapping_sub(ROUND.to_bits()))
 }
