@@ -286,13 +286,23 @@ dispatch! {
     }
 }
 
+/// `m` and `ls` of rows of `c` (`inner == 1`), keeping `e = exp(z − m)` when
+/// `KEEP`: [`short_rows`] below [`SHORT`] classes, else the row walk
+/// [`fused_rows`]. The one choice every row statistic makes.
+#[inline(always)]
+fn row_stats<T: Float, const KEEP: bool>(z: &[T], c: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+    match (c < SHORT, KEEP) {
+        (true, true) => short_rows(z, c, m, ls, e),
+        (true, false) => short_rows_stats(z, c, m, ls),
+        (false, _) => fused_rows::<T, 0, KEEP>(z, c, m, ls, e, [], Plain),
+    }
+}
+
 dispatch! {
     /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
     pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
-        if inner == 1 && c < SHORT {
-            short_rows_stats(z, c, m, ls);
-        } else if inner == 1 {
-            fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
+        if inner == 1 {
+            row_stats::<T, false>(z, c, m, ls, &mut []);
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], |_, _, _, _| {});
         }
@@ -333,11 +343,7 @@ dispatch! {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
         if inner == 1 {
-            if c < SHORT {
-                short_rows_stats(z, c, m, ls);
-            } else {
-                fused_rows::<T, 0, false>(z, c, m, ls, &mut [], [], Plain);
-            }
+            row_stats::<T, false>(z, c, m, ls, &mut []);
             pick_rows(z, c, t, ignore, m, ls, picked);
         } else {
             plane_stats(z, c, inner, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(z, inner, r, t, ignore, mb, lb, picked));
@@ -358,11 +364,7 @@ dispatch! {
         picked: &mut [T], out: &mut [T],
     ) {
         if inner == 1 {
-            if c < SHORT {
-                short_rows(z, c, m, ls, out);
-            } else {
-                fused_rows::<T, 0, true>(z, c, m, ls, out, [], Plain);
-            }
+            row_stats::<T, true>(z, c, m, ls, out);
             pick_rows(z, c, t, ignore, m, ls, picked);
             onehot_rows::<T, true>(z, c, m, ls, a, t, ignore, out);
         } else {
@@ -603,10 +605,8 @@ dispatch! {
     /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
     /// backward that then needs no `exp` of its own).
     pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
-        if inner == 1 && c < SHORT {
-            short_rows(z, c, m, ls, e);
-        } else if inner == 1 {
-            fused_rows::<T, 0, true>(z, c, m, ls, e, [], Plain);
+        if inner == 1 {
+            row_stats::<T, true>(z, c, m, ls, e);
         } else {
             plane_stats(z, c, inner, m, ls, e, |_, _, _, _| {});
         }
@@ -658,12 +658,12 @@ fn smooth_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], w: &[T], 
 dispatch! {
     /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
     /// label-smoothing term `sm = Σ_c w_c·(z_c − m)` of
-    /// [`weighted_shifted_sum`], with the same results: for rows of at least 64
+    /// [`weighted_shifted_sum`], with the same results: for rows of at least [`SHORT`]
     /// classes in the same pass as the exponentials (the row is read once, and
     /// the next row's maximum found alongside); otherwise one pass after the other.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
-        if inner != 1 || c < 64 {
+        if inner != 1 || c < SHORT {
             stats_maybe_keep(z, c, inner, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
@@ -681,11 +681,11 @@ dispatch! {
     /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
     /// target sums of [`prob_sums`] (`tw = Σ_c w_c·p'_c`, `zw = Σ_c w_c·p'_c·(z_c − m)`
     /// with `p' = (1 − ε)·p + ε/C`), with the same results: for rows of at least
-    /// 64 classes in the same pass as the exponentials; otherwise one pass after
+    /// [`SHORT`] classes in the same pass as the exponentials; otherwise one pass after
     /// the other.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
-        if inner != 1 || c < 64 {
+        if inner != 1 || c < SHORT {
             stats_maybe_keep(z, c, inner, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             return;
