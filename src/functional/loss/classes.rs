@@ -2,6 +2,7 @@
 //! `(N, C, d1, …, dK)` layout, target and weight validation.
 
 use crate::functional::softmax_kernels::Dims;
+use crate::tensor::alloc::scratch;
 use crate::tensor::ops::index::unravel;
 use crate::tensor::{DType, Float, Shape, Tensor};
 use crate::{Error, Result};
@@ -37,6 +38,18 @@ impl Layout {
 #[inline]
 pub(crate) fn class_weight<T: Float>(w: Option<&[T]>, k: usize) -> T {
     w.map_or(T::one(), |w| w[k])
+}
+
+/// The weight of each position's target class, 0 where the target is
+/// `ignore` (in parallel over the units of `d`).
+pub(crate) fn target_weights<T: Float>(d: Dims, t: &[i64], w: Option<&[T]>, ignore: i64) -> Vec<T> {
+    let mut weights = scratch::<T>(t.len());
+    d.run([&mut weights], [], |u, [we], []| {
+        for (wj, &tj) in we.iter_mut().zip(&t[u.j0..u.j0 + u.len]) {
+            *wj = if tj == ignore { T::zero() } else { class_weight(w, tj as usize) };
+        }
+    });
+    weights
 }
 
 /// The layout of `input` for a class loss, checked against an index `target`.

@@ -9,9 +9,9 @@
 //! in place. Either way no second `exp`, no one-hot tensor, no log-probability
 //! tensor, no transpose for K-dimensional inputs; large inputs run in parallel.
 
-use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
+use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout, target_weights};
 use super::kept::{Kept, KeptSlot, Taken};
-use super::nll::{position_scale, reduce_classes};
+use super::nll::{divisor, position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
@@ -235,12 +235,11 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
         let ignore = opts.ignore_index;
-        let weights: Vec<T> =
-            t.iter().map(|&tj| if tj == ignore { T::zero() } else { class_weight(w, tj as usize) }).collect();
+        let weights = target_weights(d, t, w, ignore);
+        let denom = divisor(&weights, opts.reduction);
         // the upstream gradient 1 reaching each position (divided by the mean's divisor)
         let one = [T::one()];
-        let divisor = if eager && opts.reduction == Reduction::Mean { pairwise_sum(&weights).to_f64() } else { 1.0 };
-        let scale = position_scale(&one, opts.reduction, divisor);
+        let scale = position_scale(&one, opts.reduction, denom);
         let grads = IndexGrad::new(d, w, ignore, opts.label_smoothing);
         // per unit, while it is in cache: the maximum and log-sum-exp of each
         // position, the exponentials when recording (turned into the gradient
@@ -268,8 +267,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
                 grads.unit(e, u, t, ls, &scale);
             }
         });
-        let uniform = eps / T::from_f64(layout.c as f64);
-        let wsum = w.map_or(T::from_f64(layout.c as f64), pairwise_sum);
+        let (uniform, wsum) = (grads.uniform, grads.wsum);
         let mut losses = zeros::<T>(t.len());
         for (j, (&tj, &wt)) in t.iter().zip(&weights).enumerate() {
             if tj == ignore {
@@ -280,7 +278,8 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             losses[j] =
                 if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
         }
-        let (v, denom) = reduce_classes(losses, weights, opts.reduction);
+        let v = reduce_classes(losses, opts.reduction, denom);
+        give_back(weights);
         give_back(m);
         give_back(smooth);
         give_back(picked);

@@ -1,6 +1,6 @@
 //! Negative log-likelihood: `F.nll_loss`.
 
-use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout};
+use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout, target_weights};
 use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
@@ -29,57 +29,41 @@ impl Default for NllLossOptions {
     }
 }
 
-/// Per position: `(loss, weight of the target class)`, 0 for ignored targets.
-fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore: i64) -> (Vec<T>, Vec<T>) {
-    let mut losses = Vec::with_capacity(t.len());
-    let mut weights = Vec::with_capacity(t.len());
-    for (&tj, base) in t.iter().zip(l.bases()) {
-        if tj == ignore {
-            losses.push(T::zero());
-            weights.push(T::zero());
-        } else {
-            let wj = class_weight(w, tj as usize);
-            losses.push(-wj * x[base + tj as usize * l.inner]);
-            weights.push(wj);
-        }
-    }
-    (losses, weights)
+/// Per position the loss `−w[t_j]·x[j, t_j]` (`weights` holds `w[t_j]`), 0 for ignored targets.
+fn nll_forward<T: Float>(x: &[T], t: &[i64], weights: &[T], l: &Layout, ignore: i64) -> Vec<T> {
+    t.iter()
+        .zip(weights)
+        .zip(l.bases())
+        .map(|((&tj, &wj), base)| if tj == ignore { T::zero() } else { -wj * x[base + tj as usize * l.inner] })
+        .collect()
 }
 
 /// `nll_loss(log_softmax(x))` from `x` itself, per unit while it is in cache:
 /// the statistics `m`, `ls` of every position and `ℓ_j = −w[t_j]·((x_t − m) − ls)`
 /// (the log-probability exactly as `log_softmax` computes it); and, when
-/// `eager`, the gradient of `x` for an upstream gradient of 1 (see `kept`).
-/// Returns `(losses, weights, m, ls, gradient)` (the gradient empty unless `eager`).
+/// `eager`, the gradient of `x` for an upstream gradient of 1 (see `kept`),
+/// with the backward's own scales (`target_scales`, `mean` divided by `denom`).
+/// `weights` holds each position's `w[t_j]`. Returns `(losses, m, ls, gradient)`
+/// (the gradient empty unless `eager`).
+#[allow(clippy::too_many_arguments)]
 fn fused_forward<T: Float>(
     x: &[T],
     d: Dims,
     t: &[i64],
     w: Option<&[T]>,
-    ignore: i64,
-    reduction: Reduction,
+    weights: &[T],
+    opts: &NllLossOptions,
+    denom: f64,
     eager: bool,
-) -> [Vec<T>; 5] {
-    let p = d.positions();
+) -> [Vec<T>; 4] {
+    let (p, ignore) = (d.positions(), opts.ignore_index);
     let (mut losses, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
-    let mut weights = scratch::<T>(p);
-    d.run([&mut weights], [], |u, [we], []| {
-        for (wj, &tj) in we.iter_mut().zip(&t[u.j0..u.j0 + u.len]) {
-            *wj = if tj == ignore { T::zero() } else { class_weight(w, tj as usize) };
-        }
-    });
-    // the upstream gradient 1 reaching each position (divided by the mean's divisor)
-    let one = [T::one()];
-    let divisor = if eager && reduction == Reduction::Mean { pairwise_sum(&weights).to_f64() } else { 1.0 };
-    let scale = position_scale(&one, reduction, divisor)(0);
     let mut grad = scratch::<T>(if eager { x.len() } else { 0 });
     d.run([&mut losses, &mut m, &mut ls], [&mut grad], |u: Unit, [lo, m, ls], [g]| {
         let (t, we) = (&t[u.j0..u.j0 + u.len], &weights[u.j0..u.j0 + u.len]);
         let x = &x[u.e0..u.e0 + u.len * d.c];
         if eager {
-            // as the backward's `target_scales`: w[t_j]·s, 0 where ignored
-            let a: Vec<T> =
-                t.iter().zip(we).map(|(&tj, &wj)| if tj == ignore { T::zero() } else { wj * scale }).collect();
+            let a = target_scales(t, w, ignore, &[T::one()], opts.reduction, denom);
             stats_pick_onehot(x, d.c, d.inner, t, ignore, &a, m, ls, lo, g);
         } else {
             stats_pick(x, d.c, d.inner, t, ignore, m, ls, lo);
@@ -88,7 +72,7 @@ fn fused_forward<T: Float>(
             *l = -wj * *l;
         }
     });
-    [losses, weights, m, ls, grad]
+    [losses, m, ls, grad]
 }
 
 /// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
@@ -109,39 +93,38 @@ fn forward<T: Float>(
     const OP: &str = "nll_loss";
     let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
     let w = w.as_deref();
-    let (losses, weights, stats, kept) = match fused.and_then(T::slice) {
+    let weights = target_weights(layout.dims(), t, w, opts.ignore_index);
+    let denom = divisor(&weights, opts.reduction);
+    let (losses, stats, kept) = match fused.and_then(T::slice) {
         Some(xs) => {
-            let [lo, we, m, ls, g] = fused_forward(xs, layout.dims(), t, w, opts.ignore_index, opts.reduction, eager);
-            (lo, we, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
+            let [lo, m, ls, g] = fused_forward(xs, layout.dims(), t, w, &weights, opts, denom, eager);
+            (lo, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
         }
         None => {
             let x = input.data::<T>(OP, "input")?;
-            let (lo, we) = nll_forward(&x, t, w, layout, opts.ignore_index);
-            (lo, we, None, None)
+            (nll_forward(&x, t, &weights, layout, opts.ignore_index), None, None)
         }
     };
-    let (v, denom) = reduce_classes(losses, weights, opts.reduction);
-    Ok((T::wrap(v), denom, stats, kept))
+    give_back(weights);
+    Ok((T::wrap(reduce_classes(losses, opts.reduction, denom)), denom, stats, kept))
 }
 
-/// Reduces per-position losses; `mean` divides by the summed target weights
-/// (NaN when every target is ignored, as PyTorch). Returns the value and the divisor.
-/// Both buffers are handed back to the cache (or `losses` becomes the result).
-pub(crate) fn reduce_classes<T: Float>(losses: Vec<T>, weights: Vec<T>, reduction: Reduction) -> (Vec<T>, f64) {
-    let out = match reduction {
-        Reduction::None => {
-            give_back(weights);
-            return (losses, 1.0);
-        }
-        Reduction::Sum => (vec![pairwise_sum(&losses)], 1.0),
-        Reduction::Mean => {
-            let total = pairwise_sum(&weights);
-            (vec![pairwise_sum(&losses) / total], total.to_f64())
-        }
+/// What `mean` divides by: the summed target weights (0 when every target is
+/// ignored, and the mean is then NaN, as PyTorch); 1 for `sum` and `none`.
+pub(crate) fn divisor<T: Float>(weights: &[T], reduction: Reduction) -> f64 {
+    if reduction == Reduction::Mean { pairwise_sum(weights).to_f64() } else { 1.0 }
+}
+
+/// Reduces per-position losses, `mean` dividing by `denom` (see [`divisor`]);
+/// `losses` is handed back to the cache (or becomes the result).
+pub(crate) fn reduce_classes<T: Float>(losses: Vec<T>, reduction: Reduction, denom: f64) -> Vec<T> {
+    let total = match reduction {
+        Reduction::None => return losses,
+        Reduction::Sum => pairwise_sum(&losses),
+        Reduction::Mean => pairwise_sum(&losses) / T::from_f64(denom),
     };
     give_back(losses);
-    give_back(weights);
-    out
+    vec![total]
 }
 
 /// Per position, the weight of its target class times the upstream gradient
