@@ -291,6 +291,12 @@ impl Geometry {
 /// The gradients of a convolution's input, weight and bias, where asked for.
 type Grads<T> = (Option<Vec<T>>, Option<Vec<T>>, Option<Vec<T>>);
 
+/// [`Grads`] as the backward returns them, one per input (`input, weight[, bias]`).
+fn grad_tensors<T: Float>(inputs: &[Tensor], (gx, gw, gb): Grads<T>) -> Vec<Option<Tensor>> {
+    let wrap = |v: Option<Vec<T>>, t: &Tensor| v.map(|v| Tensor::from_storage(T::wrap(v), t.shape()));
+    vec![wrap(gx, &inputs[0]), wrap(gw, &inputs[1]), inputs.get(2).and_then(|b| wrap(gb, b))]
+}
+
 /// Largest column matrix built at once (elements).
 const MAX_COLS: usize = 1 << 24;
 
@@ -313,17 +319,17 @@ impl Backward for Conv2dBackward {
         if geo.direct(x.dtype()) {
             let (xs, ws) = (x.data::<f32>("conv2d", "input")?, w.data::<f32>("conv2d", "weight")?);
             let g = grad.data::<f32>("conv2d", "grad")?;
-            let (gx, gw, gb) = geo.backward_direct(&xs, &ws, &g, x.tracks_grad(), w.tracks_grad(), need_b);
-            let wrap = |v: Option<Vec<f32>>, t: &Tensor| v.map(|v| Tensor::from_storage(Storage::F32(v), t.shape()));
-            return Ok(vec![wrap(gx, x), wrap(gw, w), inputs.get(2).and_then(|b| wrap(gb, b))]);
+            return Ok(grad_tensors(
+                inputs,
+                geo.backward_direct(&xs, &ws, &g, x.tracks_grad(), w.tracks_grad(), need_b),
+            ));
         }
         let (gx, gw, gb) = float_op2!("conv2d", x, w, "weight", |xs, ws| {
             let g = grad.data::<T>("conv2d", "grad")?;
             let g: &[T] = &g;
             if geo.parallel() {
-                let (gx, gw, gb) = geo.backward_per_sample(xs, ws, g, x.tracks_grad(), w.tracks_grad(), need_b);
-                let wrap = |v: Option<Vec<T>>, t: &Tensor| v.map(|v| Tensor::from_storage(T::wrap(v), t.shape()));
-                return Ok(vec![wrap(gx, x), wrap(gw, w), inputs.get(2).and_then(|b| wrap(gb, b))]);
+                let grads = geo.backward_per_sample(xs, ws, g, x.tracks_grad(), w.tracks_grad(), need_b);
+                return Ok(grad_tensors(inputs, grads));
             }
             // small convolutions: batched products over chunks of samples
             let kept: Option<Vec<T>> = kept.and_then(|mut s| T::take_vec(&mut s));
