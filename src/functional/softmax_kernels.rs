@@ -479,30 +479,43 @@ fn onehot_block<T: Float, const KEPT: bool>(
     ignore: i64,
     out: &mut [T],
 ) {
-    let mut scale = [T::zero(); BLOCK];
-    let (ab, scale) = (&a[r.clone()], &mut scale[..r.len()]);
+    let (mut scale, mut tb) = ([T::zero(); BLOCK], [-1i32; BLOCK]);
+    let (ab, scale, tb) = (&a[r.clone()], &mut scale[..r.len()], &mut tb[..r.len()]);
     for ((sc, &ai), &li) in scale.iter_mut().zip(ab).zip(lb) {
         *sc = ai * (-li).exp_fast();
     }
+    // the target class as an i32 lane (−1 where ignored: no class), so that
+    // the per-class loops subtract `a` at the target themselves
+    for (d, &tj) in tb.iter_mut().zip(&t[r.clone()]) {
+        *d = if tj == ignore { -1 } else { tj as i32 };
+    }
     for k in 0..c {
-        let ok = row_mut(out, k, inner, r);
+        let (ok, ki) = (row_mut(out, k, inner, r), k as i32);
         if KEPT {
-            for ((o, &sc), &ai) in ok.iter_mut().zip(&*scale).zip(ab) {
+            for (((o, &sc), &ai), &tj) in ok.iter_mut().zip(&*scale).zip(ab).zip(&*tb) {
                 let y = sc * *o;
-                *o = if ai == T::zero() { T::zero() } else { y };
+                *o = onehot_term(y, ai, tj == ki);
             }
         } else {
-            let it = ok.iter_mut().zip(row(z, k, inner, r)).zip(mb).zip(&*scale).zip(ab);
-            for ((((o, &v), &mi), &sc), &ai) in it {
+            let it = ok.iter_mut().zip(row(z, k, inner, r)).zip(mb).zip(&*scale).zip(ab).zip(&*tb);
+            for (((((o, &v), &mi), &sc), &ai), &tj) in it {
                 let y = sc * (v - mi).exp_capped();
-                *o = if ai == T::zero() { T::zero() } else { y };
+                *o = onehot_term(y, ai, tj == ki);
             }
         }
     }
-    for j in r.clone() {
-        if t[j] != ignore && a[j] != T::zero() {
-            out[t[j] as usize * inner + j] -= a[j];
-        }
+}
+
+/// One entry of `a·softmax − a·onehot`: `y − a` at the target, `y` elsewhere,
+/// exactly 0 where `a = 0` (an ignored target or a zero weight).
+#[inline(always)]
+fn onehot_term<T: Float>(y: T, a: T, target: bool) -> T {
+    if a == T::zero() {
+        T::zero()
+    } else if target {
+        y - a
+    } else {
+        y
     }
 }
 

@@ -138,29 +138,52 @@ pub(crate) fn reduce_to<T: crate::tensor::Float>(grad: &[T], from: &[usize], to:
     out
 }
 
-/// Pairwise summation: error grows as O(log n) rather than O(n).
-pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
-    const BLOCK: usize = 128;
-    if x.len() <= BLOCK {
-        // eight independent accumulators: vectorisable and more accurate than one
-        let mut acc = [T::zero(); 8];
-        let chunks = x.chunks_exact(8);
-        let rem = chunks.remainder();
-        for c in chunks {
-            for k in 0..8 {
-                acc[k] += c[k];
+/// Elements per leaf of [`pairwise_sum`].
+const LEAF: usize = 256;
+
+crate::tensor::simd::dispatch! {
+    /// Pairwise summation: error grows as O(log n) rather than O(n). Leaves of
+    /// [`LEAF`] elements are summed with 32 independent accumulators (eight
+    /// elements each), and the leaf sums combined as a binary tree: a sum of
+    /// 2ᵏ leaves is added to the previous one of the same size as soon as
+    /// both exist (a binary counter, so no recursion), the unequal ones at the end.
+    pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
+        // (sum, level): a level-k sum covers 2ᵏ leaves; levels strictly decrease
+        let mut stack = [(T::zero(), 0u32); 64];
+        let mut depth = 0;
+        for chunk in x.chunks(LEAF) {
+            let (mut s, mut level) = (leaf_sum(chunk), 0);
+            while depth > 0 && stack[depth - 1].1 == level {
+                s = stack[depth - 1].0 + s;
+                depth -= 1;
+                level += 1;
             }
+            stack[depth] = (s, level);
+            depth += 1;
         }
-        let mut s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        for &r in rem {
-            s += r;
-        }
-        s
-    } else {
-        let mid = (x.len() / 2 / 8) * 8;
-        let mid = if mid == 0 { x.len() / 2 } else { mid };
-        pairwise_sum(&x[..mid]) + pairwise_sum(&x[mid..])
+        stack[..depth].iter().rev().fold(T::zero(), |acc, &(s, _)| s + acc)
     }
+}
+
+/// The sum of up to [`LEAF`] elements with 32 independent accumulators,
+/// reduced by halving.
+#[inline(always)]
+fn leaf_sum<T: crate::tensor::Float>(x: &[T]) -> T {
+    let mut acc = [T::zero(); 32];
+    let (xc, xr) = x.as_chunks::<32>();
+    for ch in xc {
+        for k in 0..32 {
+            acc[k] += ch[k];
+        }
+    }
+    let mut h = 16;
+    while h > 0 {
+        for k in 0..h {
+            acc[k] += acc[k + h];
+        }
+        h /= 2;
+    }
+    xr.iter().fold(acc[0], |s, &v| s + v)
 }
 
 /// `Σ f(x_i)` with 16 independent lanes over fixed-size blocks and a halving
@@ -217,4 +240,51 @@ pub(crate) fn lanes_sum<T: crate::tensor::Float>(mut acc: [T; 16]) -> T {
         h /= 2;
     }
     acc[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [−1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairwise_sum_is_exact_on_integers_at_every_length() {
+        // every length up to past four leaves (partial leaves, unequal subtrees)
+        for n in (0..1100).chain([4096, 4097, 65_535, 131_073]) {
+            let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
+            let exact: f64 = (0..n).map(|i| ((i * 37) % 101) as i64 - 50).sum::<i64>() as f64;
+            assert_eq!(pairwise_sum(&x), exact, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn pairwise_sum_of_f32_stays_accurate_and_same_without_simd() {
+        for n in [1, 255, 256, 257, 1000, 100_003, 3_000_000] {
+            let x = values(n, n as u64);
+            let exact: f64 = x.iter().map(|&v| v as f64).sum();
+            let abs: f64 = x.iter().map(|&v| v.abs() as f64).sum();
+            let got = pairwise_sum(&x);
+            // a running f32 sum drifts by about n·ε·Σ|x|; pairwise by (8 + log2(n/256))·ε·Σ|x|
+            let bound = 24.0 * f32::EPSILON as f64 * abs;
+            assert!((got as f64 - exact).abs() <= bound, "n = {n}: {got} vs {exact}");
+            crate::tensor::simd::set_simd(false);
+            let portable = pairwise_sum(&x);
+            crate::tensor::simd::set_simd(true);
+            assert_eq!(got.to_bits(), portable.to_bits(), "n = {n}");
+        }
+        // ten million copies of 0.1: a running f32 sum is off by several percent
+        let x = vec![0.1f32; 10_000_000];
+        let got = pairwise_sum(&x) as f64;
+        assert!((got - 1e6).abs() < 1e6 * 1e-6, "{got}");
+    }
 }

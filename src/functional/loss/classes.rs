@@ -4,6 +4,7 @@
 use crate::functional::softmax_kernels::Dims;
 use crate::tensor::alloc::scratch;
 use crate::tensor::ops::index::unravel;
+use crate::tensor::simd::dispatch;
 use crate::tensor::{DType, Float, Shape, Tensor};
 use crate::{Error, Result};
 
@@ -41,15 +42,48 @@ pub(crate) fn class_weight<T: Float>(w: Option<&[T]>, k: usize) -> T {
 }
 
 /// The weight of each position's target class, 0 where the target is
-/// `ignore` (in parallel over the units of `d`).
-pub(crate) fn target_weights<T: Float>(d: Dims, t: &[i64], w: Option<&[T]>, ignore: i64) -> Vec<T> {
+/// `ignore`; targets are checked (see [`check_targets`]).
+pub(crate) fn target_weights<T: Float>(t: &[i64], w: Option<&[T]>, ignore: i64) -> Vec<T> {
     let mut weights = scratch::<T>(t.len());
-    d.run([&mut weights], [], |u, [we], []| {
-        for (wj, &tj) in we.iter_mut().zip(&t[u.j0..u.j0 + u.len]) {
-            *wj = if tj == ignore { T::zero() } else { class_weight(w, tj as usize) };
-        }
-    });
+    weights_into(t, w, ignore, &mut weights);
     weights
+}
+
+dispatch! {
+    /// [`target_weights`] into `out`: one vectorised pass (a parallel one cost
+    /// more in waking threads than the pass itself, at 131K positions).
+    fn weights_into<T: Float>(t: &[i64], w: Option<&[T]>, ignore: i64, out: &mut [T]) {
+        match w {
+            None => {
+                for (wj, &tj) in out.iter_mut().zip(t) {
+                    *wj = if tj == ignore { T::zero() } else { T::one() };
+                }
+            }
+            Some(w) if !w.is_empty() => {
+                let last = w.len() - 1;
+                for (wj, &tj) in out.iter_mut().zip(t) {
+                    // the min only keeps the (checked) index provably in bounds
+                    let v = w[(tj as usize).min(last)];
+                    *wj = if tj == ignore { T::zero() } else { v };
+                }
+            }
+            Some(_) => out.fill(T::zero()), // no classes: every target is ignored
+        }
+    }
+}
+
+dispatch! {
+    /// Whether some target is neither `ignore` nor in `[0, c)`, and how many
+    /// are not `ignore`: without branches, so that the scan vectorises.
+    fn scan_targets(t: &[i64], c: usize, ignore: i64) -> (bool, usize) {
+        t.iter().fold((false, 0), |(any, n), &v| (any | out_of_range(v, c, ignore), n + usize::from(v != ignore)))
+    }
+}
+
+/// A target neither `ignore` nor in `[0, c)` (as u64, a negative one is too).
+#[inline(always)]
+fn out_of_range(v: i64, c: usize, ignore: i64) -> bool {
+    (v != ignore) & (v as u64 >= c as u64)
 }
 
 /// The layout of `input` for a class loss, checked against an index `target`.
@@ -118,15 +152,21 @@ pub(crate) fn index_layout(op: &'static str, input: &Tensor, target: &Tensor) ->
     }
 }
 
-/// Checks every target against `[0, C)` (or `ignore_index`), naming the first bad one.
-pub(crate) fn check_targets(op: &'static str, target: &Tensor, t: &[i64], c: usize, ignore_index: i64) -> Result<()> {
-    // out of range (as u64, a negative target is too), without branches so that
-    // the scan over all targets vectorises; the position is looked for on failure
-    let bad = |v: i64| (v != ignore_index) & (v as u64 >= c as u64);
-    if !t.iter().fold(false, |any, &v| any | bad(v)) {
-        return Ok(());
+/// Checks every target against `[0, C)` (or `ignore_index`), naming the first
+/// bad one; returns how many targets are not `ignore_index`.
+pub(crate) fn check_targets(
+    op: &'static str,
+    target: &Tensor,
+    t: &[i64],
+    c: usize,
+    ignore_index: i64,
+) -> Result<usize> {
+    // one vectorised scan; the position is looked for on failure
+    let (bad, counted) = scan_targets(t, c, ignore_index);
+    if !bad {
+        return Ok(counted);
     }
-    if let Some((j, &v)) = t.iter().enumerate().find(|&(_, &v)| bad(v)) {
+    if let Some((j, &v)) = t.iter().enumerate().find(|&(_, &v)| out_of_range(v, c, ignore_index)) {
         let pos = unravel(j, target.shape());
         let at = if pos.is_empty() {
             String::new()
@@ -135,7 +175,7 @@ pub(crate) fn check_targets(op: &'static str, target: &Tensor, t: &[i64], c: usi
         };
         return Err(Error::index(op, format!("target{at} = {v} is out of range for {c} classes")));
     }
-    Ok(())
+    Ok(counted)
 }
 
 /// Checks a class `weight`: 1-D, one entry per class, the input's dtype.

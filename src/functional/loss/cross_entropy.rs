@@ -235,7 +235,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let w = w.as_deref();
         let eps = T::from_f64(opts.label_smoothing);
         let ignore = opts.ignore_index;
-        let weights = target_weights(d, t, w, ignore);
+        let weights = target_weights(t, w, ignore);
         let denom = divisor(&weights, opts.reduction);
         // the upstream gradient 1 reaching each position (divided by the mean's divisor)
         let one = [T::one()];

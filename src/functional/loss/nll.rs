@@ -9,6 +9,7 @@ use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick,
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
+use crate::tensor::simd::dispatch;
 use crate::tensor::{Float, Storage};
 use crate::{DType, Error, Reduction, Result, Tensor};
 
@@ -29,12 +30,15 @@ impl Default for NllLossOptions {
     }
 }
 
-/// Per position the loss `−w[t_j]·x[j, t_j]` (`weights` holds `w[t_j]`), 0 for ignored targets.
-fn nll_forward<T: Float>(x: &[T], t: &[i64], weights: &[T], l: &Layout, ignore: i64) -> Vec<T> {
+/// Per position the loss `−w[t_j]·x[j, t_j]` (`w` the class weights), 0 for ignored targets.
+fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore: i64) -> Vec<T> {
     t.iter()
-        .zip(weights)
         .zip(l.bases())
-        .map(|((&tj, &wj), base)| if tj == ignore { T::zero() } else { -wj * x[base + tj as usize * l.inner] })
+        .map(
+            |(&tj, base)| {
+                if tj == ignore { T::zero() } else { -class_weight(w, tj as usize) * x[base + tj as usize * l.inner] }
+            },
+        )
         .collect()
 }
 
@@ -43,15 +47,14 @@ fn nll_forward<T: Float>(x: &[T], t: &[i64], weights: &[T], l: &Layout, ignore: 
 /// (the log-probability exactly as `log_softmax` computes it); and, when
 /// `eager`, the gradient of `x` for an upstream gradient of 1 (see `kept`),
 /// with the backward's own scales (`target_scales`, `mean` divided by `denom`).
-/// `weights` holds each position's `w[t_j]`. Returns `(losses, m, ls, gradient)`
+/// `weights` holds each position's `w[t_j]` (none: 1). Returns `(losses, m, ls, gradient)`
 /// (the gradient empty unless `eager`).
 #[allow(clippy::too_many_arguments)]
 fn fused_forward<T: Float>(
     x: &[T],
     d: Dims,
     t: &[i64],
-    w: Option<&[T]>,
-    weights: &[T],
+    weights: Option<&[T]>,
     opts: &NllLossOptions,
     denom: f64,
     eager: bool,
@@ -59,27 +62,54 @@ fn fused_forward<T: Float>(
     let (p, ignore) = (d.positions(), opts.ignore_index);
     let (mut losses, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
     let mut grad = scratch::<T>(if eager { x.len() } else { 0 });
+    // the upstream gradient 1 reaching every position (divided by the mean's divisor)
+    let one = position_scale(&[T::one()], opts.reduction, denom)(0);
     d.run([&mut losses, &mut m, &mut ls], [&mut grad], |u: Unit, [lo, m, ls], [g]| {
-        let (t, we) = (&t[u.j0..u.j0 + u.len], &weights[u.j0..u.j0 + u.len]);
+        let (t, we) = (&t[u.j0..u.j0 + u.len], weights.map(|w| &w[u.j0..u.j0 + u.len]));
         let x = &x[u.e0..u.e0 + u.len * d.c];
         if eager {
-            let a = target_scales(t, w, ignore, &[T::one()], opts.reduction, denom);
+            // `target_scales` for an upstream 1: w[t_j]·s is `weights` times s
+            let mut a = scratch::<T>(u.len);
+            uniform_scales(t, we, ignore, one, &mut a);
             stats_pick_onehot(x, d.c, d.inner, t, ignore, &a, m, ls, lo, g);
+            give_back(a);
         } else {
             stats_pick(x, d.c, d.inner, t, ignore, m, ls, lo);
         }
-        for (l, &wj) in lo.iter_mut().zip(we) {
-            *l = -wj * *l;
+        match we {
+            Some(we) => lo.iter_mut().zip(we).for_each(|(l, &wj)| *l = -wj * *l),
+            None => lo.iter_mut().for_each(|l| *l = -*l),
         }
     });
     [losses, m, ls, grad]
+}
+
+dispatch! {
+    /// [`target_scales`] for one upstream gradient `s` at every position, from
+    /// the positions' target weights (none: 1): the same products, in one
+    /// vectorised pass.
+    fn uniform_scales<T: Float>(t: &[i64], weights: Option<&[T]>, ignore: i64, s: T, out: &mut [T]) {
+        match weights {
+            Some(we) => {
+                for ((o, &tj), &wj) in out.iter_mut().zip(t).zip(we) {
+                    *o = if tj == ignore { T::zero() } else { wj * s };
+                }
+            }
+            None => {
+                for (o, &tj) in out.iter_mut().zip(t) {
+                    *o = if tj == ignore { T::zero() } else { s };
+                }
+            }
+        }
+    }
 }
 
 /// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
 type Stats = (Storage, Storage);
 
 /// The forward in dtype `T`: from the log-softmax's input `fused` when given (the
-/// input's data is then never read), else a gather from `input`. Returns the
+/// input's data is then never read), else a gather from `input`; `counted` is
+/// the number of targets not ignored (the `mean` divisor without weights). Returns the
 /// reduced loss, the `mean` divisor and, when fused, the statistics `(m, ls)`
 /// and (when `eager`) the gradient for an upstream 1.
 fn forward<T: Float>(
@@ -87,25 +117,33 @@ fn forward<T: Float>(
     fused: Option<&Storage>,
     layout: &Layout,
     t: &[i64],
+    counted: usize,
     opts: &NllLossOptions,
     eager: bool,
 ) -> Result<(Storage, f64, Option<Stats>, Option<Kept>)> {
     const OP: &str = "nll_loss";
     let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
     let w = w.as_deref();
-    let weights = target_weights(layout.dims(), t, w, opts.ignore_index);
-    let denom = divisor(&weights, opts.reduction);
+    // per position w[t_j], only with class weights (without, `counted` is their sum)
+    let weights = w.map(|w| target_weights(t, Some(w), opts.ignore_index));
+    let denom = match &weights {
+        Some(we) => divisor(we, opts.reduction),
+        None if opts.reduction == Reduction::Mean => counted as f64,
+        None => 1.0,
+    };
     let (losses, stats, kept) = match fused.and_then(T::slice) {
         Some(xs) => {
-            let [lo, m, ls, g] = fused_forward(xs, layout.dims(), t, w, &weights, opts, denom, eager);
+            let [lo, m, ls, g] = fused_forward(xs, layout.dims(), t, weights.as_deref(), opts, denom, eager);
             (lo, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
         }
         None => {
             let x = input.data::<T>(OP, "input")?;
-            (nll_forward(&x, t, &weights, layout, opts.ignore_index), None, None)
+            (nll_forward(&x, t, w, layout, opts.ignore_index), None, None)
         }
     };
-    give_back(weights);
+    if let Some(we) = weights {
+        give_back(we);
+    }
     Ok((T::wrap(reduce_classes(losses, opts.reduction, denom)), denom, stats, kept))
 }
 
@@ -261,7 +299,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
-    check_targets(OP, target, t, layout.c, opts.ignore_index)?;
+    let counted = check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
     // nll_loss(log_softmax(x, class dim)): computed from x (the log-probabilities
@@ -274,8 +312,8 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
         && is_grad_enabled()
         && over.as_ref().is_some_and(Tensor::tracks_grad);
     let (storage, denom, stats, kept) = match input.dtype() {
-        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), &layout, t, opts, eager)?,
-        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), &layout, t, opts, eager)?,
+        DType::F32 => forward::<f32>(input, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
+        DType::F64 => forward::<f64>(input, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
         DType::I64 => return Err(Error::dtype(OP, "input has dtype I64, expected a float tensor (F32 or F64)")),
     };
     // the fused backward needs the statistics; without them, the plain one on the input
