@@ -170,6 +170,14 @@ fn finish_shift<T: Float>(m: &mut [T]) -> bool {
 /// once a block's statistics are done, while it is in cache. The next block's
 /// maximum is found in the loop that exponentiates this one (when the blocks
 /// have one length), so that its loads from memory overlap this block's `exp`.
+///
+/// The first block ends where `e` (or, not keeping, `z`) is 64-byte aligned:
+/// buffers are only 16-byte aligned, and every 64-byte vector load and store
+/// of the later blocks would otherwise touch two cache lines (nll_2d's fused
+/// kernel ran 15–20% slower so). The blocks thus depend on the address, the
+/// results do not: every position is computed alone, and when some maximum is
+/// `+inf` (where the capped `exp` would overflow) the whole plane is walked
+/// again with the full-range `exp` rather than only the blocks that hold one.
 #[inline(always)]
 fn plane_stats<T: Float>(
     z: &[T],
@@ -180,12 +188,40 @@ fn plane_stats<T: Float>(
     e: &mut [T],
     mut after: impl FnMut(&Range<usize>, &[T], &[T], &mut [T]),
 ) {
+    let lanes = 64 / std::mem::size_of::<T>();
+    let base = if e.is_empty() { z.as_ptr() as usize } else { e.as_ptr() as usize };
+    // positions before the first aligned one (the address is a multiple of T's size)
+    let lead = (64 - base % 64) % 64 / std::mem::size_of::<T>();
+    let first = if lead == 0 { BLOCK } else { BLOCK - lanes + lead };
+    if plane_walk(z, c, inner, m, ls, e, first, false, &mut after) {
+        plane_walk(z, c, inner, m, ls, e, first, true, &mut after);
+    }
+}
+
+/// [`plane_stats`]' walk with a first block of `first` positions, with the
+/// full-range `exp` everywhere when `fast` (else the capped one, and the
+/// full-range one in blocks with a `+inf` maximum). Returns whether some
+/// maximum was `+inf`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    m: &mut [T],
+    ls: &mut [T],
+    e: &mut [T],
+    first: usize,
+    fast: bool,
+    after: &mut A,
+) -> bool {
     let keep = !e.is_empty();
-    let mut r = 0..BLOCK.min(inner);
+    let mut r = 0..first.min(inner);
     let mut overflow = plane_shift(z, c, inner, &r, &mut m[r.clone()]);
+    let mut any = overflow;
     while !r.is_empty() {
         let next = r.end..(r.end + BLOCK).min(inner);
-        let ahead = next.len() == r.len() && !overflow;
+        let ahead = next.len() == r.len() && !overflow && !fast;
         let (head, tail) = m.split_at_mut(r.end);
         let (mb, nm) = (&head[r.start..], &mut tail[..next.len()]);
         let lb = &mut ls[r.clone()];
@@ -211,7 +247,7 @@ fn plane_stats<T: Float>(
                     }
                 }
                 (false, _) => {
-                    let ex = |v: T| if overflow { v.exp_fast() } else { v.exp_capped() };
+                    let ex = |v: T| if overflow || fast { v.exp_fast() } else { v.exp_capped() };
                     if keep {
                         let ek = row_mut(e, k, inner, &r);
                         for (((l, o), &v), &mi) in lb.iter_mut().zip(ek.iter_mut()).zip(zk).zip(mb) {
@@ -231,8 +267,10 @@ fn plane_stats<T: Float>(
         }
         after(&r, mb, lb, e);
         overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
+        any |= overflow;
         r = next;
     }
+    any
 }
 
 /// Rows shorter than this take [`short_rows`]: a row of 10 would never fill a vector.
@@ -1176,6 +1214,58 @@ mod tests {
                     assert_eq!(bits(&tw1), bits(&tw2), "target weight {what}");
                     assert_eq!(bits(&zw1), bits(&zw2), "target sum {what}");
                 }
+            }
+        }
+    }
+
+    /// Plane blocks start where the output (or input) buffer is 64-byte
+    /// aligned, so they move with the address; the results must not. Every
+    /// position has one exponential that the capped and the full-range `exp`
+    /// round differently (`e^−87.2`), and the plane holds a `+inf` (so the
+    /// full-range one is taken everywhere) and a NaN: statistics, kept
+    /// exponentials, picks and gradients are the same bits at all 16 offsets.
+    #[test]
+    fn plane_results_do_not_depend_on_the_buffers_alignment() {
+        let mut next = values(5);
+        let (c, inner) = (21usize, 700usize);
+        for special in [true, false] {
+            let mut z: Vec<f32> = (0..c * inner).map(|_| next()).collect();
+            for j in 0..inner {
+                z[j] = 20.0;
+                z[inner + j] = 20.0 - 87.2;
+            }
+            if special {
+                z[5 * inner + 300] = f32::INFINITY;
+                z[7 * inner + 123] = f32::NAN;
+            }
+            let t: Vec<i64> = (0..inner).map(|j| if j % 9 == 2 { -100 } else { (j % c) as i64 }).collect();
+            let a: Vec<f32> = (0..inner).map(|j| if t[j] == -100 { 0.0 } else { 0.25 }).collect();
+            let run = |off: usize| {
+                let mut zb = vec![0.0f32; z.len() + 16];
+                zb[off..off + z.len()].copy_from_slice(&z);
+                let zs = &zb[off..off + z.len()];
+                let (mut m, mut l, mut e) = (vec![0.0; inner], vec![0.0; inner], vec![0.0f32; z.len() + 16]);
+                stats_keep(zs, c, inner, &mut m, &mut l, &mut e[off..off + z.len()]);
+                let (mut m2, mut l2, mut p, mut g) =
+                    (m.clone(), l.clone(), vec![0.0; inner], vec![0.0f32; z.len() + 16]);
+                stats_pick_onehot(zs, c, inner, &t, -100, &a, &mut m2, &mut l2, &mut p, &mut g[off..off + z.len()]);
+                let (mut m3, mut l3) = (m.clone(), l.clone());
+                stats(zs, c, inner, &mut m3, &mut l3);
+                let e = &e[off..off + z.len()];
+                let g = &g[off..off + z.len()];
+                [bits(&m), bits(&l), bits(e), bits(&m2), bits(&l2), bits(&p), bits(g), bits(&m3), bits(&l3)]
+            };
+            let aligned = run(0);
+            if special {
+                // the full-range exp flushes e^−87.2 to 0 (the capped one does not),
+                // but at the +inf position (shift 0: e^−67.2)
+                let flushed = aligned[2][inner..2 * inner].iter().enumerate().all(|(j, &b)| (b == 0) != (j == 300));
+                assert!(flushed, "full-range exp everywhere");
+            } else {
+                assert!(aligned[2][inner..2 * inner].iter().all(|&b| b != 0), "capped exp everywhere");
+            }
+            for off in 1..16 {
+                assert_eq!(run(off), aligned, "offset {off} special {special}");
             }
         }
     }
