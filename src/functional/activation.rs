@@ -2,7 +2,7 @@
 
 use crate::Result;
 use crate::autograd::Backward;
-use crate::functional::softmax_kernels::{Dims, normalise, softmax_backward, stats};
+use crate::functional::softmax_kernels::{Dims, lead_of, normalise, softmax_backward, stats};
 use crate::tensor::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
@@ -42,7 +42,7 @@ fn softmax_data<T: Float>(x: &[T], d: Dims, log: bool) -> Vec<T> {
     d.run([], [&mut out], |u, [], [o]| {
         let e = u.e0..u.e0 + u.len * d.c;
         let (mut m, mut ls) = (scratch::<T>(u.len), scratch::<T>(u.len));
-        stats(&x[e.clone()], d.c, d.inner, &mut m, &mut ls);
+        stats(&x[e.clone()], d.c, d.inner, lead_of(&x[e.clone()]), &mut m, &mut ls);
         normalise(&x[e], d.c, d.inner, &m, &ls, !log, o)
     });
     out

@@ -171,30 +171,34 @@ fn finish_shift<T: Float>(m: &mut [T]) -> bool {
 /// maximum is found in the loop that exponentiates this one (when the blocks
 /// have one length), so that its loads from memory overlap this block's `exp`.
 ///
-/// The first block ends where `e` (or, not keeping, `z`) is 64-byte aligned:
-/// buffers are only 16-byte aligned, and every 64-byte vector load and store
-/// of the later blocks would otherwise touch two cache lines (nll_2d's fused
-/// kernel ran 15–20% slower so). The blocks thus depend on the address, the
-/// results do not: every position is computed alone, and when some maximum is
+/// The blocks after the first start `lead` positions past a multiple of a
+/// vector's length: with `lead` from [`lead_of`], where `e` (or, not keeping,
+/// `z`) is 64-byte aligned. Buffers are only 16-byte aligned, and every
+/// 64-byte vector load and store of the blocks would otherwise touch two
+/// cache lines (nll_2d's fused kernel ran 15–20% slower so). The blocks thus
+/// depend on the address, the results do not: every position is computed alone, and when some maximum is
 /// `+inf` (where the capped `exp` would overflow) the whole plane is walked
 /// again with the full-range `exp` rather than only the blocks that hold one.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn plane_stats<T: Float>(
     z: &[T],
     c: usize,
     inner: usize,
+    lead: usize,
     m: &mut [T],
     ls: &mut [T],
     e: &mut [T],
     mut after: impl FnMut(&Range<usize>, &[T], &[T], &mut [T]),
 ) {
     let lanes = 64 / std::mem::size_of::<T>();
-    let base = if e.is_empty() { z.as_ptr() as usize } else { e.as_ptr() as usize };
-    // positions before the first aligned one (the address is a multiple of T's size)
-    let lead = (64 - base % 64) % 64 / std::mem::size_of::<T>();
+    let lead = lead % lanes;
     let first = if lead == 0 { BLOCK } else { BLOCK - lanes + lead };
-    if plane_walk(z, c, inner, m, ls, e, first, false, &mut after) {
-        plane_walk(z, c, inner, m, ls, e, first, true, &mut after);
+    // one call site, so that the walk is inlined once: a second copy grew the
+    // row kernels sharing the function until LLVM spilled their accumulators
+    let mut fast = false;
+    while plane_walk(z, c, inner, m, ls, e, first, fast, &mut after) && !fast {
+        fast = true;
     }
 }
 
@@ -337,12 +341,13 @@ fn row_stats<T: Float, const KEEP: bool>(z: &[T], c: usize, m: &mut [T], ls: &mu
 }
 
 dispatch! {
-    /// `m` and `ls` of every position of a unit (`z` holds the unit's elements).
-    pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T]) {
+    /// `m` and `ls` of every position of a unit (`z` holds the unit's elements;
+    /// `lead` is [`lead_of`] the buffer a plane walk reads or writes, see [`plane_stats`]).
+    pub(crate) fn stats<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, m: &mut [T], ls: &mut [T]) {
         if inner == 1 {
             row_stats::<T, false>(z, c, m, ls, &mut []);
         } else {
-            plane_stats(z, c, inner, m, ls, &mut [], |_, _, _, _| {});
+            planes_keep(z, c, inner, lead, m, ls, &mut []);
         }
     }
 }
@@ -379,12 +384,12 @@ dispatch! {
     /// `picked = (z_t − m) − ls` (0 where `t == ignore`), read while the row or
     /// block is still in cache. Targets are in `[0, c)` or `ignore`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
+    pub(crate) fn stats_pick<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, t: &[i64], ignore: i64, m: &mut [T], ls: &mut [T], picked: &mut [T]) {
         if inner == 1 {
             row_stats::<T, false>(z, c, m, ls, &mut []);
             pick_rows(z, c, t, ignore, m, ls, picked);
         } else {
-            plane_stats(z, c, inner, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(z, inner, r, t, ignore, mb, lb, picked));
+            planes_pick(z, c, inner, lead, t, ignore, &[], m, ls, picked, &mut []);
         }
     }
 }
@@ -398,7 +403,7 @@ dispatch! {
     /// for bit (both compute `a·exp(−ls) · exp(z − m)`).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_pick_onehot<T: Float>(
-        z: &[T], c: usize, inner: usize, t: &[i64], ignore: i64, a: &[T], m: &mut [T], ls: &mut [T],
+        z: &[T], c: usize, inner: usize, lead: usize, t: &[i64], ignore: i64, a: &[T], m: &mut [T], ls: &mut [T],
         picked: &mut [T], out: &mut [T],
     ) {
         if inner == 1 {
@@ -406,7 +411,35 @@ dispatch! {
             pick_rows(z, c, t, ignore, m, ls, picked);
             onehot_rows::<T, true>(z, c, m, ls, a, t, ignore, out);
         } else {
-            plane_stats(z, c, inner, m, ls, out, #[inline(always)] |r, mb, lb, e| {
+            planes_pick(z, c, inner, lead, t, ignore, a, m, ls, picked, out);
+        }
+    }
+}
+
+dispatch! {
+    /// The plane part of [`stats`] (`e` empty) and [`stats_keep`]: a kernel of
+    /// its own, never inlined, so that the row kernels' code does not depend on
+    /// it (grown by the plane walk, `stats_keep` had its row accumulators
+    /// spilled: cross-entropy on rows of 100 ran 2.5 → 4.3 ms).
+    #[inline(never)]
+    fn planes_keep<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+        plane_stats(z, c, inner, lead, m, ls, e, |_, _, _, _| {});
+    }
+}
+
+dispatch! {
+    /// The plane part of [`stats_pick`] (`out` empty) and [`stats_pick_onehot`],
+    /// for the same reason as [`planes_keep`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn planes_pick<T: Float>(
+        z: &[T], c: usize, inner: usize, lead: usize, t: &[i64], ignore: i64, a: &[T], m: &mut [T], ls: &mut [T],
+        picked: &mut [T], out: &mut [T],
+    ) {
+        if out.is_empty() {
+            plane_stats(z, c, inner, lead, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(z, inner, r, t, ignore, mb, lb, picked));
+        } else {
+            plane_stats(z, c, inner, lead, m, ls, out, #[inline(always)] |r, mb, lb, e| {
                 pick_block(z, inner, r, t, ignore, mb, lb, picked);
                 onehot_block::<T, true>(z, c, inner, r, mb, lb, a, t, ignore, e);
             });
@@ -655,11 +688,11 @@ dispatch! {
 dispatch! {
     /// As [`stats`], and also keeps `e = exp(z − m)` for every element (for a
     /// backward that then needs no `exp` of its own).
-    pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+    pub(crate) fn stats_keep<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
         if inner == 1 {
             row_stats::<T, true>(z, c, m, ls, e);
         } else {
-            plane_stats(z, c, inner, m, ls, e, |_, _, _, _| {});
+            planes_keep(z, c, inner, lead, m, ls, e);
         }
     }
 }
@@ -713,9 +746,9 @@ dispatch! {
     /// classes in the same pass as the exponentials (the row is read once, and
     /// the next row's maximum found alongside); otherwise one pass after the other.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
+    pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
         if inner != 1 || c < SHORT {
-            stats_maybe_keep(z, c, inner, m, ls, e);
+            stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
         }
@@ -735,9 +768,9 @@ dispatch! {
     /// [`SHORT`] classes in the same pass as the exponentials; otherwise one pass after
     /// the other.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
+    pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
         if inner != 1 || c < SHORT {
-            stats_maybe_keep(z, c, inner, m, ls, e);
+            stats_maybe_keep(z, c, inner, lead, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             return;
         }
@@ -753,12 +786,36 @@ dispatch! {
 }
 
 /// [`stats_keep`] when `e` is not empty, else [`stats`].
-pub(crate) fn stats_maybe_keep<T: Float>(z: &[T], c: usize, inner: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+pub(crate) fn stats_maybe_keep<T: Float>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    lead: usize,
+    m: &mut [T],
+    ls: &mut [T],
+    e: &mut [T],
+) {
     if e.is_empty() {
-        stats(z, c, inner, m, ls);
+        stats(z, c, inner, lead, m, ls);
     } else {
-        stats_keep(z, c, inner, m, ls, e);
+        stats_keep(z, c, inner, lead, m, ls, e);
     }
+}
+
+/// How many elements of `s` come before its first 64-byte-aligned one (less
+/// than a vector's worth): the `lead` that the plane walks take (see
+/// [`plane_stats`]) for the buffer they write (or read, writing none).
+/// Computed by the callers, never inside a kernel: read inside one, an
+/// address made LLVM keep the accumulators of the row kernels compiled with
+/// it on the stack (cross-entropy on rows of 100 went 2.5 → 4.3 ms).
+pub(crate) fn lead_of<T>(s: &[T]) -> usize {
+    let size = std::mem::size_of::<T>().max(1);
+    (64 - s.as_ptr() as usize % 64) % 64 / size
+}
+
+/// [`lead_of`] the buffer a plane walk writes: `e` when not empty, else `z`.
+pub(crate) fn lead_of_walk<T>(z: &[T], e: &[T]) -> usize {
+    if e.is_empty() { lead_of(z) } else { lead_of(e) }
 }
 
 /// The class weights, or `c` ones: `1·x == x` exactly, so the unweighted sums
@@ -1099,7 +1156,7 @@ pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>,
     }
     let (mut m, mut ls, mut e) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()), scratch::<T>(z.len()));
     d.run([&mut m, &mut ls], [&mut e], |u, [m, ls], [e]| {
-        stats_keep(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls, e)
+        stats_keep(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, lead_of(e), m, ls, e)
     });
     (m, ls, e)
 }
@@ -1107,7 +1164,10 @@ pub(crate) fn all_stats_keep<T: Float>(z: &[T], d: Dims, keep: bool) -> (Vec<T>,
 /// `(m, ls)` of every position, in parallel.
 pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
     let (mut m, mut ls) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
-    d.run([&mut m, &mut ls], [], |u, [m, ls], []| stats(&z[u.e0..u.e0 + u.len * d.c], d.c, d.inner, m, ls));
+    d.run([&mut m, &mut ls], [], |u, [m, ls], []| {
+        let z = &z[u.e0..u.e0 + u.len * d.c];
+        stats(z, d.c, d.inner, lead_of(z), m, ls)
+    });
     (m, ls)
 }
 
@@ -1152,8 +1212,8 @@ mod tests {
             let (mut m1, mut l1, mut p1) = (vec![0.0; positions], vec![0.0; positions], vec![0.0; positions]);
             let (mut m2, mut l2, mut p2) = (m1.clone(), l1.clone(), p1.clone());
             let (mut g1, mut g2) = (vec![0.0; z.len()], vec![0.0; z.len()]);
-            stats_pick_onehot(&z, c, inner, &t, -100, &a, &mut m1, &mut l1, &mut p1, &mut g1);
-            stats_pick(&z, c, inner, &t, -100, &mut m2, &mut l2, &mut p2);
+            stats_pick_onehot(&z, c, inner, lead_of(&g1), &t, -100, &a, &mut m1, &mut l1, &mut p1, &mut g1);
+            stats_pick(&z, c, inner, lead_of(&z), &t, -100, &mut m2, &mut l2, &mut p2);
             softmax_onehot(&z, c, inner, &m2, &l2, &a, &t, -100, &mut g2);
             let what = format!("{rows}x{c}x{inner}");
             assert_eq!(bits(&m1), bits(&m2), "m {what}");
@@ -1190,11 +1250,11 @@ mod tests {
                     let (mut m2, mut l2, mut s2) = (m1.clone(), l1.clone(), s1.clone());
                     let (mut e1, mut e2) =
                         (vec![0.0; if keep { z.len() } else { 0 }], vec![0.0; if keep { z.len() } else { 0 }]);
-                    stats_smooth(&z, c, inner, weight, &mut m1, &mut l1, &mut s1, &mut e1);
+                    stats_smooth(&z, c, inner, lead_of_walk(&z, &e1), weight, &mut m1, &mut l1, &mut s1, &mut e1);
                     if keep {
-                        stats_keep(&z, c, inner, &mut m2, &mut l2, &mut e2);
+                        stats_keep(&z, c, inner, lead_of(&e2), &mut m2, &mut l2, &mut e2);
                     } else {
-                        stats(&z, c, inner, &mut m2, &mut l2);
+                        stats(&z, c, inner, lead_of(&z), &mut m2, &mut l2);
                     }
                     weighted_shifted_sum(&z, c, inner, &m2, weight, &mut s2);
                     let what = format!("{rows}x{c}x{inner} weighted {} keep {keep}", weight.is_some());
@@ -1206,7 +1266,20 @@ mod tests {
                     let (mut tw1, mut zw1) = (vec![0.0; positions], vec![0.0; positions]);
                     let (mut tw2, mut zw2) = (tw1.clone(), zw1.clone());
                     e1.fill(0.0);
-                    stats_prob(&z, &t, c, inner, weight, 0.1, &mut m1, &mut l1, &mut tw1, &mut zw1, &mut e1);
+                    stats_prob(
+                        &z,
+                        &t,
+                        c,
+                        inner,
+                        lead_of_walk(&z, &e1),
+                        weight,
+                        0.1,
+                        &mut m1,
+                        &mut l1,
+                        &mut tw1,
+                        &mut zw1,
+                        &mut e1,
+                    );
                     prob_sums(&z, &t, c, inner, &m2, weight, 0.1, &mut tw2, &mut zw2);
                     assert_eq!(bits(&m1), bits(&m2), "m (probabilities) {what}");
                     assert_eq!(bits(&l1), bits(&l2), "ls (probabilities) {what}");
@@ -1245,12 +1318,24 @@ mod tests {
                 zb[off..off + z.len()].copy_from_slice(&z);
                 let zs = &zb[off..off + z.len()];
                 let (mut m, mut l, mut e) = (vec![0.0; inner], vec![0.0; inner], vec![0.0f32; z.len() + 16]);
-                stats_keep(zs, c, inner, &mut m, &mut l, &mut e[off..off + z.len()]);
+                stats_keep(zs, c, inner, lead_of(&e[off..off + z.len()]), &mut m, &mut l, &mut e[off..off + z.len()]);
                 let (mut m2, mut l2, mut p, mut g) =
                     (m.clone(), l.clone(), vec![0.0; inner], vec![0.0f32; z.len() + 16]);
-                stats_pick_onehot(zs, c, inner, &t, -100, &a, &mut m2, &mut l2, &mut p, &mut g[off..off + z.len()]);
+                stats_pick_onehot(
+                    zs,
+                    c,
+                    inner,
+                    lead_of(&g[off..off + z.len()]),
+                    &t,
+                    -100,
+                    &a,
+                    &mut m2,
+                    &mut l2,
+                    &mut p,
+                    &mut g[off..off + z.len()],
+                );
                 let (mut m3, mut l3) = (m.clone(), l.clone());
-                stats(zs, c, inner, &mut m3, &mut l3);
+                stats(zs, c, inner, lead_of(zs), &mut m3, &mut l3);
                 let e = &e[off..off + z.len()];
                 let g = &g[off..off + z.len()];
                 [bits(&m), bits(&l), bits(e), bits(&m2), bits(&l2), bits(&p), bits(g), bits(&m3), bits(&l3)]

@@ -15,7 +15,8 @@ use super::nll::{divisor, position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, Unit, affine_in_place, all_stats_keep, prob_grads_kept, stats_maybe_keep, stats_prob, stats_smooth,
+    Dims, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, stats_maybe_keep, stats_prob,
+    stats_smooth,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
@@ -254,9 +255,9 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
             if !sm.is_empty() {
-                stats_smooth(z, c, inner, w, m, ls, sm, e);
+                stats_smooth(z, c, inner, lead_of_walk(z, e), w, m, ls, sm, e);
             } else {
-                stats_maybe_keep(z, c, inner, m, ls, e);
+                stats_maybe_keep(z, c, inner, lead_of_walk(z, e), m, ls, e);
             }
             let t = &t[u.j0..u.j0 + u.len];
             for (i, (&tj, p)) in t.iter().zip(pk.iter_mut()).enumerate() {
@@ -348,7 +349,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
             let el = u.e0..u.e0 + u.len * layout.c;
             let (z, t) = (&zs[el.clone()], &ts[el]);
-            stats_prob(z, t, layout.c, layout.inner, w, eps, m, ls, tw, zw, e);
+            stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, m, ls, tw, zw, e);
             if eager {
                 let s = vec![scale; u.len];
                 prob_grads_kept(e, z, t, layout.c, layout.inner, m, ls, &s, tw, w, eps, &mut []);

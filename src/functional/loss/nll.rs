@@ -5,7 +5,7 @@ use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
-use crate::functional::softmax_kernels::{Dims, Unit, softmax_onehot, stats_pick, stats_pick_onehot};
+use crate::functional::softmax_kernels::{Dims, Unit, lead_of, softmax_onehot, stats_pick, stats_pick_onehot};
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
@@ -71,10 +71,10 @@ fn fused_forward<T: Float>(
             // `target_scales` for an upstream 1: w[t_j]·s is `weights` times s
             let mut a = scratch::<T>(u.len);
             uniform_scales(t, we, ignore, one, &mut a);
-            stats_pick_onehot(x, d.c, d.inner, t, ignore, &a, m, ls, lo, g);
+            stats_pick_onehot(x, d.c, d.inner, lead_of(g), t, ignore, &a, m, ls, lo, g);
             give_back(a);
         } else {
-            stats_pick(x, d.c, d.inner, t, ignore, m, ls, lo);
+            stats_pick(x, d.c, d.inner, lead_of(x), t, ignore, m, ls, lo);
         }
         match we {
             Some(we) => lo.iter_mut().zip(we).for_each(|(l, &wj)| *l = -wj * *l),
