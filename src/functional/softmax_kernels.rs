@@ -220,15 +220,16 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
     after: &mut A,
 ) -> bool {
     let keep = !e.is_empty();
+    // the block's maxima and sums and the next block's maxima, in 64-byte
+    // aligned arrays (read and written once per class), copied out per block
+    let (mut cur, mut nxt, mut sums) = (Lanes::<T>::new(), Lanes::<T>::new(), Lanes::<T>::new());
     let mut r = 0..first.min(inner);
-    let mut overflow = plane_shift(z, c, inner, &r, &mut m[r.clone()]);
+    let mut overflow = plane_shift(z, c, inner, &r, &mut cur.0[..r.len()]);
     let mut any = overflow;
     while !r.is_empty() {
         let next = r.end..(r.end + BLOCK).min(inner);
         let ahead = next.len() == r.len() && !overflow && !fast;
-        let (head, tail) = m.split_at_mut(r.end);
-        let (mb, nm) = (&head[r.start..], &mut tail[..next.len()]);
-        let lb = &mut ls[r.clone()];
+        let (mb, nm, lb) = (&cur.0[..r.len()], &mut nxt.0[..next.len()], &mut sums.0[..r.len()]);
         lb.fill(T::zero());
         nm.fill(T::neg_infinity());
         for k in 0..c {
@@ -269,12 +270,25 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
         for v in lb.iter_mut() {
             *v = v.ln_fast();
         }
+        m[r.clone()].copy_from_slice(mb);
+        ls[r.clone()].copy_from_slice(lb);
         after(&r, mb, lb, e);
         overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
         any |= overflow;
+        std::mem::swap(&mut cur, &mut nxt);
         r = next;
     }
     any
+}
+
+/// A block's worth of per-position values, 64-byte aligned.
+#[repr(C, align(64))]
+struct Lanes<T>([T; BLOCK]);
+
+impl<T: Float> Lanes<T> {
+    fn new() -> Self {
+        Lanes([T::zero(); BLOCK])
+    }
 }
 
 /// Rows shorter than this take [`short_rows`]: a row of 10 would never fill a vector.
