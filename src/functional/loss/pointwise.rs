@@ -12,7 +12,7 @@ use crate::autograd::{Backward, is_grad_enabled};
 use crate::functional::Reduction;
 use crate::tensor::ops::float_op;
 use crate::tensor::par::chunks3;
-use crate::tensor::shape::{broadcast_shapes, pairwise_sum, reduce_to, sum1};
+use crate::tensor::shape::{broadcast_shapes, lanes_sum, pairwise_sum, reduce_to, sum1, sum2};
 use crate::tensor::simd::dispatch;
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
@@ -91,6 +91,35 @@ dispatch! {
             let (xb, tb) = (&x[start..end], &t[start..end]);
             let wb = w.map(|w| &w[start..end]);
             let pb = p.map(|p| &p[start..end]);
+            if wb.is_none() && pb.is_none() && dx.is_empty() && vals.is_empty() {
+                // a reduced loss without a gradient: the same sum, made directly
+                block_sums.push(sum2(xb, tb, |xk, tk| loss.f(xk, tk, one)));
+                continue;
+            }
+            if wb.is_none() && pb.is_none() && !dx.is_empty() && vals.is_empty() {
+                // the usual reduced loss with a gradient: the values summed as
+                // they are made, lane by lane as `sum1` over the block would
+                // (the same bits), without a round trip through `buf`
+                let db = &mut dx[start..end];
+                let ((xc, xr), (tc, tr)) = (xb.as_chunks::<16>(), tb.as_chunks::<16>());
+                let (dc, dr) = db.as_chunks_mut::<16>();
+                let mut acc = [T::zero(); 16];
+                for ((d16, x16), t16) in dc.iter_mut().zip(xc).zip(tc) {
+                    for i in 0..16 {
+                        let (v, d) = loss.f_dfdx(x16[i], t16[i], one);
+                        acc[i] += v;
+                        d16[i] = scale * d;
+                    }
+                }
+                let mut rest = T::zero();
+                for ((dk, &xk), &tk) in dr.iter_mut().zip(xr).zip(tr) {
+                    let (v, d) = loss.f_dfdx(xk, tk, one);
+                    rest += v;
+                    *dk = scale * d;
+                }
+                block_sums.push(lanes_sum(acc) + rest);
+                continue;
+            }
             if wb.is_none() && pb.is_none() && !dx.is_empty() {
                 // the common case, without a per-element check of the options
                 let db = &mut dx[start..end];
