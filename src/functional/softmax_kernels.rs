@@ -1189,13 +1189,10 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
 mod tests {
     use super::*;
 
-    /// Reproducible values in [−15, 15) (a linear congruential generator).
+    /// Reproducible values in [−15, 15).
     fn values(seed: u64) -> impl FnMut() -> f32 {
-        let mut s = seed;
-        move || {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 30.0
-        }
+        let mut u = crate::tensor::test_values::uniform(seed);
+        move || (u() - 0.5) * 30.0
     }
 
     /// The bits of each value, every NaN as one (a NaN's sign is not meaningful).

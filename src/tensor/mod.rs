@@ -9,6 +9,8 @@ pub(crate) mod ops;
 pub(crate) mod par;
 pub(crate) mod shape;
 pub(crate) mod simd;
+#[cfg(test)]
+pub(crate) mod test_values;
 pub use simd::set_simd;
 
 pub use alloc::{cached_bytes, empty_cache};

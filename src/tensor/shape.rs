@@ -248,13 +248,8 @@ mod tests {
 
     /// Deterministic values in [−1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        let mut u = crate::tensor::test_values::uniform(seed);
+        (0..n).map(|_| u() * 2.0 - 1.0).collect()
     }
 
     #[test]

@@ -340,13 +340,8 @@ mod tests {
     use super::*;
 
     fn rnd(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-            })
-            .collect()
+        let mut u = crate::tensor::test_values::uniform(seed);
+        (0..n).map(|_| u() - 0.5).collect()
     }
 
     /// The kernel against the plain loop (bit for bit: both sum in the same
