@@ -194,8 +194,7 @@ fn plane_stats<T: Float>(
     let lanes = 64 / std::mem::size_of::<T>();
     let lead = lead % lanes;
     let first = if lead == 0 { BLOCK } else { BLOCK - lanes + lead };
-    // one call site, so that the walk is inlined once: a second copy grew the
-    // row kernels sharing the function until LLVM spilled their accumulators
+    // one call site, so that the walk is inlined once
     let mut fast = false;
     while plane_walk(z, c, inner, m, ls, e, first, fast, &mut after) && !fast {
         fast = true;
@@ -432,9 +431,9 @@ dispatch! {
 
 dispatch! {
     /// The plane part of [`stats`] (`e` empty) and [`stats_keep`]: a kernel of
-    /// its own, never inlined, so that the row kernels' code does not depend on
-    /// it (grown by the plane walk, `stats_keep` had its row accumulators
-    /// spilled: cross-entropy on rows of 100 ran 2.5 → 4.3 ms).
+    /// its own, never inlined, so that the row kernels are compiled without
+    /// the plane walk (whether LLVM keeps their accumulators in registers has
+    /// proved sensitive to what else a function holds: see [`lead_of`]).
     #[inline(never)]
     fn planes_keep<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
         plane_stats(z, c, inner, lead, m, ls, e, |_, _, _, _| {});
