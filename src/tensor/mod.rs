@@ -176,8 +176,10 @@ impl Drop for Inner {
         LIVE_TENSORS.fetch_sub(1, Ordering::Relaxed);
         let Some(node) = self.node.take() else { return };
         let mut stack = node.into_inputs();
-        while let Some(t) = stack.pop() {
-            if let Some(mut inner) = Arc::into_inner(t.0)
+        while let Some(mut t) = stack.pop() {
+            // the last reference: take its node in place (moving the whole
+            // `Inner` out of the `Arc` cost a copy per node), then let it go
+            if let Some(inner) = Arc::get_mut(&mut t.0)
                 && let Some(n) = inner.node.take()
             {
                 stack.extend(n.into_inputs());
