@@ -204,3 +204,25 @@ fn infinite_and_nan_logits_follow_pytorch() {
     let ce = F::cross_entropy(&x, &tt, &ce_none).unwrap().to_vec::<f32>().unwrap();
     assert!(same(&nll, &want_loss(&logp)) && same(&ce, &want_loss(&logp)), "plane: nll {nll:?} ce {ce:?}");
 }
+
+/// Many targets are checked on all cores: the first bad one is still the one
+/// named (two bad ones in different chunks), and the `mean` divisor still
+/// counts every non-ignored target (against the loss summed by hand).
+#[test]
+fn many_targets_checked_in_parallel_name_the_first_bad_one() {
+    let (n, c) = (200_000usize, 3usize);
+    let x = Tensor::zeros(&[n, c], DType::F32);
+    let mut t: Vec<i64> = (0..n as i64).map(|j| j % 3).collect();
+    t[150_001] = 5;
+    t[190_000] = -7;
+    let msg = err(F::nll_loss(&x, &i64s(&t, &[n]), &Default::default()));
+    assert_eq!(msg, "nll_loss: target[150001] = 5 is out of range for 3 classes");
+    // logits of class k: k + 1; ignore every fifth target
+    let xs: Vec<f32> = (0..n * c).map(|i| (i % c) as f32 + 1.0).collect();
+    let t: Vec<i64> = (0..n as i64).map(|j| if j % 5 == 0 { -100 } else { j % 3 }).collect();
+    let l = F::nll_loss(&f32s(&xs, &[n, c]), &i64s(&t, &[n]), &Default::default()).unwrap();
+    let kept: Vec<i64> = t.iter().copied().filter(|&v| v != -100).collect();
+    let want = -(kept.iter().map(|&v| (v + 1) as f64).sum::<f64>()) / kept.len() as f64;
+    let got = l.item::<f32>().unwrap() as f64;
+    assert!((got - want).abs() < 1e-5 * want.abs(), "{got} vs {want}");
+}
