@@ -1267,6 +1267,8 @@ mod tests {
                         stats(&z, c, inner, lead_of(&z), &mut m2, &mut l2);
                     }
                     weighted_shifted_sum(&z, c, inner, &m2, weight, &mut s2);
+                    // raw bits, NaNs included: these paths must agree on a NaN's sign too
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     let what = format!("{rows}x{c}x{inner} weighted {} keep {keep}", weight.is_some());
                     assert_eq!(bits(&m1), bits(&m2), "m {what}");
                     assert_eq!(bits(&l1), bits(&l2), "ls {what}");
