@@ -176,14 +176,7 @@ fn leaf_sum<T: crate::tensor::Float>(x: &[T]) -> T {
             acc[k] += ch[k];
         }
     }
-    let mut h = 16;
-    while h > 0 {
-        for k in 0..h {
-            acc[k] += acc[k + h];
-        }
-        h /= 2;
-    }
-    xr.iter().fold(acc[0], |s, &v| s + v)
+    xr.iter().fold(lanes_sum(acc), |s, &v| s + v)
 }
 
 /// `Σ f(x_i)` with 16 independent lanes over fixed-size blocks and a halving
@@ -227,12 +220,12 @@ pub(crate) fn sum3<T: crate::tensor::Float>(x: &[T], y: &[T], z: &[T], f: impl F
     lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
-/// The sum of 16 accumulator lanes by halving (lane `i` plus lane `i + h`, for
-/// `h` = 8, 4, 2, 1): a fixed tree, as accurate as a pairwise sum, and one the
-/// compiler keeps in vector registers.
+/// The sum of `N` accumulator lanes by halving (lane `i` plus lane `i + h`,
+/// for `h` = N/2, …, 2, 1; N a power of two): a fixed tree, as accurate as a
+/// pairwise sum, and one the compiler keeps in vector registers.
 #[inline(always)]
-pub(crate) fn lanes_sum<T: crate::tensor::Float>(mut acc: [T; 16]) -> T {
-    let mut h = 8;
+pub(crate) fn lanes_sum<T: crate::tensor::Float, const N: usize>(mut acc: [T; N]) -> T {
+    let mut h = N / 2;
     while h > 0 {
         for i in 0..h {
             acc[i] += acc[i + h];

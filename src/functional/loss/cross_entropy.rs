@@ -226,7 +226,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
-    check_targets(OP, target, t, layout.c, opts.ignore_index)?;
+    let counted = check_targets(OP, target, t, layout.c, opts.ignore_index)?;
     let d = layout.dims();
     let keep = is_grad_enabled() && input.tracks_grad();
     // a reduced loss writes the gradient for an upstream 1 (see `kept`)
@@ -237,7 +237,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let eps = T::from_f64(opts.label_smoothing);
         let ignore = opts.ignore_index;
         let weights = target_weights(t, w, ignore);
-        let denom = divisor(&weights, opts.reduction);
+        let denom = divisor(w.map(|_| &weights[..]), counted, opts.reduction);
         // the upstream gradient 1 reaching each position (divided by the mean's divisor)
         let one = [T::one()];
         let scale = position_scale(&one, opts.reduction, denom);

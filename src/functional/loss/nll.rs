@@ -5,7 +5,7 @@ use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
-use crate::functional::softmax_kernels::{Dims, Unit, lead_of, softmax_onehot, stats_pick, stats_pick_onehot};
+use crate::functional::softmax_kernels::{Dims, Unit, lead_of_walk, softmax_onehot, stats_pick, stats_pick_onehot};
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
@@ -67,14 +67,15 @@ fn fused_forward<T: Float>(
     d.run([&mut losses, &mut m, &mut ls], [&mut grad], |u: Unit, [lo, m, ls], [g]| {
         let (t, we) = (&t[u.j0..u.j0 + u.len], weights.map(|w| &w[u.j0..u.j0 + u.len]));
         let x = &x[u.e0..u.e0 + u.len * d.c];
+        let lead = lead_of_walk(x, g);
         if eager {
             // `target_scales` for an upstream 1: w[t_j]·s is `weights` times s
             let mut a = scratch::<T>(u.len);
             uniform_scales(t, we, ignore, one, &mut a);
-            stats_pick_onehot(x, d.c, d.inner, lead_of(g), t, ignore, &a, m, ls, lo, g);
+            stats_pick_onehot(x, d.c, d.inner, lead, t, ignore, &a, m, ls, lo, g);
             give_back(a);
         } else {
-            stats_pick(x, d.c, d.inner, lead_of(x), t, ignore, m, ls, lo);
+            stats_pick(x, d.c, d.inner, lead, t, ignore, m, ls, lo);
         }
         match we {
             Some(we) => lo.iter_mut().zip(we).for_each(|(l, &wj)| *l = -wj * *l),
@@ -126,11 +127,7 @@ fn forward<T: Float>(
     let w = w.as_deref();
     // per position w[t_j], only with class weights (without, `counted` is their sum)
     let weights = w.map(|w| target_weights(t, Some(w), opts.ignore_index));
-    let denom = match &weights {
-        Some(we) => divisor(we, opts.reduction),
-        None if opts.reduction == Reduction::Mean => counted as f64,
-        None => 1.0,
-    };
+    let denom = divisor(weights.as_deref(), counted, opts.reduction);
     let (losses, stats, kept) = match fused.and_then(T::slice) {
         Some(xs) => {
             let [lo, m, ls, g] = fused_forward(xs, layout.dims(), t, weights.as_deref(), opts, denom, eager);
@@ -147,10 +144,15 @@ fn forward<T: Float>(
     Ok((T::wrap(reduce_classes(losses, opts.reduction, denom)), denom, stats, kept))
 }
 
-/// What `mean` divides by: the summed target weights (0 when every target is
-/// ignored, and the mean is then NaN, as PyTorch); 1 for `sum` and `none`.
-pub(crate) fn divisor<T: Float>(weights: &[T], reduction: Reduction) -> f64 {
-    if reduction == Reduction::Mean { pairwise_sum(weights).to_f64() } else { 1.0 }
+/// What `mean` divides by: the summed target weights `weights` with class
+/// weights, else the number of targets not ignored, `counted` (0 when every
+/// target is ignored, and the mean is then NaN, as PyTorch); 1 for `sum` and `none`.
+pub(crate) fn divisor<T: Float>(weights: Option<&[T]>, counted: usize, reduction: Reduction) -> f64 {
+    match (reduction, weights) {
+        (Reduction::Mean, Some(we)) => pairwise_sum(we).to_f64(),
+        (Reduction::Mean, None) => counted as f64,
+        _ => 1.0,
+    }
 }
 
 /// Reduces per-position losses, `mean` dividing by `denom` (see [`divisor`]);

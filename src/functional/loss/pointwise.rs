@@ -121,7 +121,7 @@ dispatch! {
                 continue;
             }
             if wb.is_none() && pb.is_none() && !dx.is_empty() {
-                // the common case, without a per-element check of the options
+                // unreduced with a gradient, without a per-element check of the options
                 let db = &mut dx[start..end];
                 for (((bk, dk), &xk), &tk) in b.iter_mut().zip(db.iter_mut()).zip(xb).zip(tb) {
                     let (v, d) = loss.f_dfdx(xk, tk, one);
