@@ -779,17 +779,25 @@ dispatch! {
     /// target sums of [`prob_sums`] (`tw = Σ_c w_c·p'_c`, `zw = Σ_c w_c·p'_c·(z_c − m)`
     /// with `p' = (1 − ε)·p + ε/C`), with the same results: for rows of at least
     /// [`SHORT`] classes in the same pass as the exponentials; otherwise one pass after
-    /// the other.
+    /// the other. With `grad` = `Some(s)` (and `e` kept), `e` then becomes the
+    /// gradient of [`prob_grads_kept`] for the scale `s` at every position:
+    /// for rows of at least [`SHORT`] classes each row right after its
+    /// statistics, while it is in cache; otherwise by [`prob_grads_kept`]
+    /// itself. The same bits either way.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, eps: T, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
+    pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, eps: T, grad: Option<T>, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
         if inner != 1 || c < SHORT {
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
+            if let Some(s) = grad.filter(|_| !e.is_empty()) {
+                let s = vec![s; m.len()];
+                prob_grads_kept(e, z, t, c, inner, m, ls, &s, tw, w, eps, &mut []);
+            }
             return;
         }
         let w = &*weights_or_ones(w, c);
         let (kept, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
-        let sums = Prob { t, w, kept, uniform };
+        let sums = Prob { t, w, kept, uniform, grad };
         if !e.is_empty() {
             fused_rows::<T, 2, true>(z, c, m, ls, e, [tw, zw], sums);
         } else {
@@ -846,6 +854,10 @@ trait RowSums<T: Float, const N: usize> {
     fn fast<const KEEP: bool>(&self, r: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; N]);
     /// The sums alone.
     fn general(&self, r: usize, row: &[T], shift: T) -> [T; N];
+    /// Once row `r`'s statistics are done: may turn its kept exponentials
+    /// `e` into something else in place, from its `ls` and its sums.
+    #[inline(always)]
+    fn finish(&self, _r: usize, _e: &mut [T], _ls: T, _sums: &[T; N]) {}
 }
 
 /// No extra sums: the statistics alone.
@@ -922,6 +934,9 @@ struct Prob<'a, T> {
     w: &'a [T],
     kept: T,
     uniform: T,
+    /// When `Some(s)`: each row's kept exponentials become its gradient for the
+    /// scale `s` (see [`RowSums::finish`]).
+    grad: Option<T>,
 }
 
 impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
@@ -940,6 +955,27 @@ impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
             sum2(t, self.w, |tv, wv| wv * (kept * tv + uniform)),
             sum3(t, self.w, row, |tv, wv, zv| wv * (kept * tv + uniform) * (zv - shift)),
         ]
+    }
+    #[inline(always)]
+    fn finish(&self, r: usize, e: &mut [T], ls: T, sums: &[T; 2]) {
+        if let Some(s) = self.grad {
+            let c = e.len();
+            let scale = sums[0] * (-ls).exp_fast();
+            prob_row_grad(e, &self.t[r * c..(r + 1) * c], self.w, self.kept, self.uniform, s, scale);
+        }
+    }
+}
+
+dispatch! {
+    /// One row of [`prob_grads_kept`]: `e ← s·(e·scale − w·(kept·t + uniform))`
+    /// (with `w` the ones of [`weights_or_ones`] when there are no weights,
+    /// `w·x` is `x` exactly). A kernel of its own, never inlined: inlined into
+    /// the row walk, it made LLVM keep the walk's accumulators on the stack.
+    #[inline(never)]
+    fn prob_row_grad<T: Float>(e: &mut [T], t: &[T], w: &[T], kept: T, uniform: T, s: T, scale: T) {
+        for ((o, &tv), &wv) in e.iter_mut().zip(t).zip(w) {
+            *o = s * (*o * scale - wv * (kept * tv + uniform));
+        }
     }
 }
 
@@ -969,7 +1005,7 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
         let shift = if mx.is_infinite() { T::zero() } else { mx };
         m[r] = shift;
         let er: &mut [T] = if keep { &mut e[r * c..(r + 1) * c] } else { &mut [] };
-        let (s, sums) = if mx == T::infinity() || next.len() != c {
+        let (s, row_sums) = if mx == T::infinity() || next.len() != c {
             // +inf: the general exp; last row: no next row to look at
             let ex = |v: T| if mx == T::infinity() { v.exp_fast() } else { (v - shift).exp_capped() };
             let s = if keep {
@@ -986,7 +1022,10 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
             (s, row_sums)
         };
         ls[r] = s.ln_fast();
-        for (o, v) in out.iter_mut().zip(sums) {
+        if keep {
+            sums.finish(r, er, ls[r], &row_sums);
+        }
+        for (o, v) in out.iter_mut().zip(row_sums) {
             o[r] = v;
         }
     }
@@ -1286,6 +1325,7 @@ mod tests {
                         lead_of_walk(&z, &e1),
                         weight,
                         0.1,
+                        None,
                         &mut m1,
                         &mut l1,
                         &mut tw1,

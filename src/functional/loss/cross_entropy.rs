@@ -349,11 +349,8 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
             let el = u.e0..u.e0 + u.len * layout.c;
             let (z, t) = (&zs[el.clone()], &ts[el]);
-            stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, m, ls, tw, zw, e);
-            if eager {
-                let s = vec![scale; u.len];
-                prob_grads_kept(e, z, t, layout.c, layout.inner, m, ls, &s, tw, w, eps, &mut []);
-            }
+            let grad = eager.then_some(scale);
+            stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, grad, m, ls, tw, zw, e);
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = match opts.reduction {
