@@ -1338,6 +1338,31 @@ mod tests {
                     assert_eq!(bits(&e1), bits(&e2), "exponentials (probabilities) {what}");
                     assert_eq!(bits(&tw1), bits(&tw2), "target weight {what}");
                     assert_eq!(bits(&zw1), bits(&zw2), "target sum {what}");
+                    if keep {
+                        // the gradient made row by row in the walk, against prob_grads_kept after it
+                        let s = vec![0.37; positions];
+                        prob_grads_kept(&mut e1, &z, &t, c, inner, &m1, &l1, &s, &tw1, weight, 0.1, &mut []);
+                        let mut e3 = vec![0.0; z.len()];
+                        let (mut tw3, mut zw3) = (vec![0.0; positions], vec![0.0; positions]);
+                        stats_prob(
+                            &z,
+                            &t,
+                            c,
+                            inner,
+                            lead_of_walk(&z, &e3),
+                            weight,
+                            0.1,
+                            Some(0.37),
+                            &mut m2,
+                            &mut l2,
+                            &mut tw3,
+                            &mut zw3,
+                            &mut e3,
+                        );
+                        assert_eq!(bits(&e3), bits(&e1), "gradient (probabilities) {what}");
+                        assert_eq!(bits(&tw3), bits(&tw1), "target weight with gradient {what}");
+                        assert!(e3.iter().zip(&z).any(|(g, v)| g.is_finite() && *g != 0.0 && v.is_finite()));
+                    }
                 }
             }
         }
