@@ -661,10 +661,12 @@ dispatch! {
 dispatch! {
     /// Class-probability targets `t` smoothed to `t' = (1 − ε)·t + ε/C`: per
     /// position `tw = Σ_c w_c·t'_c` and `zw = Σ_c w_c·t'_c·(z_c − m)`, so that the
-    /// loss is `ls·tw − zw`.
+    /// loss is `ls·tw − zw`. Without weights or smoothing `w·t'` is `t` itself
+    /// (see [`plain_targets`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prob_sums<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, m: &[T], w: Option<&[T]>, eps: T, tw: &mut [T], zw: &mut [T]) {
         let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let plain = plain_targets(w, eps);
         if inner == 1 {
             for (r, (zrow, trow)) in z.chunks_exact(c.max(1)).zip(t.chunks_exact(c.max(1))).enumerate() {
                 let mr = m[r];
@@ -672,6 +674,10 @@ dispatch! {
                     Some(w) => {
                         tw[r] = sum2(trow, w, |tv, wv| wv * (keep * tv + uniform));
                         zw[r] = sum3(trow, w, zrow, |tv, wv, zv| wv * (keep * tv + uniform) * (zv - mr));
+                    }
+                    None if plain => {
+                        tw[r] = sum1(trow, |tv| tv);
+                        zw[r] = sum2(trow, zrow, |tv, zv| tv * (zv - mr));
                     }
                     None => {
                         tw[r] = sum1(trow, |tv| keep * tv + uniform);
@@ -688,7 +694,7 @@ dispatch! {
                     let wk = w.map_or(T::one(), |w| w[k]);
                     let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
                     for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
-                        let wt = wk * (keep * tv + uniform);
+                        let wt = if plain { tv } else { wk * (keep * tv + uniform) };
                         *twi += wt;
                         *zwi += wt * (zv - mi);
                     }
@@ -795,9 +801,10 @@ dispatch! {
             }
             return;
         }
+        let plain = plain_targets(w, eps);
         let w = &*weights_or_ones(w, c);
         let (kept, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
-        let sums = Prob { t, w, kept, uniform, grad };
+        let sums = Prob { t, w, kept, uniform, plain, grad };
         if !e.is_empty() {
             fused_rows::<T, 2, true>(z, c, m, ls, e, [tw, zw], sums);
         } else {
@@ -837,6 +844,15 @@ pub(crate) fn lead_of<T>(s: &[T]) -> usize {
 /// [`lead_of`] the buffer a plane walk writes: `e` when not empty, else `z`.
 pub(crate) fn lead_of_walk<T>(z: &[T], e: &[T]) -> usize {
     if e.is_empty() { lead_of(z) } else { lead_of(e) }
+}
+
+/// Whether class-probability targets are used as they are: no class weights
+/// and no label smoothing, where `w·((1 − ε)·t + ε/C)` is `t` (every kernel
+/// then skips its three operations per element: the same sums, bit for bit,
+/// since they start from `+0`; a zero gradient entry may differ from the
+/// general formula only in its sign, at `t = −0`).
+fn plain_targets<T: Float>(w: Option<&[T]>, eps: T) -> bool {
+    w.is_none() && eps == T::zero()
 }
 
 /// The class weights, or `c` ones: `1·x == x` exactly, so the unweighted sums
@@ -934,6 +950,8 @@ struct Prob<'a, T> {
     w: &'a [T],
     kept: T,
     uniform: T,
+    /// [`plain_targets`]: `p'` is `t` itself.
+    plain: bool,
     /// When `Some(s)`: each row's kept exponentials become its gradient for the
     /// scale `s` (see [`RowSums::finish`]).
     grad: Option<T>,
@@ -944,13 +962,20 @@ impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
     fn fast<const KEEP: bool>(&self, r: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 2]) {
         let (c, p) = (row.len(), (self.kept, self.uniform));
         let t = &self.t[r * c..(r + 1) * c];
-        let (s, sums, next_max) = prob_row_ahead::<T, KEEP>(row, t, next, self.w, p, shift, e);
+        let (s, sums, next_max) = if self.plain {
+            prob_row_ahead::<T, KEEP, true>(row, t, next, self.w, p, shift, e)
+        } else {
+            prob_row_ahead::<T, KEEP, false>(row, t, next, self.w, p, shift, e)
+        };
         (s, next_max, sums)
     }
     #[inline(always)]
     fn general(&self, r: usize, row: &[T], shift: T) -> [T; 2] {
         let (c, kept, uniform) = (row.len(), self.kept, self.uniform);
         let t = &self.t[r * c..(r + 1) * c];
+        if self.plain {
+            return [sum1(t, |tv| tv), sum2(t, row, |tv, zv| tv * (zv - shift))];
+        }
         [
             sum2(t, self.w, |tv, wv| wv * (kept * tv + uniform)),
             sum3(t, self.w, row, |tv, wv, zv| wv * (kept * tv + uniform) * (zv - shift)),
@@ -961,7 +986,7 @@ impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
         if let Some(s) = self.grad {
             let c = e.len();
             let scale = sums[0] * (-ls).exp_fast();
-            prob_row_grad(e, &self.t[r * c..(r + 1) * c], self.w, self.kept, self.uniform, s, scale);
+            prob_row_grad(e, &self.t[r * c..(r + 1) * c], self.w, self.kept, self.uniform, self.plain, s, scale);
         }
     }
 }
@@ -969,12 +994,20 @@ impl<T: Float> RowSums<T, 2> for Prob<'_, T> {
 dispatch! {
     /// One row of [`prob_grads_kept`]: `e ← s·(e·scale − w·(kept·t + uniform))`
     /// (with `w` the ones of [`weights_or_ones`] when there are no weights,
-    /// `w·x` is `x` exactly). A kernel of its own, never inlined: inlined into
+    /// `w·x` is `x` exactly), or `e ← s·(e·scale − t)` when `plain`
+    /// ([`plain_targets`]). A kernel of its own, never inlined: inlined into
     /// the row walk, it made LLVM keep the walk's accumulators on the stack.
     #[inline(never)]
-    fn prob_row_grad<T: Float>(e: &mut [T], t: &[T], w: &[T], kept: T, uniform: T, s: T, scale: T) {
-        for ((o, &tv), &wv) in e.iter_mut().zip(t).zip(w) {
-            *o = s * (*o * scale - wv * (kept * tv + uniform));
+    #[allow(clippy::too_many_arguments)]
+    fn prob_row_grad<T: Float>(e: &mut [T], t: &[T], w: &[T], kept: T, uniform: T, plain: bool, s: T, scale: T) {
+        if plain {
+            for (o, &tv) in e.iter_mut().zip(t) {
+                *o = s * (*o * scale - tv);
+            }
+        } else {
+            for ((o, &tv), &wv) in e.iter_mut().zip(t).zip(w) {
+                *o = s * (*o * scale - wv * (kept * tv + uniform));
+            }
         }
     }
 }
@@ -1036,7 +1069,7 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
 /// `p' = kept·t + uniform`, and the maximum of the `next` row, in one loop;
 /// sums as [`sum1`] / [`sum2`] / [`sum3`] would make them.
 #[inline(always)]
-fn prob_row_ahead<T: Float, const KEEP: bool>(
+fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
     row: &[T],
     t: &[T],
     next: &[T],
@@ -1057,7 +1090,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool>(
                 let d = a16[i] - shift;
                 e16[i] = d.exp_capped();
                 acc[i] += e16[i];
-                let tp = w16[i] * (kept * t16[i] + uniform);
+                let tp = if PLAIN { t16[i] } else { w16[i] * (kept * t16[i] + uniform) };
                 tacc[i] += tp;
                 zacc[i] += tp * d;
                 nm[i] = larger(nm[i], b16[i]);
@@ -1066,7 +1099,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool>(
         for (((o, &v), &tv), &wv) in erest.iter_mut().zip(xr).zip(tr).zip(wr) {
             *o = (v - shift).exp_capped();
             rest += *o;
-            let tp = wv * (kept * tv + uniform);
+            let tp = if PLAIN { tv } else { wv * (kept * tv + uniform) };
             trest += tp;
             zrest += tp * (v - shift);
         }
@@ -1075,7 +1108,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool>(
             for i in 0..16 {
                 let d = a16[i] - shift;
                 acc[i] += d.exp_capped();
-                let tp = w16[i] * (kept * t16[i] + uniform);
+                let tp = if PLAIN { t16[i] } else { w16[i] * (kept * t16[i] + uniform) };
                 tacc[i] += tp;
                 zacc[i] += tp * d;
                 nm[i] = larger(nm[i], b16[i]);
@@ -1083,7 +1116,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool>(
         }
         for ((&v, &tv), &wv) in xr.iter().zip(tr).zip(wr) {
             rest += (v - shift).exp_capped();
-            let tp = wv * (kept * tv + uniform);
+            let tp = if PLAIN { tv } else { wv * (kept * tv + uniform) };
             trest += tp;
             zrest += tp * (v - shift);
         }
@@ -1149,6 +1182,7 @@ dispatch! {
         w: Option<&[T]>, eps: T, gt: &mut [T],
     ) {
         let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let plain = plain_targets(w, eps);
         let want_t = !gt.is_empty();
         if inner == 1 {
             let c1 = c.max(1);
@@ -1159,6 +1193,11 @@ dispatch! {
                     Some(w) => {
                         for ((o, &tv), &wv) in er.iter_mut().zip(trow).zip(w) {
                             *o = sr * (*o * scale - wv * (keep * tv + uniform));
+                        }
+                    }
+                    None if plain => {
+                        for (o, &tv) in er.iter_mut().zip(trow) {
+                            *o = sr * (*o * scale - tv);
                         }
                     }
                     None => {
@@ -1186,7 +1225,7 @@ dispatch! {
                     let wk = w.map_or(T::one(), |w| w[k]);
                     let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
                     for (((o, &tv), &si), &sc) in row_mut(e, k, inner, &r).iter_mut().zip(tk).zip(s).zip(&*scale) {
-                        *o = si * (*o * sc - wk * (keep * tv + uniform));
+                        *o = si * (*o * sc - if plain { tv } else { wk * (keep * tv + uniform) });
                     }
                     if want_t {
                         for ((((o, &zv), &mi), &li), &si) in row_mut(gt, k, inner, &r).iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
@@ -1313,55 +1352,86 @@ mod tests {
                     assert_eq!(bits(&l1), bits(&l2), "ls {what}");
                     assert_eq!(bits(&s1), bits(&s2), "smoothing {what}");
                     assert_eq!(bits(&e1), bits(&e2), "exponentials {what}");
-                    // probability targets: the target sums fused, against prob_sums
-                    let (mut tw1, mut zw1) = (vec![0.0; positions], vec![0.0; positions]);
-                    let (mut tw2, mut zw2) = (tw1.clone(), zw1.clone());
-                    e1.fill(0.0);
-                    stats_prob(
-                        &z,
-                        &t,
-                        c,
-                        inner,
-                        lead_of_walk(&z, &e1),
-                        weight,
-                        0.1,
-                        None,
-                        &mut m1,
-                        &mut l1,
-                        &mut tw1,
-                        &mut zw1,
-                        &mut e1,
-                    );
-                    prob_sums(&z, &t, c, inner, &m2, weight, 0.1, &mut tw2, &mut zw2);
-                    assert_eq!(bits(&m1), bits(&m2), "m (probabilities) {what}");
-                    assert_eq!(bits(&l1), bits(&l2), "ls (probabilities) {what}");
-                    assert_eq!(bits(&e1), bits(&e2), "exponentials (probabilities) {what}");
-                    assert_eq!(bits(&tw1), bits(&tw2), "target weight {what}");
-                    assert_eq!(bits(&zw1), bits(&zw2), "target sum {what}");
-                    if keep {
-                        // the gradient made row by row in the walk, against prob_grads_kept after it
-                        let s = vec![0.37; positions];
-                        prob_grads_kept(&mut e1, &z, &t, c, inner, &m1, &l1, &s, &tw1, weight, 0.1, &mut []);
-                        let mut e3 = vec![0.0; z.len()];
-                        let (mut tw3, mut zw3) = (vec![0.0; positions], vec![0.0; positions]);
+                    // probability targets: the target sums fused, against prob_sums, with
+                    // label smoothing and without (then, unweighted, the plain kernels)
+                    for eps in [0.1f32, 0.0] {
+                        let (mut tw1, mut zw1) = (vec![0.0; positions], vec![0.0; positions]);
+                        let (mut tw2, mut zw2) = (tw1.clone(), zw1.clone());
+                        e1.fill(0.0);
                         stats_prob(
                             &z,
                             &t,
                             c,
                             inner,
-                            lead_of_walk(&z, &e3),
+                            lead_of_walk(&z, &e1),
                             weight,
-                            0.1,
-                            Some(0.37),
-                            &mut m2,
-                            &mut l2,
-                            &mut tw3,
-                            &mut zw3,
-                            &mut e3,
+                            eps,
+                            None,
+                            &mut m1,
+                            &mut l1,
+                            &mut tw1,
+                            &mut zw1,
+                            &mut e1,
                         );
-                        assert_eq!(bits(&e3), bits(&e1), "gradient (probabilities) {what}");
-                        assert_eq!(bits(&tw3), bits(&tw1), "target weight with gradient {what}");
-                        assert!(e3.iter().zip(&z).any(|(g, v)| g.is_finite() && *g != 0.0 && v.is_finite()));
+                        prob_sums(&z, &t, c, inner, &m2, weight, eps, &mut tw2, &mut zw2);
+                        assert_eq!(bits(&m1), bits(&m2), "m (probabilities) {what}");
+                        assert_eq!(bits(&l1), bits(&l2), "ls (probabilities) {what}");
+                        assert_eq!(bits(&e1), bits(&e2), "exponentials (probabilities) {what}");
+                        assert_eq!(bits(&tw1), bits(&tw2), "target weight {what}");
+                        assert_eq!(bits(&zw1), bits(&zw2), "target sum {what}");
+                        if keep {
+                            // the gradient made row by row in the walk, against prob_grads_kept after it
+                            let s = vec![0.37; positions];
+                            prob_grads_kept(&mut e1, &z, &t, c, inner, &m1, &l1, &s, &tw1, weight, eps, &mut []);
+                            let mut e3 = vec![0.0; z.len()];
+                            let (mut tw3, mut zw3) = (vec![0.0; positions], vec![0.0; positions]);
+                            stats_prob(
+                                &z,
+                                &t,
+                                c,
+                                inner,
+                                lead_of_walk(&z, &e3),
+                                weight,
+                                eps,
+                                Some(0.37),
+                                &mut m2,
+                                &mut l2,
+                                &mut tw3,
+                                &mut zw3,
+                                &mut e3,
+                            );
+                            assert_eq!(bits(&e3), bits(&e1), "gradient (probabilities) {what}");
+                            assert_eq!(bits(&tw3), bits(&tw1), "target weight with gradient {what}");
+                            assert!(e3.iter().zip(&z).any(|(g, v)| g.is_finite() && *g != 0.0 && v.is_finite()));
+                        }
+                        if weight.is_none() && eps == 0.0 {
+                            // the plain kernels give what the general formula gives with weights of one
+                            let ones = vec![1.0; c];
+                            let (mut tw4, mut zw4) = (vec![0.0; positions], vec![0.0; positions]);
+                            prob_sums(&z, &t, c, inner, &m2, Some(&ones), eps, &mut tw4, &mut zw4);
+                            assert_eq!(bits(&tw4), bits(&tw1), "plain target weight {what}");
+                            assert_eq!(bits(&zw4), bits(&zw1), "plain target sum {what}");
+                            if keep {
+                                let (s, mut e4) = (vec![0.37; positions], e2.clone());
+                                prob_grads_kept(
+                                    &mut e4,
+                                    &z,
+                                    &t,
+                                    c,
+                                    inner,
+                                    &m1,
+                                    &l1,
+                                    &s,
+                                    &tw1,
+                                    Some(&ones),
+                                    eps,
+                                    &mut [],
+                                );
+                                let mut e5 = e2.clone();
+                                prob_grads_kept(&mut e5, &z, &t, c, inner, &m1, &l1, &s, &tw1, None, eps, &mut []);
+                                assert_eq!(bits(&e5), bits(&e4), "plain gradient {what}");
+                            }
+                        }
                     }
                 }
             }
