@@ -158,7 +158,7 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
                         }
                         debug_assert_eq!(ig.shape(), input.shape(), "{} backward: gradient shape", node.op.name());
                         let merged = match grads.remove(&input.id()) {
-                            Some(prev) => prev.add(&ig)?,
+                            Some(prev) => prev.add_owned(&ig)?,
                             None => ig,
                         };
                         grads.insert(input.id(), merged);

@@ -188,6 +188,15 @@ impl Drop for Inner {
     }
 }
 
+/// `a += b` elementwise (one length); true when done.
+fn add_assign<T: Float>(a: &mut [T], b: &[T]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter_mut().zip(b).for_each(|(x, &y)| *x += y);
+    true
+}
+
 fn lock(m: &Mutex<Option<Tensor>>) -> MutexGuard<'_, Option<Tensor>> {
     // a poisoned lock only means another thread panicked while holding it;
     // the Option inside is still valid
@@ -434,10 +443,35 @@ impl Tensor {
     pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
         let mut slot = lock(&self.0.grad);
         *slot = Some(match slot.take() {
-            Some(old) => old.add(&g)?,
+            Some(old) => old.add_owned(&g)?,
             None => g,
         });
         Ok(())
+    }
+
+    /// `self + other` for tensors of one shape, written into `self`'s own
+    /// buffer when nothing else holds the tensor or its data (a gradient being
+    /// summed in the backward pass: no new buffer and tensor per addition);
+    /// otherwise a new tensor, as [`add`](Tensor::add). The same values either way.
+    pub(crate) fn add_owned(mut self, other: &Tensor) -> Result<Tensor> {
+        if self.0.node.is_none()
+            && !self.0.requires_grad
+            && self.shape() == other.shape()
+            && let Some(inner) = Arc::get_mut(&mut self.0)
+            && let Data::Fixed(storage) = &mut inner.data
+            && let Some(mine) = Arc::get_mut(storage)
+        {
+            let theirs = other.storage();
+            let done = match (mine, &*theirs) {
+                (Storage::F32(a), Storage::F32(b)) => add_assign(a, b),
+                (Storage::F64(a), Storage::F64(b)) => add_assign(a, b),
+                _ => false,
+            };
+            if done {
+                return Ok(self);
+            }
+        }
+        self.add(other)
     }
 
     /// A tensor sharing this one's data, cut from the graph (tracks no gradient).
@@ -479,5 +513,57 @@ impl Tensor {
             ));
         }
         autograd::run_backward(self, grad.detach())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buffer(t: &Tensor) -> *const Storage {
+        Arc::as_ptr(&t.storage_arc())
+    }
+
+    #[test]
+    fn add_owned_reuses_only_a_buffer_nobody_else_holds() {
+        let b = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], &[3]).unwrap();
+        // alone: summed in place, into the same buffer
+        let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
+        let at = buffer(&a);
+        let s = a.add_owned(&b).unwrap();
+        assert_eq!(buffer(&s), at);
+        assert_eq!(s.to_vec::<f32>().unwrap(), vec![1.5, 1.0, 5.0]);
+        // the tensor held elsewhere: a new one, the held one unchanged
+        let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
+        let (held, at) = (a.clone(), buffer(&a));
+        let s = a.add_owned(&b).unwrap();
+        assert_ne!(buffer(&s), at);
+        assert_eq!(held.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0]);
+        assert_eq!(s.to_vec::<f32>().unwrap(), vec![1.5, 1.0, 5.0]);
+        // its data shared with another tensor (a detached view): not written either
+        let a = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
+        let view = a.detach();
+        let s = a.add_owned(&Tensor::from_vec(vec![1.0f64, 1.0], &[2]).unwrap()).unwrap();
+        assert_eq!(view.to_vec::<f64>().unwrap(), vec![1.0, 2.0]);
+        assert_eq!(s.to_vec::<f64>().unwrap(), vec![2.0, 3.0]);
+        // a shape or dtype that differs goes through `add` (broadcast, or its error)
+        let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3]).unwrap();
+        let s = a.add_owned(&Tensor::scalar(1.0f32)).unwrap();
+        assert_eq!(s.to_vec::<f32>().unwrap(), vec![2.0, 3.0, 4.0]);
+        let a = Tensor::from_vec(vec![1.0f32], &[1]).unwrap();
+        assert!(a.add_owned(&Tensor::from_vec(vec![1.0f64], &[1]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_held_gradient_keeps_its_values_when_the_next_backward_accumulates() {
+        let x = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap().requires_grad();
+        // x used twice: its two gradients are summed in the backward pass
+        let y = || x.mul(&x).unwrap().add(&x.mul_scalar(3.0).unwrap()).unwrap().sum_all();
+        y().backward().unwrap();
+        let held = x.grad().unwrap();
+        assert_eq!(held.to_vec::<f32>().unwrap(), vec![5.0, 7.0]);
+        y().backward().unwrap();
+        assert_eq!(held.to_vec::<f32>().unwrap(), vec![5.0, 7.0]);
+        assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), vec![10.0, 14.0]);
     }
 }
