@@ -188,13 +188,10 @@ impl Drop for Inner {
     }
 }
 
-/// `a += b` elementwise (one length); true when done.
-fn add_assign<T: Float>(a: &mut [T], b: &[T]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
+/// `a += b` elementwise (slices of one length).
+fn add_assign<T: Float>(a: &mut [T], b: &[T]) {
+    debug_assert_eq!(a.len(), b.len());
     a.iter_mut().zip(b).for_each(|(x, &y)| *x += y);
-    true
 }
 
 fn lock(m: &Mutex<Option<Tensor>>) -> MutexGuard<'_, Option<Tensor>> {
@@ -462,14 +459,13 @@ impl Tensor {
             && let Some(mine) = Arc::get_mut(storage)
         {
             let theirs = other.storage();
-            let done = match (mine, &*theirs) {
+            // one shape, so one length; another dtype goes to `add` (its error)
+            match (mine, &*theirs) {
                 (Storage::F32(a), Storage::F32(b)) => add_assign(a, b),
                 (Storage::F64(a), Storage::F64(b)) => add_assign(a, b),
-                _ => false,
-            };
-            if done {
-                return Ok(self);
+                _ => return self.add(other),
             }
+            return Ok(self);
         }
         self.add(other)
     }
