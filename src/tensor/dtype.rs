@@ -73,6 +73,24 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
     /// `ln(1 + x)`, vectorisable for f32, `std` for f64.
     #[doc(hidden)]
     fn ln_1p_fast(self) -> Self;
+    /// `picked[i] = (z[t[i]·inner + j0 + i] − m[i]) − ls[i]` (`+0` where
+    /// `t[i] == ignore`) by a vector gather, for f32 on AVX-512; false, having
+    /// done nothing, elsewhere (see `gather::pick_plane_f32`).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn pick_plane(
+        _z: &[Self],
+        _c: usize,
+        _inner: usize,
+        _j0: usize,
+        _t: &[i64],
+        _ignore: i64,
+        _m: &[Self],
+        _ls: &[Self],
+        _picked: &mut [Self],
+    ) -> bool {
+        false
+    }
 }
 
 impl Float for f32 {
@@ -91,6 +109,20 @@ impl Float for f32 {
     #[inline(always)]
     fn ln_1p_fast(self) -> Self {
         super::simd::ln_1p_f32(self)
+    }
+    #[inline(always)]
+    fn pick_plane(
+        z: &[f32],
+        c: usize,
+        inner: usize,
+        j0: usize,
+        t: &[i64],
+        ignore: i64,
+        m: &[f32],
+        ls: &[f32],
+        picked: &mut [f32],
+    ) -> bool {
+        super::gather::pick_plane_f32(z, c, inner, j0, t, ignore, m, ls, picked)
     }
 }
 

@@ -5,11 +5,12 @@ use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
-use crate::functional::softmax_kernels::{Dims, Unit, lead_of_walk, softmax_onehot, stats_pick, stats_pick_onehot};
+use crate::functional::softmax_kernels::{
+    Dims, Scales, Unit, lead_of_walk, softmax_onehot, stats_pick, stats_pick_onehot,
+};
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::pairwise_sum;
-use crate::tensor::simd::dispatch;
 use crate::tensor::{Float, Storage};
 use crate::{DType, Error, Reduction, Result, Tensor};
 
@@ -69,11 +70,8 @@ fn fused_forward<T: Float>(
         let x = &x[u.e0..u.e0 + u.len * d.c];
         let lead = lead_of_walk(x, g);
         if eager {
-            // `target_scales` for an upstream 1: w[t_j]·s is `weights` times s
-            let mut a = scratch::<T>(u.len);
-            uniform_scales(t, we, ignore, one, &mut a);
-            stats_pick_onehot(x, d.c, d.inner, lead, t, ignore, &a, m, ls, lo, g);
-            give_back(a);
+            // `target_scales` for an upstream 1: w[t_j]·s, s without weights
+            stats_pick_onehot(x, d.c, d.inner, lead, t, ignore, Scales { s: one, w: we }, m, ls, lo, g);
         } else {
             stats_pick(x, d.c, d.inner, lead, t, ignore, m, ls, lo);
         }
@@ -83,26 +81,6 @@ fn fused_forward<T: Float>(
         }
     });
     [losses, m, ls, grad]
-}
-
-dispatch! {
-    /// [`target_scales`] for one upstream gradient `s` at every position, from
-    /// the positions' target weights (none: 1): the same products, in one
-    /// vectorised pass.
-    fn uniform_scales<T: Float>(t: &[i64], weights: Option<&[T]>, ignore: i64, s: T, out: &mut [T]) {
-        match weights {
-            Some(we) => {
-                for ((o, &tj), &wj) in out.iter_mut().zip(t).zip(we) {
-                    *o = if tj == ignore { T::zero() } else { wj * s };
-                }
-            }
-            None => {
-                for (o, &tj) in out.iter_mut().zip(t) {
-                    *o = if tj == ignore { T::zero() } else { s };
-                }
-            }
-        }
-    }
 }
 
 /// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
