@@ -252,20 +252,40 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
         let next = r.end..(r.end + BLOCK).min(inner);
         let ahead = next.len() == r.len() && !overflow && !fast;
         let (mb, nm, lb) = (&cur.0[..r.len()], &mut nxt.0[..next.len()], &mut sums.0[..r.len()]);
+        // with a next block of this one's length, the positions a chunk at a
+        // time (the chunk's sums and next maxima in registers), the rest one
+        // by one; each position's sums run over the classes in the same order
+        // either way
+        let full = if ahead { r.len() / CHUNK * CHUNK } else { 0 };
+        for q in (0..full).step_by(CHUNK) {
+            let (lq, nq) = (&mut lb[q..q + CHUNK], &mut nm[q..q + CHUNK]);
+            if keep {
+                ahead_chunk::<T, true>(z, c, inner, r.start + q, next.start + q, &mb[q..q + CHUNK], e, lq, nq);
+            } else {
+                ahead_chunk::<T, false>(z, c, inner, r.start + q, next.start + q, &mb[q..q + CHUNK], &mut [], lq, nq);
+            }
+            // the chunk's statistics are done: `after` while its rows are in L1
+            for v in lq.iter_mut() {
+                *v = v.ln_fast();
+            }
+            after(&(r.start + q..r.start + q + CHUNK), &mb[q..q + CHUNK], lq, e);
+        }
+        let (rest, next_rest) = (r.start + full..r.end, next.start + full.min(next.len())..next.end);
+        let (mb, lb, nm) = (&mb[full..], &mut lb[full..], &mut nm[full.min(next.len())..]);
         lb.fill(T::zero());
         nm.fill(T::neg_infinity());
         for k in 0..c {
-            let zk = row(z, k, inner, &r);
+            let zk = row(z, k, inner, &rest);
             match (ahead, keep) {
                 (true, false) => {
-                    let zn = row(z, k, inner, &next);
+                    let zn = row(z, k, inner, &next_rest);
                     for ((((l, &v), &mi), n), &w) in lb.iter_mut().zip(zk).zip(mb).zip(nm.iter_mut()).zip(zn) {
                         *l += (v - mi).exp_capped();
                         *n = larger(*n, w);
                     }
                 }
                 (true, true) => {
-                    let (zn, ek) = (row(z, k, inner, &next), row_mut(e, k, inner, &r));
+                    let (zn, ek) = (row(z, k, inner, &next_rest), row_mut(e, k, inner, &rest));
                     let it = lb.iter_mut().zip(ek.iter_mut()).zip(zk).zip(mb).zip(nm.iter_mut()).zip(zn);
                     for (((((l, o), &v), &mi), n), &w) in it {
                         *o = (v - mi).exp_capped();
@@ -276,7 +296,7 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
                 (false, _) => {
                     let ex = |v: T| if overflow || fast { v.exp_fast() } else { v.exp_capped() };
                     if keep {
-                        let ek = row_mut(e, k, inner, &r);
+                        let ek = row_mut(e, k, inner, &rest);
                         for (((l, o), &v), &mi) in lb.iter_mut().zip(ek.iter_mut()).zip(zk).zip(mb) {
                             *o = ex(v - mi);
                             *l += *o;
@@ -292,15 +312,65 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
         for v in lb.iter_mut() {
             *v = v.ln_fast();
         }
+        if !rest.is_empty() {
+            after(&rest, mb, lb, e);
+        }
+        let (mb, lb, nm) = (&cur.0[..r.len()], &sums.0[..r.len()], &mut nxt.0[..next.len()]);
         m[r.clone()].copy_from_slice(mb);
         ls[r.clone()].copy_from_slice(lb);
-        after(&r, mb, lb, e);
         overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
         any |= overflow;
         std::mem::swap(&mut cur, &mut nxt);
         r = next;
     }
     any
+}
+
+/// Positions per chunk of [`ahead_chunk`]: four 16-lane vectors of f32 sums
+/// and four of next maxima stay in registers across the classes.
+const CHUNK: usize = 64;
+
+/// [`plane_walk`]'s inner loop for the `CHUNK` positions from `j` of a block
+/// whose next block (the same positions from `jn`) has its length: over the
+/// classes, `e = exp(z − m)` (kept when `KEEP`), its sum per position into `lb`
+/// and the next block's maxima into `nm`. The sums and maxima are local
+/// arrays that LLVM keeps in registers, where a block's (256 positions) go
+/// through memory at every class: nll_2d's kernel was 15% faster so. Each
+/// position's sum and maximum run over the classes in order, as before.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn ahead_chunk<T: Float, const KEEP: bool>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    j: usize,
+    jn: usize,
+    mb: &[T],
+    e: &mut [T],
+    lb: &mut [T],
+    nm: &mut [T],
+) {
+    let (mut acc, mut mx) = ([T::zero(); CHUNK], [T::neg_infinity(); CHUNK]);
+    let mb = &mb.as_chunks::<CHUNK>().0[0];
+    for k in 0..c {
+        let (zc, zn) = (&z[k * inner + j..].as_chunks::<CHUNK>().0[0], &z[k * inner + jn..].as_chunks::<CHUNK>().0[0]);
+        if KEEP {
+            let ec = &mut e[k * inner + j..].as_chunks_mut::<CHUNK>().0[0];
+            for i in 0..CHUNK {
+                ec[i] = (zc[i] - mb[i]).exp_capped();
+                acc[i] += ec[i];
+            }
+        } else {
+            for i in 0..CHUNK {
+                acc[i] += (zc[i] - mb[i]).exp_capped();
+            }
+        }
+        for i in 0..CHUNK {
+            mx[i] = larger(mx[i], zn[i]);
+        }
+    }
+    lb.copy_from_slice(&acc);
+    nm.copy_from_slice(&mx);
 }
 
 /// A block's worth of per-position values, 64-byte aligned.
