@@ -1201,6 +1201,7 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
     let rows = m.len().min(z.len() / c.max(1));
     let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
     let mut mx = lanes_max(row(0));
+    let mut pending = [T::zero(); N];
     for r in 0..rows {
         let (zr, next) = (row(r), row(r + 1));
         let shift = if mx.is_infinite() { T::zero() } else { mx };
@@ -1223,12 +1224,19 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
             (s, row_sums)
         };
         ls[r] = s.ln_fast();
-        if keep {
-            sums.finish(r, er, ls[r], &row_sums);
+        // the row before's finish, now that its scale (a logarithm and an
+        // exponential away from its sums) has long been ready: this row's
+        // walk ran while it was computed
+        if keep && r > 0 {
+            sums.finish(r - 1, &mut e[(r - 1) * c..r * c], ls[r - 1], &pending);
         }
+        pending = row_sums;
         for (o, v) in out.iter_mut().zip(row_sums) {
             o[r] = v;
         }
+    }
+    if keep && rows > 0 {
+        sums.finish(rows - 1, &mut e[(rows - 1) * c..rows * c], ls[rows - 1], &pending);
     }
 }
 
