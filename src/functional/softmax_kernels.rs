@@ -923,25 +923,38 @@ fn smooth_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], w: &[T], 
     (lanes_sum(acc) + rest, lanes_sum(sacc) + srest, next_max)
 }
 
+/// Whether [`stats_smooth`] walks rows of `c` classes with the smoothing term
+/// (and a gradient, if given) in the same pass: rows of at least [`SHORT`].
+pub(crate) fn smooth_rows_fused(c: usize, inner: usize) -> bool {
+    inner == 1 && c >= SHORT
+}
+
 dispatch! {
     /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
     /// label-smoothing term `sm = Σ_c w_c·(z_c − m)` of
     /// [`weighted_shifted_sum`], with the same results: for rows of at least [`SHORT`]
     /// classes in the same pass as the exponentials (the row is read once, and
     /// the next row's maximum found alongside); otherwise one pass after the other.
+    /// With `grad`, keeping, on that fused path, each row's exponentials become
+    /// its gradient right after its statistics (see [`RowGrads`]); returns
+    /// whether they did (else the caller makes the gradient).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn stats_smooth<T: Float>(z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, m: &mut [T], ls: &mut [T], sm: &mut [T], e: &mut [T]) {
-        if inner != 1 || c < SHORT {
+    pub(crate) fn stats_smooth<T: Float>(
+        z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, grad: Option<RowGrads<'_, T>>, m: &mut [T], ls: &mut [T],
+        sm: &mut [T], e: &mut [T],
+    ) -> bool {
+        if !smooth_rows_fused(c, inner) {
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
-            return;
+            return false;
         }
-        let w = &*weights_or_ones(w, c);
+        let wo = &*weights_or_ones(w, c);
         if !e.is_empty() {
-            fused_rows::<T, 1, true>(z, c, m, ls, e, [sm], Smooth { w });
+            fused_rows::<T, 1, true>(z, c, m, ls, e, [sm], Smooth { w: wo, grad });
         } else {
-            fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w });
+            fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w: wo, grad: None });
         }
+        grad.is_some() && !e.is_empty()
     }
 }
 
@@ -1094,6 +1107,21 @@ fn plain_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], shift: T, 
 /// `Σ_c w_c·(z_c − m)`, the label-smoothing term.
 struct Smooth<'a, T> {
     w: &'a [T],
+    /// When given: each row's kept exponentials become its gradient (see
+    /// [`RowSums::finish`] and [`RowGrads`]).
+    grad: Option<RowGrads<'a, T>>,
+}
+
+/// Per row `r` of a unit, the cross-entropy gradient's `a`, `b` (of
+/// [`affine_row`]), the class weights `w` (none: ones) and the target entry's
+/// subtraction (`None` where the target is ignored): made by `IndexGrad`, so
+/// that a row's gradient can be made in the walk, right after its statistics.
+#[derive(Clone, Copy)]
+pub(crate) struct RowGrads<'a, T> {
+    pub a: &'a [T],
+    pub b: &'a [T],
+    pub w: Option<&'a [T]>,
+    pub target: &'a [Option<(usize, T)>],
 }
 
 impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
@@ -1105,6 +1133,12 @@ impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
     #[inline(always)]
     fn general(&self, _: usize, row: &[T], shift: T) -> [T; 1] {
         [sum2(row, self.w, |v, wi| wi * (v - shift))]
+    }
+    #[inline(always)]
+    fn finish(&self, r: usize, e: &mut [T], ls: T, _: &[T; 1]) {
+        if let Some(g) = self.grad {
+            affine_row_target(e, ls, g.a[r], g.b[r], g.w, g.target[r]);
+        }
     }
 }
 
@@ -1301,6 +1335,43 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
     (lanes_sum(acc) + rest, [lanes_sum(tacc) + trest, lanes_sum(zacc) + zrest], next_max)
 }
 
+/// One row of [`affine_in_place`]: `e_c ← a·e_c·exp(−ls) − b·w_c` (`w_c = 1`
+/// without weights), all zero where `a = b = 0`.
+#[inline(always)]
+fn affine_row<T: Float>(erow: &mut [T], ls: T, ar: T, br: T, w: Option<&[T]>) {
+    if ar == T::zero() && br == T::zero() {
+        erow.fill(T::zero());
+        return;
+    }
+    let scale = ar * (-ls).exp_fast();
+    match w {
+        Some(w) => {
+            for (o, &wi) in erow.iter_mut().zip(w) {
+                *o = scale * *o - br * wi;
+            }
+        }
+        None => {
+            for o in erow.iter_mut() {
+                *o = scale * *o - br;
+            }
+        }
+    }
+}
+
+dispatch! {
+    /// [`affine_row`], then `e_t −= d` for a target `t` (with label smoothing
+    /// and class indices: the cross-entropy gradient of one row, see
+    /// `IndexGrad`), as a kernel of its own for [`Smooth`]'s `finish`, for
+    /// the reason given at [`prob_row_grad`].
+    #[inline(never)]
+    fn affine_row_target<T: Float>(erow: &mut [T], ls: T, ar: T, br: T, w: Option<&[T]>, target: Option<(usize, T)>) {
+        affine_row(erow, ls, ar, br, w);
+        if let Some((t, d)) = target {
+            erow[t] -= d;
+        }
+    }
+}
+
 dispatch! {
     /// In place, `e_c ← a · e_c · exp(−ls) − b · w_c`: the softmax-affine of
     /// [`softmax_affine`] computed from kept exponentials `e = exp(z − m)`.
@@ -1308,24 +1379,7 @@ dispatch! {
     pub(crate) fn affine_in_place<T: Float>(e: &mut [T], c: usize, inner: usize, ls: &[T], a: &[T], b: &[T], w: Option<&[T]>) {
         if inner == 1 {
             for (r, erow) in e.chunks_exact_mut(c.max(1)).enumerate().take(ls.len()) {
-                let (ar, br) = (a[r], b[r]);
-                if ar == T::zero() && br == T::zero() {
-                    erow.fill(T::zero());
-                    continue;
-                }
-                let scale = ar * (-ls[r]).exp_fast();
-                match w {
-                    Some(w) => {
-                        for (o, &wi) in erow.iter_mut().zip(w) {
-                            *o = scale * *o - br * wi;
-                        }
-                    }
-                    None => {
-                        for o in erow.iter_mut() {
-                            *o = scale * *o - br;
-                        }
-                    }
-                }
+                affine_row(erow, ls[r], a[r], b[r], w);
             }
         } else {
             let mut scale = [T::zero(); BLOCK];
@@ -1546,7 +1600,7 @@ mod tests {
                     let (mut m2, mut l2, mut s2) = (m1.clone(), l1.clone(), s1.clone());
                     let (mut e1, mut e2) =
                         (vec![0.0; if keep { z.len() } else { 0 }], vec![0.0; if keep { z.len() } else { 0 }]);
-                    stats_smooth(&z, c, inner, lead_of_walk(&z, &e1), weight, &mut m1, &mut l1, &mut s1, &mut e1);
+                    stats_smooth(&z, c, inner, lead_of_walk(&z, &e1), weight, None, &mut m1, &mut l1, &mut s1, &mut e1);
                     if keep {
                         stats_keep(&z, c, inner, lead_of(&e2), &mut m2, &mut l2, &mut e2);
                     } else {

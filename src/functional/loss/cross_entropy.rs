@@ -15,8 +15,8 @@ use super::nll::{divisor, position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::softmax_kernels::{
-    Dims, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, stats_maybe_keep, stats_prob,
-    stats_smooth,
+    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, smooth_rows_fused,
+    stats_maybe_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
@@ -79,28 +79,47 @@ impl<'a, T: Float> IndexGrad<'a, T> {
         IndexGrad { d, w, ignore, eps, uniform, wsum }
     }
 
-    /// Turns the unit's exponentials `e = exp(z − m)` into its gradient in place,
-    /// given the unit's targets `t`, its `ls` and `s(j)` for position `j`.
-    fn unit(&self, e: &mut [T], u: Unit, t: &[i64], ls: &[T], s: &impl Fn(usize) -> T) {
-        let (d, w, keep) = (self.d, self.w, T::one() - self.eps);
-        // per position: e_c ← a·softmax_c − b·w_c, then the target's entry − s·(1 − ε)·w_t
+    /// Per position of the unit `u` (targets `t`, `s(j)` for position `j`):
+    /// `e_c ← a·softmax_c − b·w_c`, then the target's entry `− s·(1 − ε)·w_t`;
+    /// `a`, `b` and that subtraction (with the target), all zero and none where
+    /// the target is ignored.
+    fn scales(&self, u: Unit, t: &[i64], s: &impl Fn(usize) -> T) -> RowScales<T> {
+        let (w, keep) = (self.w, T::one() - self.eps);
         let (mut a, mut b) = (zeros::<T>(u.len), zeros::<T>(u.len));
+        let mut sub = vec![None; u.len];
         for (i, &tj) in t.iter().enumerate() {
             if tj != self.ignore {
                 let s = s(u.j0 + i);
                 a[i] = s * (keep * class_weight(w, tj as usize) + self.uniform * self.wsum);
                 b[i] = s * self.uniform;
+                sub[i] = Some((tj as usize, s * keep * class_weight(w, tj as usize)));
             }
         }
-        affine_in_place(e, d.c, d.inner, ls, &a, &b, w);
-        for (i, &tj) in t.iter().enumerate() {
-            if tj != self.ignore {
-                e[d.offset(i, tj as usize)] -= s(u.j0 + i) * keep * class_weight(w, tj as usize);
+        RowScales { a, b, sub }
+    }
+
+    /// Turns the unit's exponentials `e = exp(z − m)` into its gradient in place,
+    /// given the unit's targets `t`, its `ls` and `s(j)` for position `j`.
+    fn unit(&self, e: &mut [T], u: Unit, t: &[i64], ls: &[T], s: &impl Fn(usize) -> T) {
+        let d = self.d;
+        let RowScales { a, b, sub } = self.scales(u, t, s);
+        affine_in_place(e, d.c, d.inner, ls, &a, &b, self.w);
+        for (i, st) in sub.iter().enumerate() {
+            if let Some((tj, v)) = *st {
+                e[d.offset(i, tj)] -= v;
             }
         }
         give_back(a);
         give_back(b);
     }
+}
+
+/// [`IndexGrad::scales`]: per position `a`, `b` and the target entry's
+/// subtraction `(t, s·(1 − ε)·w_t)`, none where the target is ignored.
+struct RowScales<T> {
+    a: Vec<T>,
+    b: Vec<T>,
+    sub: Vec<Option<(usize, T)>>,
 }
 
 /// What the probability-target backward keeps: per position the maximum `m`
@@ -254,16 +273,24 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let mut picked = scratch::<T>(positions);
         d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
+            let t = &t[u.j0..u.j0 + u.len];
+            let mut done = false;
             if !sm.is_empty() {
-                stats_smooth(z, c, inner, lead_of_walk(z, e), w, m, ls, sm, e);
+                // with the gradient made row by row in the walk when it can be
+                let rows = (eager && smooth_rows_fused(c, inner)).then(|| grads.scales(u, t, &scale));
+                let rg = rows.as_ref().map(|r| RowGrads { a: &r.a, b: &r.b, w, target: &r.sub });
+                done = stats_smooth(z, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
+                if let Some(RowScales { a, b, .. }) = rows {
+                    give_back(a);
+                    give_back(b);
+                }
             } else {
                 stats_maybe_keep(z, c, inner, lead_of_walk(z, e), m, ls, e);
             }
-            let t = &t[u.j0..u.j0 + u.len];
             for (i, (&tj, p)) in t.iter().zip(pk.iter_mut()).enumerate() {
                 *p = if tj == ignore { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
             }
-            if eager {
+            if eager && !done {
                 // while the unit is in cache (L2)
                 grads.unit(e, u, t, ls, &scale);
             }
