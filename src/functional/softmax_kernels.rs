@@ -935,18 +935,19 @@ dispatch! {
     /// [`weighted_shifted_sum`], with the same results: for rows of at least [`SHORT`]
     /// classes in the same pass as the exponentials (the row is read once, and
     /// the next row's maximum found alongside); otherwise one pass after the other.
-    /// With `grad`, keeping, on that fused path, each row's exponentials become
-    /// its gradient right after its statistics (see [`RowGrads`]); returns
-    /// whether they did (else the caller makes the gradient).
+    /// With `grad` (given only where [`smooth_rows_fused`], and `e` kept), each
+    /// row's exponentials become its gradient right after its statistics (see
+    /// [`RowGrads`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_smooth<T: Float>(
         z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, grad: Option<RowGrads<'_, T>>, m: &mut [T], ls: &mut [T],
         sm: &mut [T], e: &mut [T],
-    ) -> bool {
+    ) {
+        debug_assert!(grad.is_none() || (smooth_rows_fused(c, inner) && !e.is_empty()), "stats_smooth: a gradient it cannot make");
         if !smooth_rows_fused(c, inner) {
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
-            return false;
+            return;
         }
         let wo = &*weights_or_ones(w, c);
         if !e.is_empty() {
@@ -954,7 +955,6 @@ dispatch! {
         } else {
             fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w: wo, grad: None });
         }
-        grad.is_some() && !e.is_empty()
     }
 }
 

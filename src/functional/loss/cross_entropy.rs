@@ -274,12 +274,12 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
             let t = &t[u.j0..u.j0 + u.len];
-            let mut done = false;
+            // with label smoothing, the gradient made row by row in the walk when it can be
+            let in_walk = eager && !sm.is_empty() && smooth_rows_fused(c, inner);
             if !sm.is_empty() {
-                // with the gradient made row by row in the walk when it can be
-                let rows = (eager && smooth_rows_fused(c, inner)).then(|| grads.scales(u, t, &scale));
+                let rows = in_walk.then(|| grads.scales(u, t, &scale));
                 let rg = rows.as_ref().map(|r| RowGrads { a: &r.a, b: &r.b, w, target: &r.sub });
-                done = stats_smooth(z, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
+                stats_smooth(z, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
                 if let Some(RowScales { a, b, .. }) = rows {
                     give_back(a);
                     give_back(b);
@@ -290,7 +290,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             for (i, (&tj, p)) in t.iter().zip(pk.iter_mut()).enumerate() {
                 *p = if tj == ignore { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
             }
-            if eager && !done {
+            if eager && !in_walk {
                 // while the unit is in cache (L2)
                 grads.unit(e, u, t, ls, &scale);
             }
