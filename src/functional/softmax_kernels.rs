@@ -12,7 +12,7 @@
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
 use crate::tensor::par::PAR_THRESHOLD;
-use crate::tensor::shape::{lanes_sum, sum1, sum2, sum3};
+use crate::tensor::shape::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
 use crate::tensor::simd::dispatch;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -118,23 +118,16 @@ fn lanes_max<T: Float>(x: &[T]) -> T {
 
 /// The maximum of 16 lanes and a `tail` of fewer than 16 values (NaNs skipped,
 /// as in [`larger`]): the tail folded into the first lanes, then the lanes
-/// halved (8, 4, 2, 1), vectorised, where a fold across them would be a chain
-/// of 24 dependent scalar steps at the end of every row. Any order gives the
-/// same maximum (only which of `+0` and `−0` is kept can depend on it).
+/// halved ([`lanes_reduce`]), vectorised, where a fold across them would be a
+/// chain of 24 dependent scalar steps at the end of every row. Any order gives
+/// the same maximum (only which of `+0` and `−0` is kept can depend on it).
 #[inline(always)]
 fn lanes_max_with<T: Float>(mut acc: [T; 16], tail: &[T]) -> T {
     debug_assert!(tail.len() < 16);
     for (a, &b) in acc.iter_mut().zip(tail) {
         *a = larger(*a, b);
     }
-    let mut h = 8;
-    while h > 0 {
-        for i in 0..h {
-            acc[i] = larger(acc[i], acc[i + h]);
-        }
-        h /= 2;
-    }
-    acc[0]
+    lanes_reduce(acc, larger)
 }
 
 /// Positions per block of a plane: the per-position arrays of a block (1 KiB

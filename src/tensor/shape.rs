@@ -220,19 +220,26 @@ pub(crate) fn sum3<T: crate::tensor::Float>(x: &[T], y: &[T], z: &[T], f: impl F
     lanes_sum(acc) + xr.iter().zip(yr).zip(zr).fold(T::zero(), |s, ((&u, &v), &w)| s + f(u, v, w))
 }
 
-/// The sum of `N` accumulator lanes by halving (lane `i` plus lane `i + h`,
-/// for `h` = N/2, …, 2, 1; N a power of two): a fixed tree, as accurate as a
-/// pairwise sum, and one the compiler keeps in vector registers.
+/// `N` accumulator lanes combined by halving (lane `i` with lane `i + h`, for
+/// `h` = N/2, …, 2, 1; N a power of two) with `op`: a fixed tree, which the
+/// compiler keeps in vector registers.
 #[inline(always)]
-pub(crate) fn lanes_sum<T: crate::tensor::Float, const N: usize>(mut acc: [T; N]) -> T {
+pub(crate) fn lanes_reduce<T: Copy, const N: usize>(mut acc: [T; N], op: impl Fn(T, T) -> T) -> T {
     let mut h = N / 2;
     while h > 0 {
         for i in 0..h {
-            acc[i] += acc[i + h];
+            acc[i] = op(acc[i], acc[i + h]);
         }
         h /= 2;
     }
     acc[0]
+}
+
+/// The sum of `N` accumulator lanes by halving ([`lanes_reduce`]): as accurate
+/// as a pairwise sum.
+#[inline(always)]
+pub(crate) fn lanes_sum<T: crate::tensor::Float, const N: usize>(acc: [T; N]) -> T {
+    lanes_reduce(acc, |a, b| a + b)
 }
 
 #[cfg(test)]
