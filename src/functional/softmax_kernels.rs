@@ -11,6 +11,7 @@
 
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
+use crate::tensor::gather::pick_plane_f32;
 use crate::tensor::par::PAR_THRESHOLD;
 use crate::tensor::shape::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
 use crate::tensor::simd::dispatch;
@@ -478,7 +479,10 @@ fn pick_block<T: Float>(
     lb: &[T],
     picked: &mut [T],
 ) {
-    if T::pick_plane(z, c, inner, r.start, &t[r.clone()], ignore, mb, lb, &mut picked[r.clone()]) {
+    let f32s = (T::as_f32(z), T::as_f32(mb), T::as_f32(lb), T::as_f32_mut(&mut picked[r.clone()]));
+    if let (Some(z), Some(mb), Some(lb), Some(p)) = f32s
+        && pick_plane_f32(z, c, inner, r.start, &t[r.clone()], ignore, mb, lb, p)
+    {
         return;
     }
     for (i, j) in r.clone().enumerate() {

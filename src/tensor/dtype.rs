@@ -73,23 +73,16 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
     /// `ln(1 + x)`, vectorisable for f32, `std` for f64.
     #[doc(hidden)]
     fn ln_1p_fast(self) -> Self;
-    /// `picked[i] = (z[t[i]·inner + j0 + i] − m[i]) − ls[i]` (`+0` where
-    /// `t[i] == ignore`) by a vector gather, for f32 on AVX-512; false, having
-    /// done nothing, elsewhere (see `gather::pick_plane_f32`).
+    /// The slice as f32, for f32 (for kernels with an f32-only path, such as
+    /// the AVX-512 target gather); none for other types.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    fn pick_plane(
-        _z: &[Self],
-        _c: usize,
-        _inner: usize,
-        _j0: usize,
-        _t: &[i64],
-        _ignore: i64,
-        _m: &[Self],
-        _ls: &[Self],
-        _picked: &mut [Self],
-    ) -> bool {
-        false
+    fn as_f32(_s: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// As [`as_f32`](Float::as_f32), mutable.
+    #[doc(hidden)]
+    fn as_f32_mut(_s: &mut [Self]) -> Option<&mut [f32]> {
+        None
     }
 }
 
@@ -111,18 +104,12 @@ impl Float for f32 {
         super::simd::ln_1p_f32(self)
     }
     #[inline(always)]
-    fn pick_plane(
-        z: &[f32],
-        c: usize,
-        inner: usize,
-        j0: usize,
-        t: &[i64],
-        ignore: i64,
-        m: &[f32],
-        ls: &[f32],
-        picked: &mut [f32],
-    ) -> bool {
-        super::gather::pick_plane_f32(z, c, inner, j0, t, ignore, m, ls, picked)
+    fn as_f32(s: &[f32]) -> Option<&[f32]> {
+        Some(s)
+    }
+    #[inline(always)]
+    fn as_f32_mut(s: &mut [f32]) -> Option<&mut [f32]> {
+        Some(s)
     }
 }
 

@@ -5,7 +5,7 @@ pub(crate) mod alloc;
 mod create;
 mod display;
 pub(crate) mod dtype;
-mod gather;
+pub(crate) mod gather;
 pub(crate) mod ops;
 pub(crate) mod par;
 pub(crate) mod shape;
