@@ -226,3 +226,39 @@ fn many_targets_checked_in_parallel_name_the_first_bad_one() {
     let got = l.item::<f32>().unwrap() as f64;
     assert!((got - want).abs() < 1e-5 * want.abs(), "{got} vs {want}");
 }
+
+/// `nll_loss(log_softmax(x))` with many targets and a gradient to make checks
+/// them in its kernel's parallel section: a bad target is still named (the
+/// first of two, in different samples), no gradient is left behind, and with
+/// ignored targets the `mean` divisor, loss and gradient are those of the
+/// unfused chain (`* 1.0` hides the log_softmax from nll_loss).
+#[test]
+fn targets_checked_in_the_fused_kernel_name_the_first_bad_one() {
+    let (n, c, h, w) = (3usize, 4usize, 160usize, 150usize);
+    let mut rng = rand::rng();
+    let x = Tensor::randn(&[n, c, h, w], DType::F32, &mut rng).requires_grad();
+    let mut t: Vec<i64> = (0..n * h * w).map(|j| (j * 7 % c) as i64).collect();
+    t[h * w + 5 * w + 17] = 4;
+    t[2 * h * w + 3] = -3;
+    let tt = i64s(&t, &[n, h, w]);
+    let msg = err(F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &tt, &Default::default()));
+    assert_eq!(msg, "nll_loss: target[1, 5, 17] = 4 is out of range for 4 classes");
+    assert!(x.grad().is_none());
+    let t: Vec<i64> = (0..n * h * w).map(|j| if j % 13 == 2 { -100 } else { (j * 7 % c) as i64 }).collect();
+    let tt = i64s(&t, &[n, h, w]);
+    for reduction in [Reduction::Mean, Reduction::Sum] {
+        let opts = F::NllLossOptions { reduction, ..Default::default() };
+        let run = |fused: bool| {
+            x.zero_grad();
+            let y = F::log_softmax(&x, 1).unwrap();
+            let y = if fused { y } else { y.mul_scalar(1.0).unwrap() };
+            let l = F::nll_loss(&y, &tt, &opts).unwrap();
+            l.backward().unwrap();
+            (l.item::<f32>().unwrap(), x.grad().unwrap().to_vec::<f32>().unwrap())
+        };
+        let ((lf, gf), (lu, gu)) = (run(true), run(false));
+        assert_eq!(lf, lu, "{reduction:?}");
+        let worst = gf.iter().zip(&gu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-6 * gu.iter().fold(0f32, |m, v| m.max(v.abs())), "{reduction:?}: {worst}");
+    }
+}

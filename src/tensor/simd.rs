@@ -165,6 +165,20 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// Asks for the cache line holding `s[i]` to be brought into L2 (x86-64
+/// `prefetcht1`); a hint only: nothing where `i` is out of bounds, or on
+/// other targets.
+#[inline(always)]
+pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if i < s.len() {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: `i` is in bounds, so the pointer is into `s`; a prefetch
+        // neither reads nor writes memory visibly and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(s.as_ptr().add(i).cast()) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
