@@ -231,7 +231,9 @@ fn many_targets_checked_in_parallel_name_the_first_bad_one() {
 /// them in its kernel's parallel section: a bad target is still named (the
 /// first of two, in different samples), no gradient is left behind, and with
 /// ignored targets the `mean` divisor, loss and gradient are those of the
-/// unfused chain (`* 1.0` hides the log_softmax from nll_loss).
+/// unfused chain (`* 1.0` hides the log_softmax from nll_loss); and
+/// `cross_entropy`, which on K-dim input takes the same path, gives the same
+/// bits and names itself in the error.
 #[test]
 fn targets_checked_in_the_fused_kernel_name_the_first_bad_one() {
     let (n, c, h, w) = (3usize, 4usize, 160usize, 150usize);
@@ -243,6 +245,9 @@ fn targets_checked_in_the_fused_kernel_name_the_first_bad_one() {
     let tt = i64s(&t, &[n, h, w]);
     let msg = err(F::nll_loss(&F::log_softmax(&x, 1).unwrap(), &tt, &Default::default()));
     assert_eq!(msg, "nll_loss: target[1, 5, 17] = 4 is out of range for 4 classes");
+    // cross_entropy on K-dim input is nll_loss over log_softmax, under its own name
+    let msg = err(F::cross_entropy(&x, &tt, &Default::default()));
+    assert_eq!(msg, "cross_entropy: target[1, 5, 17] = 4 is out of range for 4 classes");
     assert!(x.grad().is_none());
     let t: Vec<i64> = (0..n * h * w).map(|j| if j % 13 == 2 { -100 } else { (j * 7 % c) as i64 }).collect();
     let tt = i64s(&t, &[n, h, w]);
@@ -260,5 +265,11 @@ fn targets_checked_in_the_fused_kernel_name_the_first_bad_one() {
         assert_eq!(lf, lu, "{reduction:?}");
         let worst = gf.iter().zip(&gu).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst <= 1e-6 * gu.iter().fold(0f32, |m, v| m.max(v.abs())), "{reduction:?}: {worst}");
+        x.zero_grad();
+        let ce = F::CrossEntropyOptions { reduction, ..Default::default() };
+        let l = F::cross_entropy(&x, &tt, &ce).unwrap();
+        l.backward().unwrap();
+        assert_eq!(l.item::<f32>().unwrap(), lf, "{reduction:?}: cross_entropy");
+        assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), gf, "{reduction:?}: cross_entropy grad");
     }
 }

@@ -124,6 +124,7 @@ type Stats = (Storage, Storage);
 /// for an upstream 1.
 #[allow(clippy::too_many_arguments)]
 fn forward<T: Float>(
+    op: &'static str,
     input: &Tensor,
     target: &Tensor,
     fused: Option<&Storage>,
@@ -133,8 +134,7 @@ fn forward<T: Float>(
     opts: &NllLossOptions,
     eager: bool,
 ) -> Result<(Storage, f64, Option<Stats>, Option<Kept>)> {
-    const OP: &str = "nll_loss";
-    let w = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
+    let w = opts.weight.as_ref().map(|w| w.data::<T>(op, "weight")).transpose()?;
     let w = w.as_deref();
     // per position w[t_j], only with class weights (without, `counted` is their sum)
     let weights = w.map(|w| target_weights(t, Some(w), opts.ignore_index));
@@ -142,16 +142,16 @@ fn forward<T: Float>(
         Some(xs) => {
             let found = fused_forward(xs, layout.dims(), t, weights.as_deref(), opts, counted, eager);
             let Some(([lo, m, ls, g], denom)) = found else {
-                return Err(bad_target(OP, target, t, layout.c, opts.ignore_index));
+                return Err(bad_target(op, target, t, layout.c, opts.ignore_index));
             };
             (lo, denom, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
         }
         None => {
             let counted = match counted {
                 Some(counted) => counted,
-                None => check_targets(OP, target, t, layout.c, opts.ignore_index)?,
+                None => check_targets(op, target, t, layout.c, opts.ignore_index)?,
             };
-            let x = input.data::<T>(OP, "input")?;
+            let x = input.data::<T>(op, "input")?;
             let denom = divisor(weights.as_deref(), counted, opts.reduction);
             (nll_forward(&x, t, w, layout, opts.ignore_index), denom, None, None)
         }
@@ -314,10 +314,15 @@ impl Backward for NllBackward {
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
 pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Result<Tensor> {
-    const OP: &str = "nll_loss";
-    let layout = index_layout(OP, input, target)?;
-    check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
-    let t = target.data::<i64>(OP, "target")?;
+    nll_loss_as("nll_loss", input, target, opts)
+}
+
+/// [`nll_loss`], its errors named `op` (`cross_entropy` hands it
+/// `log_softmax(x)`).
+pub(crate) fn nll_loss_as(op: &'static str, input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Result<Tensor> {
+    let layout = index_layout(op, input, target)?;
+    check_weight(op, input, opts.weight.as_ref(), layout.c)?;
+    let t = target.data::<i64>(op, "target")?;
     let t: &[i64] = &t;
     let shape = if opts.reduction == Reduction::None { layout.out.clone() } else { Default::default() };
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
@@ -336,12 +341,12 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
     let counted = if eager && opts.weight.is_none() && scan_in_kernel(t) {
         None
     } else {
-        Some(check_targets(OP, target, t, layout.c, opts.ignore_index)?)
+        Some(check_targets(op, target, t, layout.c, opts.ignore_index)?)
     };
     let (storage, denom, stats, kept) = match input.dtype() {
-        DType::F32 => forward::<f32>(input, target, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
-        DType::F64 => forward::<f64>(input, target, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
-        DType::I64 => return Err(Error::dtype(OP, "input has dtype I64, expected a float tensor (F32 or F64)")),
+        DType::F32 => forward::<f32>(op, input, target, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
+        DType::F64 => forward::<f64>(op, input, target, fused.map(|f| f.0), &layout, t, counted, opts, eager)?,
+        DType::I64 => return Err(Error::dtype(op, "input has dtype I64, expected a float tensor (F32 or F64)")),
     };
     // the fused backward needs the statistics; without them, the plain one on the input
     let (x, stats) = match (over, stats) {
