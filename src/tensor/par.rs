@@ -72,10 +72,12 @@ pub(crate) fn scan_then<W: Send>(
             if i >= parts {
                 break;
             }
+            // counted as done even if `scan` unwinds, so that no thread waits
+            // for it forever (the panic then reaches the caller)
+            let _done = Done(&done);
             let (bad, n) = scan(i);
             wrong.fetch_or(bad, Ordering::Relaxed);
             count.fetch_add(n, Ordering::Relaxed);
-            done.fetch_add(1, Ordering::Release);
         }
         // every part is claimed: wait for the ones other threads are scanning
         let mut spins = 0u32;
@@ -110,6 +112,15 @@ pub(crate) fn scan_then<W: Send>(
     (wrong.load(Ordering::Relaxed), count.load(Ordering::Relaxed))
 }
 
+/// Adds one to its counter when dropped: a part of [`scan_then`] done.
+struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +153,16 @@ mod tests {
         });
         assert_eq!(got, (true, 45));
         assert_eq!(ran.load(Ordering::Relaxed), 0);
+    }
+
+    /// A part that panics is still counted as done: the panic reaches the
+    /// caller, and no thread waits for the part forever.
+    #[test]
+    fn scan_then_passes_a_panicking_part_on() {
+        let r = std::panic::catch_unwind(|| {
+            scan_then(9, |i| if i == 3 { panic!("part 3") } else { (false, 1) }, (0..40).collect(), |_: usize, _| {})
+        });
+        assert!(r.is_err());
     }
 
     /// A pool of one thread (the waiting cannot be on a part nobody runs),
