@@ -129,8 +129,9 @@ fn gradients_written_in_the_forward_equal_those_computed_in_the_backward() {
     let mut r = rand::rng();
     let two = |dtype| Tensor::full(&[], 2.0, dtype);
     for dtype in [DType::F32, DType::F64] {
-        // rows (with an ignored target) and planes (K-dimensional)
-        for shape in [vec![5usize, 9], vec![6, 33], vec![3, 70], vec![5, 70], vec![2, 4, 3, 70]] {
+        // rows (with an ignored target) and planes (K-dimensional; the last
+        // one long enough for the plane walk's blocks and chunks)
+        for shape in [vec![5usize, 9], vec![6, 33], vec![3, 70], vec![5, 70], vec![2, 4, 3, 70], vec![2, 5, 40, 30]] {
             let z = Tensor::randn(&shape, dtype, &mut r).requires_grad();
             let mut tshape = shape.clone();
             tshape.remove(1);

@@ -39,11 +39,19 @@ impl Dims {
         self.n * self.inner
     }
 
-    /// Offset, inside a unit, of class `k` at the unit's `i`-th position (a
-    /// unit is whole rows, or whole samples when `inner > 1`).
-    #[inline]
+    /// Offset of class `k` at position `i` of the whole `(N, C, inner)` data.
+    #[cfg(test)]
     pub fn offset(&self, i: usize, k: usize) -> usize {
         (i / self.inner) * self.c * self.inner + k * self.inner + i % self.inner
+    }
+
+    /// Offset, inside one of [`Dims::units`] (rows, or one whole sample), of
+    /// class `k` at the unit's `i`-th position: `i·C + k` along rows, else
+    /// `k·inner + i`.
+    #[inline]
+    pub fn unit_offset(&self, i: usize, k: usize) -> usize {
+        debug_assert!(self.inner == 1 || i < self.inner, "unit_offset: position {i} beyond one sample");
+        if self.inner == 1 { i * self.c + k } else { k * self.inner + i }
     }
 
     /// Row ranges of about 32K elements (`inner == 1`) or whole samples.
@@ -947,10 +955,12 @@ fn smooth_row_ahead<T: Float, const KEEP: bool>(row: &[T], next: &[T], w: &[T], 
     (lanes_sum(acc) + rest, lanes_sum(sacc) + srest, next_max)
 }
 
-/// Whether [`stats_smooth`] walks rows of `c` classes with the smoothing term
-/// (and a gradient, if given) in the same pass: rows of at least [`SHORT`].
-pub(crate) fn smooth_rows_fused(c: usize, inner: usize) -> bool {
-    inner == 1 && c >= SHORT
+/// Whether [`stats_smooth`] makes the smoothing term (and a gradient, if
+/// given) in its walk: rows of at least [`SHORT`] classes in the same pass as
+/// the exponentials, planes a chunk of positions at a time right after
+/// their statistics.
+pub(crate) fn smooth_fused(c: usize, inner: usize) -> bool {
+    inner > 1 || c >= SHORT
 }
 
 dispatch! {
@@ -958,17 +968,22 @@ dispatch! {
     /// label-smoothing term `sm = Σ_c w_c·(z_c − m)` of
     /// [`weighted_shifted_sum`], with the same results: for rows of at least [`SHORT`]
     /// classes in the same pass as the exponentials (the row is read once, and
-    /// the next row's maximum found alongside); otherwise one pass after the other.
-    /// With `grad` (given only where [`smooth_rows_fused`], and `e` kept), each
-    /// row's exponentials become its gradient right after its statistics (see
-    /// [`RowGrads`]).
+    /// the next row's maximum found alongside); for planes, a chunk of
+    /// positions at a time right after their statistics ([`planes_smooth`]);
+    /// otherwise one pass after the other. With `grad` (given only where
+    /// [`smooth_fused`], and `e` kept), each row's or position's exponentials
+    /// become its gradient right after its statistics (see [`RowGrads`]).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_smooth<T: Float>(
         z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, grad: Option<RowGrads<'_, T>>, m: &mut [T], ls: &mut [T],
         sm: &mut [T], e: &mut [T],
     ) {
-        debug_assert!(grad.is_none() || (smooth_rows_fused(c, inner) && !e.is_empty()), "stats_smooth: a gradient it cannot make");
-        if !smooth_rows_fused(c, inner) {
+        debug_assert!(grad.is_none() || (smooth_fused(c, inner) && !e.is_empty()), "stats_smooth: a gradient it cannot make");
+        if inner > 1 {
+            planes_smooth(z, c, inner, lead, w, grad, m, ls, sm, e);
+            return;
+        }
+        if !smooth_fused(c, inner) {
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
@@ -978,6 +993,62 @@ dispatch! {
             fused_rows::<T, 1, true>(z, c, m, ls, e, [sm], Smooth { w: wo, grad });
         } else {
             fused_rows::<T, 1, false>(z, c, m, ls, e, [sm], Smooth { w: wo, grad: None });
+        }
+    }
+}
+
+dispatch! {
+    /// The plane part of [`stats_smooth`]: the plane walk, and after each
+    /// chunk (or block rest) of positions, while its rows are in cache, the
+    /// smoothing term `sm = Σ_c w_c·(z_c − m)` of those positions (as
+    /// [`weighted_shifted_sum`]: each position's classes in order) and, with
+    /// `grad`, their gradient (as [`affine_in_place`], then the target's
+    /// subtraction): the same bits as those passes over the whole unit after
+    /// the walk. A kernel of its own for the reason given at [`planes_keep`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn planes_smooth<T: Float>(
+        z: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, grad: Option<RowGrads<'_, T>>, m: &mut [T], ls: &mut [T],
+        sm: &mut [T], e: &mut [T],
+    ) {
+        plane_stats(z, c, inner, lead, m, ls, e, #[inline(always)] |r, mb, lb, e| {
+            let smr = &mut sm[r.clone()];
+            smr.fill(T::zero());
+            for k in 0..c {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for ((o, &v), &mi) in smr.iter_mut().zip(row(z, k, inner, r)).zip(mb) {
+                    *o += wk * (v - mi);
+                }
+            }
+            if let Some(g) = grad {
+                smooth_block(e, c, inner, r, lb, g);
+            }
+        });
+    }
+}
+
+/// The gradient of the positions `r` of a plane from their kept
+/// exponentials (`lb`: their `ls`): `e_c ← a·e_c·exp(−ls) − b·w_c` (all zero
+/// where `a = b = 0`), then `e_t −= d` at each target, as
+/// [`affine_in_place`] and `IndexGrad::unit` compute it.
+#[inline(always)]
+fn smooth_block<T: Float>(e: &mut [T], c: usize, inner: usize, r: &Range<usize>, lb: &[T], g: RowGrads<'_, T>) {
+    let (a, b) = (&g.a[r.clone()], &g.b[r.clone()]);
+    let mut scale = [T::zero(); BLOCK];
+    let scale = &mut scale[..r.len()];
+    for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(lb) {
+        *sc = ai * (-li).exp_fast();
+    }
+    for k in 0..c {
+        let wk = g.w.map_or(T::one(), |w| w[k]);
+        for (((o, &si), &ai), &bi) in row_mut(e, k, inner, r).iter_mut().zip(&*scale).zip(a).zip(b) {
+            let y = si * *o - bi * wk;
+            *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
+        }
+    }
+    for (j, st) in r.clone().zip(&g.target[r.clone()]) {
+        if let Some((t, d)) = *st {
+            e[t * inner + j] -= d;
         }
     }
 }

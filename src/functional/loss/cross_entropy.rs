@@ -16,7 +16,7 @@ use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax;
 use crate::functional::softmax_kernels::{
-    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, smooth_rows_fused,
+    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, smooth_fused,
     stats_maybe_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
@@ -107,7 +107,7 @@ impl<'a, T: Float> IndexGrad<'a, T> {
         affine_in_place(e, d.c, d.inner, ls, &a, &b, self.w);
         for (i, st) in sub.iter().enumerate() {
             if let Some((tj, v)) = *st {
-                e[d.offset(i, tj)] -= v;
+                e[d.unit_offset(i, tj)] -= v;
             }
         }
         give_back(a);
@@ -279,13 +279,14 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let (mut m, mut ls) = (scratch::<T>(positions), scratch::<T>(positions));
         let mut smooth = scratch::<T>(if opts.label_smoothing > 0.0 { positions } else { 0 });
         let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
-        // the target's shifted logit z_t − m of each position (0 where ignored)
-        let mut picked = scratch::<T>(positions);
-        d.run([&mut m, &mut ls, &mut smooth, &mut picked], [&mut exps], |u, [m, ls, sm, pk], [e]| {
+        let (uniform, wsum) = (grads.uniform, grads.wsum);
+        // each position's loss (0 where ignored), made in the unit
+        let mut losses = scratch::<T>(positions);
+        d.run([&mut m, &mut ls, &mut smooth, &mut losses], [&mut exps], |u, [m, ls, sm, lo], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
             let t = &t[u.j0..u.j0 + u.len];
             // with label smoothing, the gradient made row by row in the walk when it can be
-            let in_walk = eager && !sm.is_empty() && smooth_rows_fused(c, inner);
+            let in_walk = eager && !sm.is_empty() && smooth_fused(c, inner);
             if !sm.is_empty() {
                 let rows = in_walk.then(|| grads.scales(u, t, &scale));
                 let rg = rows.as_ref().map(|r| RowGrads { a: &r.a, b: &r.b, w, target: &r.sub });
@@ -297,30 +298,25 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             } else {
                 stats_maybe_keep(z, c, inner, lead_of_walk(z, e), m, ls, e);
             }
-            for (i, (&tj, p)) in t.iter().zip(pk.iter_mut()).enumerate() {
-                *p = if tj == ignore { T::zero() } else { z[d.offset(i, tj as usize)] - m[i] };
+            let wt = &weights[u.j0..u.j0 + u.len];
+            for (i, ((&tj, l), &wj)) in t.iter().zip(lo.iter_mut()).zip(wt).enumerate() {
+                *l = if tj == ignore {
+                    T::zero()
+                } else {
+                    // −log_softmax at the target: ls − (z_t − m)
+                    let nll = wj * (ls[i] - (z[d.unit_offset(i, tj as usize)] - m[i]));
+                    if sm.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[i] - sm[i]) }
+                };
             }
             if eager && !in_walk {
                 // while the unit is in cache (L2)
                 grads.unit(e, u, t, ls, &scale);
             }
         });
-        let (uniform, wsum) = (grads.uniform, grads.wsum);
-        let mut losses = zeros::<T>(t.len());
-        for (j, (&tj, &wt)) in t.iter().zip(&weights).enumerate() {
-            if tj == ignore {
-                continue;
-            }
-            // −log_softmax at the target: ls − (z_t − m)
-            let nll = wt * (ls[j] - picked[j]);
-            losses[j] =
-                if smooth.is_empty() { nll } else { (T::one() - eps) * nll + uniform * (wsum * ls[j] - smooth[j]) };
-        }
         let v = reduce_classes(losses, opts.reduction, denom);
         give_back(weights);
         give_back(m);
         give_back(smooth);
-        give_back(picked);
         let kept = keep.then(|| if eager { Kept::GradForOne(T::wrap(exps)) } else { Kept::Exps(T::wrap(exps)) });
         (T::wrap(v), Tensor::from_storage(T::wrap(ls), &[t.len()]), denom, kept)
     });
