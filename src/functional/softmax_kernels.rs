@@ -1033,21 +1033,21 @@ dispatch! {
 /// [`affine_in_place`] and `IndexGrad::unit` compute it.
 #[inline(always)]
 fn smooth_block<T: Float>(e: &mut [T], c: usize, inner: usize, r: &Range<usize>, lb: &[T], g: RowGrads<'_, T>) {
-    let (a, b) = (&g.a[r.clone()], &g.b[r.clone()]);
-    let mut scale = [T::zero(); BLOCK];
-    let scale = &mut scale[..r.len()];
-    for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(lb) {
-        *sc = ai * (-li).exp_fast();
+    let (mut a, mut b, mut scale) = ([T::zero(); BLOCK], [T::zero(); BLOCK], [T::zero(); BLOCK]);
+    let (a, b, scale) = (&mut a[..r.len()], &mut b[..r.len()], &mut scale[..r.len()]);
+    for (i, j) in r.clone().enumerate() {
+        (a[i], b[i], _) = g.at(j);
+        scale[i] = a[i] * (-lb[i]).exp_fast();
     }
     for k in 0..c {
         let wk = g.w.map_or(T::one(), |w| w[k]);
-        for (((o, &si), &ai), &bi) in row_mut(e, k, inner, r).iter_mut().zip(&*scale).zip(a).zip(b) {
+        for (((o, &si), &ai), &bi) in row_mut(e, k, inner, r).iter_mut().zip(&*scale).zip(&*a).zip(&*b) {
             let y = si * *o - bi * wk;
             *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
         }
     }
-    for (j, st) in r.clone().zip(&g.target[r.clone()]) {
-        if let Some((t, d)) = *st {
+    for j in r.clone() {
+        if let (_, _, Some((t, d))) = g.at(j) {
             e[t * inner + j] -= d;
         }
     }
@@ -1207,16 +1207,49 @@ struct Smooth<'a, T> {
     grad: Option<RowGrads<'a, T>>,
 }
 
-/// Per row `r` of a unit, the cross-entropy gradient's `a`, `b` (of
-/// [`affine_row`]), the class weights `w` (none: ones) and the target entry's
-/// subtraction (`None` where the target is ignored): made by `IndexGrad`, so
-/// that a row's gradient can be made in the walk, right after its statistics.
+/// What the cross-entropy gradient (class indices, label smoothing ε) of a
+/// unit's rows or positions needs, so that each one's gradient can be made
+/// in the walk right after its statistics: the unit's targets `t`, the
+/// class weights `w` (none: ones), and one upstream gradient `s` for all
+/// (a reduced loss). [`RowGrads::at`] gives a row's or position's scales.
 #[derive(Clone, Copy)]
 pub(crate) struct RowGrads<'a, T> {
-    pub a: &'a [T],
-    pub b: &'a [T],
+    pub t: &'a [i64],
+    pub ignore: i64,
     pub w: Option<&'a [T]>,
-    pub target: &'a [Option<(usize, T)>],
+    pub s: T,
+    /// `1 − ε`
+    pub keep: T,
+    /// `ε / C`
+    pub uniform: T,
+    /// `Σ_c w_c` (`C` without weights)
+    pub wsum: T,
+}
+
+impl<T: Float> RowGrads<'_, T> {
+    /// For row or position `j`: `a`, `b` (of [`affine_row`]) and the target
+    /// entry's subtraction, as [`index_scales`] makes them; zeros and `None`
+    /// where the target is ignored.
+    #[inline(always)]
+    fn at(&self, j: usize) -> (T, T, Option<(usize, T)>) {
+        let tj = self.t[j];
+        if tj == self.ignore {
+            return (T::zero(), T::zero(), None);
+        }
+        let wt = self.w.map_or(T::one(), |w| w[tj as usize]);
+        let (a, b, d) = index_scales(self.s, wt, self.keep, self.uniform, self.wsum);
+        (a, b, Some((tj as usize, d)))
+    }
+}
+
+/// The cross-entropy gradient of one row or position with class index `t`,
+/// target weight `wt = w_t` and upstream gradient `s`, label smoothing ε:
+/// `a·softmax_c − b·w_c`, minus `d` at the target, with
+/// `a = s·((1 − ε)·w_t + (ε/C)·Σw)`, `b = s·ε/C`, `d = s·(1 − ε)·w_t`.
+/// Returns `(a, b, d)` (`keep = 1 − ε`, `uniform = ε/C`, `wsum = Σw`).
+#[inline(always)]
+pub(crate) fn index_scales<T: Float>(s: T, wt: T, keep: T, uniform: T, wsum: T) -> (T, T, T) {
+    (s * (keep * wt + uniform * wsum), s * uniform, s * keep * wt)
 }
 
 impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
@@ -1232,7 +1265,8 @@ impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
     #[inline(always)]
     fn finish(&self, r: usize, e: &mut [T], ls: T, _: &[T; 1]) {
         if let Some(g) = self.grad {
-            affine_row_target(e, ls, g.a[r], g.b[r], g.w, g.target[r]);
+            let (a, b, target) = g.at(r);
+            affine_row_target(e, ls, a, b, g.w, target);
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax;
 use crate::functional::softmax_kernels::{
-    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, lead_of_walk, prob_grads_kept, smooth_fused,
+    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, index_scales, lead_of_walk, prob_grads_kept, smooth_fused,
     stats_maybe_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
@@ -91,12 +91,18 @@ impl<'a, T: Float> IndexGrad<'a, T> {
         for (i, &tj) in t.iter().enumerate() {
             if tj != self.ignore {
                 let s = s(u.j0 + i);
-                a[i] = s * (keep * class_weight(w, tj as usize) + self.uniform * self.wsum);
-                b[i] = s * self.uniform;
-                sub[i] = Some((tj as usize, s * keep * class_weight(w, tj as usize)));
+                let (ai, bi, d) = index_scales(s, class_weight(w, tj as usize), keep, self.uniform, self.wsum);
+                (a[i], b[i], sub[i]) = (ai, bi, Some((tj as usize, d)));
             }
         }
         RowScales { a, b, sub }
+    }
+
+    /// For a unit's targets `t` and one upstream gradient `s` for all its
+    /// positions: what its gradient made in the walk needs ([`RowGrads`]).
+    fn in_walk(&self, t: &'a [i64], s: T) -> RowGrads<'a, T> {
+        let keep = T::one() - self.eps;
+        RowGrads { t, ignore: self.ignore, w: self.w, s, keep, uniform: self.uniform, wsum: self.wsum }
     }
 
     /// Turns the unit's exponentials `e = exp(z − m)` into its gradient in place,
@@ -288,13 +294,8 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             // with label smoothing, the gradient made row by row in the walk when it can be
             let in_walk = eager && !sm.is_empty() && smooth_fused(c, inner);
             if !sm.is_empty() {
-                let rows = in_walk.then(|| grads.scales(u, t, &scale));
-                let rg = rows.as_ref().map(|r| RowGrads { a: &r.a, b: &r.b, w, target: &r.sub });
+                let rg = in_walk.then(|| grads.in_walk(t, scale(u.j0)));
                 stats_smooth(z, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
-                if let Some(RowScales { a, b, .. }) = rows {
-                    give_back(a);
-                    give_back(b);
-                }
             } else {
                 stats_maybe_keep(z, c, inner, lead_of_walk(z, e), m, ls, e);
             }
