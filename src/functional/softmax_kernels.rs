@@ -343,8 +343,11 @@ fn plane_walk<T: Float, A: FnMut(&Range<usize>, &[T], &[T], &mut [T])>(
             after(&rest, mb, lb, e);
         }
         let (mb, lb, nm) = (&cur.0[..r.len()], &sums.0[..r.len()], &mut nxt.0[..next.len()]);
-        m[r.clone()].copy_from_slice(mb);
-        ls[r.clone()].copy_from_slice(lb);
+        // (a caller that does not want them passes empty `m` and `ls`)
+        if !m.is_empty() {
+            m[r.clone()].copy_from_slice(mb);
+            ls[r.clone()].copy_from_slice(lb);
+        }
         overflow = if ahead { finish_shift(nm) } else { plane_shift(z, c, inner, &next, nm) };
         any |= overflow;
         std::mem::swap(&mut cur, &mut nxt);

@@ -9,7 +9,7 @@ use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
 use crate::functional::softmax_kernels::{
-    Dims, Scales, Unit, lead_of_walk, softmax_onehot, stats_pick, stats_pick_onehot,
+    Dims, Scales, Unit, lead_of, lead_of_walk, softmax_onehot, stats as stats_of, stats_pick, stats_pick_onehot,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
@@ -55,8 +55,8 @@ fn nll_forward<T: Float>(x: &[T], t: &[i64], w: Option<&[T]>, l: &Layout, ignore
 /// the number of targets not ignored, or `None` when the targets are still to
 /// be checked: then the units' parallel section scans them first
 /// ([`Dims::run_scanned`]). Returns `(losses, m, ls, gradient)` (the gradient
-/// empty unless `eager`) and the `mean` divisor, or `None` if the scan found
-/// a target out of range.
+/// empty unless `eager`; `m` and `ls` empty when `eager` along planes) and
+/// the `mean` divisor, or `None` if the scan found a target out of range.
 fn fused_forward<T: Float>(
     x: &[T],
     d: Dims,
@@ -67,7 +67,9 @@ fn fused_forward<T: Float>(
     eager: bool,
 ) -> Option<([Vec<T>; 4], f64)> {
     let (p, ignore) = (d.positions(), opts.ignore_index);
-    let (mut losses, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(p), scratch::<T>(p));
+    // `m` and `ls` are not written where the gradient is (see `Stats::Recompute`)
+    let sp = if eager && d.inner > 1 { 0 } else { p };
+    let (mut losses, mut m, mut ls) = (scratch::<T>(p), scratch::<T>(sp), scratch::<T>(sp));
     let mut grad = scratch::<T>(if eager { x.len() } else { 0 });
     // `one`: the upstream gradient 1 reaching every position (divided by the mean's divisor)
     let unit = |u: Unit, [lo, m, ls]: [&mut [T]; 3], [g]: [&mut [T]; 1], one: T| {
@@ -112,8 +114,18 @@ fn fused_forward<T: Float>(
     Some(([losses, m, ls, grad], denom))
 }
 
-/// Per position `(m, ls)`: the maximum and the shifted log-sum-exp of the logits.
-type Stats = (Storage, Storage);
+/// Per position `(m, ls)`, the maximum and the shifted log-sum-exp of the
+/// logits, for the fused backward.
+enum Stats {
+    /// Kept by the forward.
+    Kept(Storage, Storage),
+    /// Not kept: the forward wrote the gradient for an upstream 1 along
+    /// planes, and writing them too cost `nll_2d` ~3%; a backward with
+    /// another upstream gradient (or a second one) makes them again from the
+    /// input, the same bits (the plane walk's results do not depend on where
+    /// its blocks start).
+    Recompute,
+}
 
 /// The forward in dtype `T`: from the log-softmax's input `fused` when given (the
 /// input's data is then never read), else a gather from `input`; `counted` is
@@ -144,7 +156,14 @@ fn forward<T: Float>(
             let Some(([lo, m, ls, g], denom)) = found else {
                 return Err(bad_target(op, target, t, layout.c, opts.ignore_index));
             };
-            (lo, denom, Some((T::wrap(m), T::wrap(ls))), eager.then(|| Kept::GradForOne(T::wrap(g))))
+            let stats = if m.len() == lo.len() {
+                Stats::Kept(T::wrap(m), T::wrap(ls))
+            } else {
+                give_back(m);
+                give_back(ls);
+                Stats::Recompute
+            };
+            (lo, denom, Some(stats), eager.then(|| Kept::GradForOne(T::wrap(g))))
         }
         None => {
             let counted = match counted {
@@ -216,7 +235,8 @@ pub(crate) fn position_scale<T: Float>(g: &[T], reduction: Reduction, denom: f64
 
 /// The backward of `nll_loss`: `∂ℓ/∂x[j, t_j] = −w[t_j] · s_j`. When the input was
 /// `y = log_softmax(x)` over the class dim, the node is recorded on `x` itself
-/// and `stats` holds the forward's `(m, ls)` of every position: then
+/// and `stats` holds the forward's `(m, ls)` of every position (or says to
+/// make them again, [`Stats::Recompute`]): then
 /// `∂ℓ/∂x_c = s · w_t · (exp(x_c − m)·exp(−ls) − [c = t])`, in one pass per unit
 /// (neither `y` nor a one-hot gradient is ever made), or written by the forward
 /// itself for a reduced loss and an upstream gradient of 1 (`kept`).
@@ -259,26 +279,34 @@ impl Backward for NllBackward {
                     }
                     out
                 }
-                Some((m, ls)) => {
+                Some(stats) => {
                     // per unit: a·exp((x − m) − ls), then − a at the target
                     let xs = x.data::<T>(OP, "input")?;
-                    let (m, ls) = (T::slice(m).unwrap_or_default(), T::slice(ls).unwrap_or_default());
                     let d = l.dims();
                     let mut out = scratch::<T>(xs.len());
-                    d.run([], [&mut out], |u, [], [o]| {
+                    let onehot = |u: Unit, m: &[T], ls: &[T], o: &mut [T]| {
                         let (p, e) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                        softmax_onehot(
-                            &xs[e],
-                            l.c,
-                            l.inner,
-                            &m[p.clone()],
-                            &ls[p.clone()],
-                            &a[p.clone()],
-                            &t[p],
-                            ignore,
-                            o,
-                        );
-                    });
+                        softmax_onehot(&xs[e], l.c, l.inner, m, ls, &a[p.clone()], &t[p], ignore, o);
+                    };
+                    match stats {
+                        Stats::Kept(m, ls) => {
+                            let (m, ls) = (T::slice(m).unwrap_or_default(), T::slice(ls).unwrap_or_default());
+                            d.run([], [&mut out], |u, [], [o]| {
+                                let p = u.j0..u.j0 + u.len;
+                                onehot(u, &m[p.clone()], &ls[p], o);
+                            });
+                        }
+                        Stats::Recompute => {
+                            let (mut m, mut ls) = (scratch::<T>(d.positions()), scratch::<T>(d.positions()));
+                            d.run([&mut m, &mut ls], [&mut out], |u, [m, ls], [o]| {
+                                let z = &xs[u.e0..u.e0 + u.len * l.c];
+                                stats_of(z, l.c, l.inner, lead_of(z), m, ls);
+                                onehot(u, m, ls, o);
+                            });
+                            give_back(m);
+                            give_back(ls);
+                        }
+                    }
                     out
                 }
             };
