@@ -663,6 +663,8 @@ dispatch! {
 
 dispatch! {
     /// Per position, `Σ_c w_c · (z_c − m)` (`w = 1` when absent): the label-smoothing term.
+    /// Used for short rows; its plane branch is the reference that
+    /// [`planes_smooth`] is tested against.
     pub(crate) fn weighted_shifted_sum<T: Float>(z: &[T], c: usize, inner: usize, m: &[T], w: Option<&[T]>, out: &mut [T]) {
         if inner == 1 {
             for (r, row) in z.chunks_exact(c.max(1)).enumerate().take(out.len()) {
@@ -862,7 +864,8 @@ dispatch! {
     /// Class-probability targets `t` smoothed to `t' = (1 − ε)·t + ε/C`: per
     /// position `tw = Σ_c w_c·t'_c` and `zw = Σ_c w_c·t'_c·(z_c − m)`, so that the
     /// loss is `ls·tw − zw`. Without weights or smoothing `w·t'` is `t` itself
-    /// (see [`plain_targets`]).
+    /// (see [`plain_targets`]). Used for short rows; its plane branch is the
+    /// reference that [`planes_prob`] is tested against.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn prob_sums<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, m: &[T], w: Option<&[T]>, eps: T, tw: &mut [T], zw: &mut [T]) {
         let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
@@ -1057,18 +1060,70 @@ fn smooth_block<T: Float>(e: &mut [T], c: usize, inner: usize, r: &Range<usize>,
 }
 
 dispatch! {
+    /// The plane part of [`stats_prob`]: the plane walk, and after each chunk
+    /// (or block rest) of positions, while the chunk's logits are in cache,
+    /// its target sums `tw`, `zw` (as [`prob_sums`]: each position's classes
+    /// in order) and, with `grad = Some(s)` and `e` kept, its gradient (as
+    /// [`prob_grads_kept`] with `s` at every position): the same bits as those
+    /// passes over the whole unit after the walk. A kernel of its own for the
+    /// reason given at [`planes_keep`].
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn planes_prob<T: Float>(
+        z: &[T], t: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, eps: T, grad: Option<T>, m: &mut [T],
+        ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T],
+    ) {
+        let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
+        let plain = plain_targets(w, eps);
+        let grad = grad.filter(|_| !e.is_empty());
+        plane_stats(z, c, inner, lead, m, ls, e, #[inline(always)] |r, mb, lb, e| {
+            let (twr, zwr) = (&mut tw[r.clone()], &mut zw[r.clone()]);
+            twr.fill(T::zero());
+            zwr.fill(T::zero());
+            for k in 0..c {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                let (zk, tk) = (row(z, k, inner, r), row(t, k, inner, r));
+                for ((((twi, zwi), &zv), &tv), &mi) in twr.iter_mut().zip(zwr.iter_mut()).zip(zk).zip(tk).zip(mb) {
+                    let wt = if plain { tv } else { wk * (keep * tv + uniform) };
+                    *twi += wt;
+                    *zwi += wt * (zv - mi);
+                }
+            }
+            let Some(s) = grad else { return };
+            let mut scale = [T::zero(); BLOCK];
+            let scale = &mut scale[..r.len()];
+            for ((sc, &twi), &li) in scale.iter_mut().zip(&*twr).zip(lb) {
+                *sc = twi * (-li).exp_fast();
+            }
+            for k in 0..c {
+                let wk = w.map_or(T::one(), |w| w[k]);
+                for ((o, &tv), &sc) in row_mut(e, k, inner, r).iter_mut().zip(row(t, k, inner, r)).zip(&*scale) {
+                    *o = s * (*o * sc - if plain { tv } else { wk * (keep * tv + uniform) });
+                }
+            }
+        });
+    }
+}
+
+dispatch! {
     /// As [`stats_keep`] (or [`stats`] when `e` is empty), and per position the
     /// target sums of [`prob_sums`] (`tw = Σ_c w_c·p'_c`, `zw = Σ_c w_c·p'_c·(z_c − m)`
     /// with `p' = (1 − ε)·p + ε/C`), with the same results: for rows of at least
-    /// [`SHORT`] classes in the same pass as the exponentials; otherwise one pass after
-    /// the other. With `grad` = `Some(s)` (and `e` kept), `e` then becomes the
-    /// gradient of [`prob_grads_kept`] for the scale `s` at every position:
-    /// for rows of at least [`SHORT`] classes each row right after its
-    /// statistics, while it is in cache; otherwise by [`prob_grads_kept`]
-    /// itself. The same bits either way.
+    /// [`SHORT`] classes in the same pass as the exponentials; for planes a
+    /// chunk of positions at a time right after their statistics
+    /// ([`planes_prob`]); otherwise one pass after the other. With `grad` =
+    /// `Some(s)` (and `e` kept), `e` then becomes the gradient of
+    /// [`prob_grads_kept`] for the scale `s` at every position: for rows of at
+    /// least [`SHORT`] classes each row right after its statistics, while it
+    /// is in cache, for planes each chunk after its sums; otherwise by
+    /// [`prob_grads_kept`] itself. The same bits either way.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn stats_prob<T: Float>(z: &[T], t: &[T], c: usize, inner: usize, lead: usize, w: Option<&[T]>, eps: T, grad: Option<T>, m: &mut [T], ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T]) {
-        if inner != 1 || c < SHORT {
+        if inner > 1 {
+            planes_prob(z, t, c, inner, lead, w, eps, grad, m, ls, tw, zw, e);
+            return;
+        }
+        if c < SHORT {
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             if let Some(s) = grad.filter(|_| !e.is_empty()) {
@@ -1715,7 +1770,7 @@ mod tests {
     fn fused_statistics_equal_separate_passes() {
         let mut next = values(7);
         for (rows, c, inner) in
-            [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (200, 33, 1), (3, 7, 300)]
+            [(9usize, 1001usize, 1usize), (5, 64, 1), (4, 70, 1), (6, 10, 1), (200, 33, 1), (3, 7, 300), (1, 5, 1200)]
         {
             let mut z: Vec<f32> = (0..rows * c * inner).map(|_| next()).collect();
             if inner == 1 {
