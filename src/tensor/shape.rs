@@ -148,20 +148,85 @@ crate::tensor::simd::dispatch! {
     /// 2ᵏ leaves is added to the previous one of the same size as soon as
     /// both exist (a binary counter, so no recursion), the unequal ones at the end.
     pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
-        // (sum, level): a level-k sum covers 2ᵏ leaves; levels strictly decrease
-        let mut stack = [(T::zero(), 0u32); 64];
-        let mut depth = 0;
+        let mut c = Counter::new();
         for chunk in x.chunks(LEAF) {
-            let (mut s, mut level) = (leaf_sum(chunk), 0);
-            while depth > 0 && stack[depth - 1].1 == level {
-                s = stack[depth - 1].0 + s;
-                depth -= 1;
-                level += 1;
-            }
-            stack[depth] = (s, level);
-            depth += 1;
+            c.push(leaf_sum(chunk), 0);
         }
-        stack[..depth].iter().rev().fold(T::zero(), |acc, &(s, _)| s + acc)
+        c.finish()
+    }
+}
+
+crate::tensor::simd::dispatch! {
+    /// [`pairwise_sum`] of `x` as one part of a longer sum: when `x` is 2ᵏ
+    /// whole leaves, the root of its tree `(sum, k)`, which
+    /// [`pairwise_of_parts`] combines with the other parts' exactly as
+    /// [`pairwise_sum`] would over them all; else `None`. Lets each thread sum
+    /// its part while it is in cache.
+    pub(crate) fn pairwise_part<T: crate::tensor::Float>(x: &[T]) -> Option<(T, u32)> {
+        if !pairwise_part_len(x.len()) {
+            return None;
+        }
+        let mut c = Counter::new();
+        for chunk in x.chunks(LEAF) {
+            c.push(leaf_sum(chunk), 0);
+        }
+        c.root()
+    }
+}
+
+/// Whether [`pairwise_part`] has a root for `n` elements: 2ᵏ whole leaves.
+pub(crate) fn pairwise_part_len(n: usize) -> bool {
+    n > 0 && n.is_multiple_of(LEAF) && (n / LEAF).is_power_of_two()
+}
+
+/// [`pairwise_sum`] of consecutive parts of one size, given by their
+/// [`pairwise_part`] roots: the same bits as [`pairwise_sum`] over the parts
+/// laid end to end (a part's tree is a subtree of theirs).
+pub(crate) fn pairwise_of_parts<T: crate::tensor::Float>(parts: &[(T, u32)]) -> T {
+    debug_assert!(parts.windows(2).all(|p| p[0].1 == p[1].1), "pairwise_of_parts: parts of different sizes");
+    let mut c = Counter::new();
+    for &(s, level) in parts {
+        c.push(s, level);
+    }
+    c.finish()
+}
+
+/// [`pairwise_sum`]'s binary counter: `(sum, level)` entries, a level-k sum
+/// covering 2ᵏ leaves, levels strictly decreasing up the stack.
+struct Counter<T> {
+    stack: [(T, u32); 64],
+    depth: usize,
+}
+
+impl<T: crate::tensor::Float> Counter<T> {
+    #[inline(always)]
+    fn new() -> Self {
+        Counter { stack: [(T::zero(), 0); 64], depth: 0 }
+    }
+
+    /// Adds a sum of 2^`level` leaves: to the previous one of its level as
+    /// soon as both exist, and so on up.
+    #[inline(always)]
+    fn push(&mut self, mut s: T, mut level: u32) {
+        while self.depth > 0 && self.stack[self.depth - 1].1 == level {
+            s = self.stack[self.depth - 1].0 + s;
+            self.depth -= 1;
+            level += 1;
+        }
+        self.stack[self.depth] = (s, level);
+        self.depth += 1;
+    }
+
+    /// The total: the unequal subtrees added from the smallest.
+    #[inline(always)]
+    fn finish(&self) -> T {
+        self.stack[..self.depth].iter().rev().fold(T::zero(), |acc, &(s, _)| s + acc)
+    }
+
+    /// The one complete tree, if that is what the counter holds.
+    #[inline(always)]
+    fn root(&self) -> Option<(T, u32)> {
+        (self.depth == 1).then_some(self.stack[0])
     }
 }
 
@@ -259,6 +324,24 @@ mod tests {
             let x: Vec<f64> = (0..n).map(|i| ((i * 37) % 101) as f64 - 50.0).collect();
             let exact: f64 = (0..n).map(|i| ((i * 37) % 101) as i64 - 50).sum::<i64>() as f64;
             assert_eq!(pairwise_sum(&x), exact, "n = {n}");
+        }
+    }
+
+    /// Parts of 2ᵏ leaves summed on their own and combined give the bits of
+    /// one sum over them all, for any number of parts; other lengths have no part root.
+    #[test]
+    fn pairwise_parts_combine_to_the_whole_sum() {
+        for leaves in [1usize, 2, 4, 64] {
+            for parts in 1..10 {
+                let x = values(parts * leaves * LEAF, (leaves * 31 + parts) as u64);
+                let roots: Vec<(f32, u32)> =
+                    x.chunks(leaves * LEAF).map(|p| pairwise_part(p).expect("a whole tree")).collect();
+                let (whole, combined) = (pairwise_sum(&x), pairwise_of_parts(&roots));
+                assert_eq!(whole.to_bits(), combined.to_bits(), "{parts} parts of {leaves} leaves");
+            }
+        }
+        for n in [0, 1, 255, 257, 3 * LEAF, 5 * LEAF] {
+            assert!(pairwise_part(&vec![1f32; n]).is_none(), "n = {n}");
         }
     }
 
