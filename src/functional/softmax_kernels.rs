@@ -676,15 +676,29 @@ dispatch! {
             }
         } else {
             for r in blocks(inner) {
-                let (m, out) = (&m[r.clone()], &mut out[r.clone()]);
-                out.fill(T::zero());
-                for k in 0..c {
-                    let wk = w.map_or(T::one(), |w| w[k]);
-                    for ((o, &v), &mi) in out.iter_mut().zip(row(z, k, inner, &r)).zip(m) {
-                        *o += wk * (v - mi);
-                    }
-                }
+                shifted_sum_block(z, c, inner, &r, &m[r.clone()], w, &mut out[r.clone()]);
             }
+        }
+    }
+}
+
+/// [`weighted_shifted_sum`] for the positions `r` of a plane (`m`, `out`
+/// the block's): each position's classes in order, from 0.
+#[inline(always)]
+fn shifted_sum_block<T: Float>(
+    z: &[T],
+    c: usize,
+    inner: usize,
+    r: &Range<usize>,
+    m: &[T],
+    w: Option<&[T]>,
+    out: &mut [T],
+) {
+    out.fill(T::zero());
+    for k in 0..c {
+        let wk = w.map_or(T::one(), |w| w[k]);
+        for ((o, &v), &mi) in out.iter_mut().zip(row(z, k, inner, r)).zip(m) {
+            *o += wk * (v - mi);
         }
     }
 }
@@ -889,19 +903,73 @@ dispatch! {
                 }
             }
         } else {
+            let p = TargetMix { w, keep, uniform, plain };
             for r in blocks(inner) {
-                let (tw, zw, m) = (&mut tw[r.clone()], &mut zw[r.clone()], &m[r.clone()]);
-                tw.fill(T::zero());
-                zw.fill(T::zero());
-                for k in 0..c {
-                    let wk = w.map_or(T::one(), |w| w[k]);
-                    let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
-                    for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
-                        let wt = if plain { tv } else { wk * (keep * tv + uniform) };
-                        *twi += wt;
-                        *zwi += wt * (zv - mi);
-                    }
-                }
+                p.sums_block(z, t, c, inner, &r, &m[r.clone()], &mut tw[r.clone()], &mut zw[r.clone()]);
+            }
+        }
+    }
+}
+
+/// How probability targets enter the sums and the gradient: `p'_c =
+/// w_c·(keep·t_c + uniform)` (`keep = 1 − ε`, `uniform = ε/C`), or `t_c`
+/// itself when `plain` ([`plain_targets`]).
+#[derive(Clone, Copy)]
+struct TargetMix<'a, T> {
+    w: Option<&'a [T]>,
+    keep: T,
+    uniform: T,
+    plain: bool,
+}
+
+impl<T: Float> TargetMix<'_, T> {
+    /// [`prob_sums`] for the positions `r` of a plane (`m`, `tw`, `zw` the
+    /// block's): each position's classes in order, from 0.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn sums_block(
+        &self,
+        z: &[T],
+        t: &[T],
+        c: usize,
+        inner: usize,
+        r: &Range<usize>,
+        m: &[T],
+        tw: &mut [T],
+        zw: &mut [T],
+    ) {
+        let TargetMix { w, keep, uniform, plain } = *self;
+        tw.fill(T::zero());
+        zw.fill(T::zero());
+        for k in 0..c {
+            let wk = w.map_or(T::one(), |w| w[k]);
+            let (zk, tk) = (row(z, k, inner, r), row(t, k, inner, r));
+            for ((((twi, zwi), &zv), &tv), &mi) in tw.iter_mut().zip(zw.iter_mut()).zip(zk).zip(tk).zip(m) {
+                let wt = if plain { tv } else { wk * (keep * tv + uniform) };
+                *twi += wt;
+                *zwi += wt * (zv - mi);
+            }
+        }
+    }
+
+    /// [`prob_grads_kept`]'s `gz` for the positions `r` of a plane from their
+    /// kept exponentials (`ls`, `s`, `tw` the block's): `e_c ← s·(e_c·scale −
+    /// p'_c)` with `scale = tw·exp(−ls)`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn grad_block(&self, e: &mut [T], t: &[T], c: usize, inner: usize, r: &Range<usize>, ls: &[T], s: &[T], tw: &[T]) {
+        let TargetMix { w, keep, uniform, plain } = *self;
+        let mut scale = [T::zero(); BLOCK];
+        let scale = &mut scale[..r.len()];
+        for ((sc, &twi), &li) in scale.iter_mut().zip(tw).zip(ls) {
+            *sc = twi * (-li).exp_fast();
+        }
+        for k in 0..c {
+            let wk = w.map_or(T::one(), |w| w[k]);
+            for (((o, &tv), &si), &sc) in
+                row_mut(e, k, inner, r).iter_mut().zip(row(t, k, inner, r)).zip(s).zip(&*scale)
+            {
+                *o = si * (*o * sc - if plain { tv } else { wk * (keep * tv + uniform) });
             }
         }
     }
@@ -1018,14 +1086,7 @@ dispatch! {
         sm: &mut [T], e: &mut [T],
     ) {
         plane_stats(z, c, inner, lead, m, ls, e, #[inline(always)] |r, mb, lb, e| {
-            let smr = &mut sm[r.clone()];
-            smr.fill(T::zero());
-            for k in 0..c {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for ((o, &v), &mi) in smr.iter_mut().zip(row(z, k, inner, r)).zip(mb) {
-                    *o += wk * (v - mi);
-                }
-            }
+            shifted_sum_block(z, c, inner, r, mb, w, &mut sm[r.clone()]);
             if let Some(g) = grad {
                 smooth_block(e, c, inner, r, lb, g);
             }
@@ -1034,24 +1095,17 @@ dispatch! {
 }
 
 /// The gradient of the positions `r` of a plane from their kept
-/// exponentials (`lb`: their `ls`): `e_c ← a·e_c·exp(−ls) − b·w_c` (all zero
-/// where `a = b = 0`), then `e_t −= d` at each target, as
-/// [`affine_in_place`] and `IndexGrad::unit` compute it.
+/// exponentials (`lb`: their `ls`): [`affine_block`] with each position's
+/// `a`, `b` ([`RowGrads::at`]), then `e_t −= d` at each target, as
+/// `IndexGrad::unit` computes it.
 #[inline(always)]
 fn smooth_block<T: Float>(e: &mut [T], c: usize, inner: usize, r: &Range<usize>, lb: &[T], g: RowGrads<'_, T>) {
-    let (mut a, mut b, mut scale) = ([T::zero(); BLOCK], [T::zero(); BLOCK], [T::zero(); BLOCK]);
-    let (a, b, scale) = (&mut a[..r.len()], &mut b[..r.len()], &mut scale[..r.len()]);
+    let (mut a, mut b) = ([T::zero(); BLOCK], [T::zero(); BLOCK]);
+    let (a, b) = (&mut a[..r.len()], &mut b[..r.len()]);
     for (i, j) in r.clone().enumerate() {
         (a[i], b[i], _) = g.at(j);
-        scale[i] = a[i] * (-lb[i]).exp_fast();
     }
-    for k in 0..c {
-        let wk = g.w.map_or(T::one(), |w| w[k]);
-        for (((o, &si), &ai), &bi) in row_mut(e, k, inner, r).iter_mut().zip(&*scale).zip(&*a).zip(&*b) {
-            let y = si * *o - bi * wk;
-            *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
-        }
-    }
+    affine_block(e, c, inner, r, lb, a, b, g.w);
     for j in r.clone() {
         if let (_, _, Some((t, d))) = g.at(j) {
             e[t * inner + j] -= d;
@@ -1074,32 +1128,14 @@ dispatch! {
         ls: &mut [T], tw: &mut [T], zw: &mut [T], e: &mut [T],
     ) {
         let (keep, uniform) = (T::one() - eps, eps / T::from_f64(c as f64));
-        let plain = plain_targets(w, eps);
-        let grad = grad.filter(|_| !e.is_empty());
+        let p = TargetMix { w, keep, uniform, plain: plain_targets(w, eps) };
+        // the one upstream gradient, as the per-position scales `grad_block` takes
+        let s = grad.filter(|_| !e.is_empty()).map(|s| [s; BLOCK]);
         plane_stats(z, c, inner, lead, m, ls, e, #[inline(always)] |r, mb, lb, e| {
             let (twr, zwr) = (&mut tw[r.clone()], &mut zw[r.clone()]);
-            twr.fill(T::zero());
-            zwr.fill(T::zero());
-            for k in 0..c {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                let (zk, tk) = (row(z, k, inner, r), row(t, k, inner, r));
-                for ((((twi, zwi), &zv), &tv), &mi) in twr.iter_mut().zip(zwr.iter_mut()).zip(zk).zip(tk).zip(mb) {
-                    let wt = if plain { tv } else { wk * (keep * tv + uniform) };
-                    *twi += wt;
-                    *zwi += wt * (zv - mi);
-                }
-            }
-            let Some(s) = grad else { return };
-            let mut scale = [T::zero(); BLOCK];
-            let scale = &mut scale[..r.len()];
-            for ((sc, &twi), &li) in scale.iter_mut().zip(&*twr).zip(lb) {
-                *sc = twi * (-li).exp_fast();
-            }
-            for k in 0..c {
-                let wk = w.map_or(T::one(), |w| w[k]);
-                for ((o, &tv), &sc) in row_mut(e, k, inner, r).iter_mut().zip(row(t, k, inner, r)).zip(&*scale) {
-                    *o = s * (*o * sc - if plain { tv } else { wk * (keep * tv + uniform) });
-                }
+            p.sums_block(z, t, c, inner, r, mb, twr, zwr);
+            if let Some(s) = &s {
+                p.grad_block(e, t, c, inner, r, lb, &s[..r.len()], twr);
             }
         });
     }
@@ -1569,20 +1605,37 @@ dispatch! {
                 affine_row(erow, ls[r], a[r], b[r], w);
             }
         } else {
-            let mut scale = [T::zero(); BLOCK];
             for r in blocks(inner) {
-                let (a, b, scale) = (&a[r.clone()], &b[r.clone()], &mut scale[..r.len()]);
-                for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(&ls[r.clone()]) {
-                    *sc = ai * (-li).exp_fast();
-                }
-                for k in 0..c {
-                    let wk = w.map_or(T::one(), |w| w[k]);
-                    for (((o, &si), &ai), &bi) in row_mut(e, k, inner, &r).iter_mut().zip(&*scale).zip(a).zip(b) {
-                        let y = si * *o - bi * wk;
-                        *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
-                    }
-                }
+                affine_block(e, c, inner, &r, &ls[r.clone()], &a[r.clone()], &b[r.clone()], w);
             }
+        }
+    }
+}
+
+/// [`affine_in_place`] for the positions `r` of a plane (`ls`, `a`, `b` the
+/// block's): `e_c ← a·e_c·exp(−ls) − b·w_c`, all zero where `a = b = 0`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn affine_block<T: Float>(
+    e: &mut [T],
+    c: usize,
+    inner: usize,
+    r: &Range<usize>,
+    ls: &[T],
+    a: &[T],
+    b: &[T],
+    w: Option<&[T]>,
+) {
+    let mut scale = [T::zero(); BLOCK];
+    let scale = &mut scale[..r.len()];
+    for ((sc, &ai), &li) in scale.iter_mut().zip(a).zip(ls) {
+        *sc = ai * (-li).exp_fast();
+    }
+    for k in 0..c {
+        let wk = w.map_or(T::one(), |w| w[k]);
+        for (((o, &si), &ai), &bi) in row_mut(e, k, inner, r).iter_mut().zip(&*scale).zip(a).zip(b) {
+            let y = si * *o - bi * wk;
+            *o = if ai == T::zero() && bi == T::zero() { T::zero() } else { y };
         }
     }
 }
@@ -1632,20 +1685,15 @@ dispatch! {
                 }
             }
         } else {
-            let mut scale = [T::zero(); BLOCK];
+            let p = TargetMix { w, keep, uniform, plain };
             for r in blocks(inner) {
-                let (m, ls, s, scale) = (&m[r.clone()], &ls[r.clone()], &s[r.clone()], &mut scale[..r.len()]);
-                for ((sc, &twi), &li) in scale.iter_mut().zip(&tw[r.clone()]).zip(ls) {
-                    *sc = twi * (-li).exp_fast();
-                }
-                for k in 0..c {
-                    let wk = w.map_or(T::one(), |w| w[k]);
-                    let (zk, tk) = (row(z, k, inner, &r), row(t, k, inner, &r));
-                    for (((o, &tv), &si), &sc) in row_mut(e, k, inner, &r).iter_mut().zip(tk).zip(s).zip(&*scale) {
-                        *o = si * (*o * sc - if plain { tv } else { wk * (keep * tv + uniform) });
-                    }
-                    if want_t {
-                        for ((((o, &zv), &mi), &li), &si) in row_mut(gt, k, inner, &r).iter_mut().zip(zk).zip(m).zip(ls).zip(s) {
+                let (m, ls, s) = (&m[r.clone()], &ls[r.clone()], &s[r.clone()]);
+                p.grad_block(e, t, c, inner, &r, ls, s, &tw[r.clone()]);
+                if want_t {
+                    for k in 0..c {
+                        let wk = w.map_or(T::one(), |w| w[k]);
+                        let it = row_mut(gt, k, inner, &r).iter_mut().zip(row(z, k, inner, &r)).zip(m).zip(ls).zip(s);
+                        for ((((o, &zv), &mi), &li), &si) in it {
                             *o = -si * keep * wk * ((zv - mi) - li);
                         }
                     }

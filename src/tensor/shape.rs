@@ -148,11 +148,7 @@ crate::tensor::simd::dispatch! {
     /// 2ᵏ leaves is added to the previous one of the same size as soon as
     /// both exist (a binary counter, so no recursion), the unequal ones at the end.
     pub(crate) fn pairwise_sum<T: crate::tensor::Float>(x: &[T]) -> T {
-        let mut c = Counter::new();
-        for chunk in x.chunks(LEAF) {
-            c.push(leaf_sum(chunk), 0);
-        }
-        c.finish()
+        Counter::of_leaves(x).finish()
     }
 }
 
@@ -166,11 +162,7 @@ crate::tensor::simd::dispatch! {
         if !pairwise_part_len(x.len()) {
             return None;
         }
-        let mut c = Counter::new();
-        for chunk in x.chunks(LEAF) {
-            c.push(leaf_sum(chunk), 0);
-        }
-        c.root()
+        Counter::of_leaves(x).root()
     }
 }
 
@@ -202,6 +194,16 @@ impl<T: crate::tensor::Float> Counter<T> {
     #[inline(always)]
     fn new() -> Self {
         Counter { stack: [(T::zero(), 0); 64], depth: 0 }
+    }
+
+    /// The counter after every leaf of `x`, in order.
+    #[inline(always)]
+    fn of_leaves(x: &[T]) -> Self {
+        let mut c = Counter::new();
+        for chunk in x.chunks(LEAF) {
+            c.push(leaf_sum(chunk), 0);
+        }
+        c
     }
 
     /// Adds a sum of 2^`level` leaves: to the previous one of its level as

@@ -171,8 +171,10 @@ pub(crate) fn check_targets(
     // one vectorised scan; the position is looked for on failure
     let (bad, counted) = if t.len() >= SCAN_PAR {
         use rayon::prelude::*;
-        t.par_chunks(SCAN_PAR / 2)
-            .map(|ch| scan_targets(ch, c, ignore_index))
+        let scan = TargetScan { t, c, ignore: ignore_index };
+        (0..scan.parts())
+            .into_par_iter()
+            .map(|i| scan.part(i))
             .reduce(|| (false, 0), |(b1, n1), (b2, n2)| (b1 | b2, n1 + n2))
     } else {
         scan_targets(t, c, ignore_index)
@@ -190,8 +192,9 @@ pub(crate) fn scan_in_kernel(t: &[i64]) -> bool {
     t.len() >= SCAN_PAR
 }
 
-/// [`check_targets`]' scan in parts, for a kernel that scans before it runs
-/// in the same parallel section ([`crate::functional::softmax_kernels::Dims::run_scanned`]).
+/// [`check_targets`]' scan in parts: its own on all cores, or a kernel's that
+/// scans before it runs in the same parallel section
+/// ([`crate::functional::softmax_kernels::Dims::run_scanned`]).
 pub(crate) struct TargetScan<'a> {
     pub t: &'a [i64],
     pub c: usize,
