@@ -387,11 +387,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
             stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, grad, m, ls, tw, zw, e);
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
-        let v = match opts.reduction {
-            Reduction::None => losses,
-            Reduction::Sum => vec![pairwise_sum(&losses)],
-            Reduction::Mean => vec![pairwise_sum(&losses) / T::from_f64(layout.positions() as f64)],
-        };
+        let v = reduce_classes(losses, opts.reduction, layout.positions() as f64);
         give_back(zw);
         let p = d.positions();
         let saved = Saved { m: Tensor::from_storage(T::wrap(m), &[p]), ls: Tensor::from_storage(T::wrap(ls), &[p]) };
