@@ -12,10 +12,9 @@
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
 use crate::tensor::gather::pick_plane_f32;
-use crate::tensor::par::{PAR_THRESHOLD, scan_then};
+use crate::tensor::par::{PAR_THRESHOLD, for_each_claimed, scan_then};
 use crate::tensor::shape::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
 use crate::tensor::simd::{dispatch, prefetch_l2};
-use rayon::prelude::*;
 use std::ops::Range;
 
 /// `(N, C, inner)`: the shape around the class dim.
@@ -81,7 +80,7 @@ impl Dims {
         if total < PAR_THRESHOLD || work.len() == 1 {
             work.into_iter().for_each(|(u, p, e)| f(u, p, e));
         } else {
-            work.into_par_iter().for_each(|(u, p, e)| f(u, p, e));
+            for_each_claimed(work, |(u, p, e)| f(u, p, e));
         }
     }
 

@@ -9,7 +9,6 @@
 //! [`empty_cache`] gives them back to the system.
 
 use super::{Element, Float, Storage};
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// Buffers smaller than this are left to the allocator (glibc's default
@@ -37,7 +36,7 @@ const PAR_FILL: usize = 1 << 18;
 pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
     let mut v = scratch::<T>(n);
     if n >= PAR_FILL {
-        v.par_chunks_mut(1 << 16).for_each(|c| c.fill(T::zero()));
+        super::par::for_each_claimed(v.chunks_mut(1 << 16).collect(), |c| c.fill(T::zero()));
     } else {
         v.fill(T::zero());
     }
