@@ -23,18 +23,15 @@ pub(crate) fn chunks3<T: Send, R: Send>(
         return vec![f(0..n, a, b, c)];
     }
     let chunk = chunk.max(1);
-    let mut results: Vec<Option<R>> = (0..n.div_ceil(chunk)).map(|_| None).collect();
-    let mut parts = Vec::with_capacity(results.len());
+    let mut parts = Vec::with_capacity(n.div_ceil(chunk));
     let (mut a, mut b, mut c) = (a, b, c);
     let mut start = 0;
-    for slot in results.iter_mut() {
+    while start < n {
         let len = chunk.min(n - start);
-        parts.push((slot, start..start + len, take(&mut a, len), take(&mut b, len), take(&mut c, len)));
+        parts.push((start..start + len, take(&mut a, len), take(&mut b, len), take(&mut c, len)));
         start += len;
     }
-    for_each_claimed(parts, |(slot, r, a, b, c)| *slot = Some(f(r, a, b, c)));
-    debug_assert!(results.iter().all(Option::is_some));
-    results.into_iter().flatten().collect()
+    map_claimed(parts, |(r, a, b, c)| f(r, a, b, c))
 }
 
 /// Runs `worker` on the calling thread and, at the same time, on up to
@@ -50,20 +47,52 @@ pub(crate) fn chunks3<T: Send, R: Send>(
 /// (their last pieces of work are short); inside a pool they are tasks of
 /// that pool and the caller waits as rayon does, running other tasks
 /// meanwhile (a spinning worker could be the one holding the helpers' tasks).
+///
+/// A team's calling thread is outside rayon's pools but busy in a parallel
+/// section: a section started from its work (a convolution's matrix
+/// product, say) runs on it alone, as one started from a pool's task would
+/// (see [`in_section`]).
 pub(crate) fn team(helpers: usize, worker: impl Fn() + Sync) {
     let outside = rayon::current_thread_index().is_none();
     let helpers = helpers.min(rayon::current_num_threads().saturating_sub(1));
     let pool = if outside { helper_pool() } else { None };
-    if helpers == 0 || (outside && pool.is_none()) {
+    if helpers == 0 || (outside && (pool.is_none() || IN_TEAM.get())) {
         worker();
         return;
     }
+    // the caller's own copy runs marked as in a section, the mark removed
+    // even if it unwinds
+    struct Mark;
+    impl Drop for Mark {
+        fn drop(&mut self) {
+            IN_TEAM.set(false);
+        }
+    }
+    let worker = || {
+        let _mark = outside.then(|| {
+            IN_TEAM.set(true);
+            Mark
+        });
+        worker();
+    };
     let left = std::sync::atomic::AtomicUsize::new(helpers);
     let (left, worker) = (&left, &worker);
     match pool {
         Some(pool) => pool.in_place_scope(|s| team_in(s, helpers, left, worker, true)),
         None => rayon::in_place_scope(|s| team_in(s, helpers, left, worker, false)),
     }
+}
+
+thread_local! {
+    /// Whether this thread is the caller of a [`team`] at work.
+    static IN_TEAM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread runs part of a parallel section: a task of one of
+/// rayon's pools, or a [`team`]'s caller. Work started there should stay on
+/// the thread (the other threads are busy with the section).
+pub(crate) fn in_section() -> bool {
+    rayon::current_thread_index().is_some() || IN_TEAM.get()
 }
 
 /// [`team`]'s body in its scope `s`: spawns the helpers (each counting
@@ -113,6 +142,16 @@ fn helper_pool() -> Option<&'static rayon::ThreadPool> {
         (n >= 2).then(|| rayon::ThreadPoolBuilder::new().num_threads(n - 1).thread_name(named).build().ok())?
     })
     .as_ref()
+}
+
+/// `f` of every item of `work`, in order, made on a [`team`] of threads
+/// (see [`for_each_claimed`]).
+pub(crate) fn map_claimed<W: Send, R: Send>(work: Vec<W>, f: impl Fn(W) -> R + Sync) -> Vec<R> {
+    let mut results: Vec<Option<R>> = work.iter().map(|_| None).collect();
+    let work: Vec<_> = work.into_iter().zip(results.iter_mut()).collect();
+    for_each_claimed(work, |(w, slot)| *slot = Some(f(w)));
+    debug_assert!(results.iter().all(Option::is_some));
+    results.into_iter().flatten().collect()
 }
 
 /// Runs `f` on every item of `work`, each once, on a [`team`] of threads
@@ -268,6 +307,29 @@ mod tests {
         });
         assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1));
         assert!(rayon::current_num_threads() == 1 || others.load(Ordering::Relaxed) > 0);
+    }
+
+    /// A team's caller counts as in a section while it works (and not after,
+    /// even when its work unwinds); a section started there runs on it alone.
+    #[test]
+    fn a_team_caller_is_in_a_section() {
+        assert!(!in_section());
+        let here = std::thread::current().id();
+        let (count, mine) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        for_each_claimed((0..8).collect(), |_: usize| {
+            assert!(in_section());
+            if std::thread::current().id() == here {
+                mine.fetch_add(1, Ordering::Relaxed);
+                for_each_claimed((0..8).collect(), |_: usize| {
+                    assert_eq!(std::thread::current().id(), here, "a nested section left the caller's thread");
+                    count.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 8 * mine.load(Ordering::Relaxed));
+        assert!(!in_section());
+        let _ = std::panic::catch_unwind(|| for_each_claimed((0..8).collect(), |_: usize| panic!("item")));
+        assert!(!in_section());
     }
 
     /// A panic in any copy of the worker reaches the caller; nothing hangs.

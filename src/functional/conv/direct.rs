@@ -22,8 +22,8 @@ use super::{Geometry, Grads};
 use crate::tensor::DType;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
+use crate::tensor::par::for_each_claimed;
 use crate::tensor::shape::pairwise_sum;
-use rayon::prelude::*;
 
 /// Output channels below which the weight gradient is taken as dot products
 /// ([`gemm_dots_offsets`]) rather than as `X·dYwᵀ`, whose 16-lane column tiles
@@ -106,7 +106,7 @@ impl Geometry {
         };
         // small convolutions on the calling thread (no pool round trip)
         if self.parallel() {
-            out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(run);
+            for_each_claimed(out.chunks_mut((self.o * l).max(1)).enumerate().collect(), run);
         } else {
             out.chunks_mut((self.o * l).max(1)).enumerate().for_each(run);
         }

@@ -5,9 +5,9 @@ use crate::autograd::Backward;
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
+use crate::tensor::par::{for_each_claimed, map_claimed};
 use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 mod direct;
@@ -123,7 +123,7 @@ impl Geometry {
         }
         let fill = |(r, row): (usize, &mut [T])| self.im2col_row(x, g, r, n0, row);
         if cols.len() >= 1 << 16 {
-            cols.par_chunks_mut(nl).enumerate().for_each(fill);
+            for_each_claimed(cols.chunks_mut(nl).enumerate().collect(), fill);
         } else {
             cols.chunks_mut(nl).enumerate().for_each(fill);
         }
@@ -164,7 +164,7 @@ impl Geometry {
     /// written straight into the output (`og × l` rows of stride `l`).
     fn forward_per_sample<T: Gemm>(&self, xs: &[T], ws: &[T], bs: Option<&[T]>, out: &mut [T]) {
         let (og, k, l) = (self.og(), self.k(), self.l());
-        out.par_chunks_mut((self.o * l).max(1)).enumerate().for_each(|(s, out_s)| {
+        for_each_claimed(out.chunks_mut((self.o * l).max(1)).enumerate().collect(), |(s, out_s)| {
             let mut own = scratch::<T>(k * l);
             for g in 0..self.groups {
                 self.im2col(xs, g, s, 1, &mut own);
@@ -246,8 +246,8 @@ impl Geometry {
     ) -> Vec<R> {
         let sample = self.c * self.h * self.w;
         match (!gx.is_empty(), parallel) {
-            (true, true) => gx.par_chunks_mut(sample).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
-            (false, true) => (0..self.n).into_par_iter().map(|s| run(s, None)).collect(),
+            (true, true) => map_claimed(gx.chunks_mut(sample).enumerate().collect(), |(s, dx)| run(s, Some(dx))),
+            (false, true) => map_claimed((0..self.n).collect(), |s| run(s, None)),
             (true, false) => gx.chunks_mut(sample).enumerate().map(|(s, dx)| run(s, Some(dx))).collect(),
             (false, false) => (0..self.n).map(|s| run(s, None)).collect(),
         }

@@ -170,12 +170,9 @@ pub(crate) fn check_targets(
 ) -> Result<usize> {
     // one vectorised scan; the position is looked for on failure
     let (bad, counted) = if t.len() >= SCAN_PAR {
-        use rayon::prelude::*;
         let scan = TargetScan { t, c, ignore: ignore_index };
-        (0..scan.parts())
-            .into_par_iter()
-            .map(|i| scan.part(i))
-            .reduce(|| (false, 0), |(b1, n1), (b2, n2)| (b1 | b2, n1 + n2))
+        let parts = crate::tensor::par::map_claimed((0..scan.parts()).collect(), |i| scan.part(i));
+        parts.into_iter().fold((false, 0), |(b1, n1), (b2, n2)| (b1 | b2, n1 + n2))
     } else {
         scan_targets(t, c, ignore_index)
     };

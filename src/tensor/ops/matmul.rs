@@ -53,13 +53,12 @@ pub(crate) trait Gemm: Float {
             }
         }
         let threads = rayon::current_num_threads();
-        if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || rayon::current_thread_index().is_some() {
+        if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || crate::tensor::par::in_section() {
             return Self::gemm_kernel(m, k, n, a, sa, b, sb, c, beta);
         }
         // row blocks: multiples of 16 rows (whole micro-kernel panels), at most one per thread
         let rows = m.div_ceil(threads).next_multiple_of(16);
-        use rayon::prelude::*;
-        c[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(i, block)| {
+        crate::tensor::par::for_each_claimed(c[..m * n].chunks_mut(rows * n).enumerate().collect(), |(i, block)| {
             let (r0, mr) = (i * rows, block.len() / n.max(1));
             Self::gemm_kernel(mr, k, n, &a[r0 * sa.0..], sa, b, sb, block, beta);
         });
