@@ -154,8 +154,12 @@ pub(crate) fn map_claimed<W: Send, R: Send>(work: Vec<W>, f: impl Fn(W) -> R + S
     results.into_iter().flatten().collect()
 }
 
-/// Runs `f` on every item of `work`, each once, on a [`team`] of threads
-/// that claim the items in order by an atomic counter.
+/// Runs `f` on every item of `work`, each once, on a [`team`] of threads.
+/// The items are cut into one run per thread; each thread claims the items
+/// of its own run in order (an atomic counter per run), then helps with the
+/// others' rest. Each thread thus reads its own stretch of memory in order,
+/// as rayon's halving did: items dealt out alternately made a forward-only
+/// cross-entropy over 64 MiB 8.5% slower.
 pub(crate) fn for_each_claimed<W: Send>(work: Vec<W>, f: impl Fn(W) + Sync) {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,17 +167,27 @@ pub(crate) fn for_each_claimed<W: Send>(work: Vec<W>, f: impl Fn(W) + Sync) {
         work.into_iter().for_each(f);
         return;
     }
-    let next = AtomicUsize::new(0);
+    let n = work.len();
+    let runs = n.min(rayon::current_num_threads().max(1));
+    let bounds: Vec<(AtomicUsize, usize)> =
+        (0..runs).map(|r| (AtomicUsize::new(r * n / runs), (r + 1) * n / runs)).collect();
+    let seat = AtomicUsize::new(0);
     let items: Vec<Mutex<Option<W>>> = work.into_iter().map(|w| Mutex::new(Some(w))).collect();
-    team(items.len() - 1, || {
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(slot) = items.get(i) else { break };
-            // a slot is taken once (each index is claimed once); a poisoned
-            // lock still holds its item
-            let item = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(w) = item {
-                f(w);
+    team(runs - 1, || {
+        let own = seat.fetch_add(1, Ordering::Relaxed);
+        for r in (0..runs).map(|k| (own + k) % runs) {
+            let (next, end) = &bounds[r];
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= *end {
+                    break;
+                }
+                // a slot is taken once (each index is claimed once); a
+                // poisoned lock still holds its item
+                let item = items[i].lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(w) = item {
+                    f(w);
+                }
             }
         }
     });
@@ -330,6 +344,20 @@ mod tests {
         assert!(!in_section());
         let _ = std::panic::catch_unwind(|| for_each_claimed((0..8).collect(), |_: usize| panic!("item")));
         assert!(!in_section());
+    }
+
+    /// Every item once, whatever the number of items against the threads
+    /// (runs of one item, runs longer than others, more threads than items).
+    #[test]
+    fn for_each_claimed_runs_every_item_once() {
+        let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
+        for n in [2, 3, 5, 7, 64, 1001] {
+            let seen: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+            let run = || for_each_claimed((0..n).collect(), |i: usize| _ = seen[i].fetch_add(1, Ordering::Relaxed));
+            run();
+            four.install(run);
+            assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 2), "{n} items");
+        }
     }
 
     /// A panic in any copy of the worker reaches the caller; nothing hangs.
