@@ -9,7 +9,8 @@ use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::functional::activation::log_softmax_input;
 use crate::functional::softmax_kernels::{
-    Dims, Scales, Unit, lead_of, lead_of_walk, softmax_onehot, stats as stats_of, stats_pick, stats_pick_onehot,
+    Dims, Scales, Unit, lead_of, lead_of_walk, losses_of_picked, softmax_onehot, stats as stats_of, stats_pick,
+    stats_pick_onehot,
 };
 use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
@@ -81,14 +82,12 @@ fn fused_forward<T: Float>(
         let x = &x[u.e0..u.e0 + u.len * d.c];
         let lead = lead_of_walk(x, g);
         if eager {
-            // `target_scales` for an upstream 1: w[t_j]·s, s without weights
+            // `target_scales` for an upstream 1: w[t_j]·s, s without weights;
+            // the losses made in the kernel
             stats_pick_onehot(x, d.c, d.inner, lead, t, ignore, Scales { s: one, w: we }, m, ls, lo, g);
         } else {
             stats_pick(x, d.c, d.inner, lead, t, ignore, m, ls, lo);
-        }
-        match we {
-            Some(we) => lo.iter_mut().zip(we).for_each(|(l, &wj)| *l = -wj * *l),
-            None => lo.iter_mut().for_each(|l| *l = -*l),
+            losses_of_picked(lo, we);
         }
         if let Some(part) = by_parts.then(|| pairwise_part(lo)).flatten() {
             // a unit is one sample here; each is set once
