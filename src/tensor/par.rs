@@ -56,25 +56,22 @@ pub(crate) fn team(helpers: usize, worker: impl Fn() + Sync) {
     let outside = rayon::current_thread_index().is_none();
     let helpers = helpers.min(rayon::current_num_threads().saturating_sub(1));
     let pool = if outside { helper_pool() } else { None };
+    // the caller's own copy runs marked as in a section (alone too), the
+    // mark put back as it was even if the copy unwinds
+    struct Mark(bool);
+    impl Drop for Mark {
+        fn drop(&mut self) {
+            IN_TEAM.set(self.0);
+        }
+    }
+    let worker = || {
+        let _mark = outside.then(|| Mark(IN_TEAM.replace(true)));
+        worker();
+    };
     if helpers == 0 || (outside && (pool.is_none() || IN_TEAM.get())) {
         worker();
         return;
     }
-    // the caller's own copy runs marked as in a section, the mark removed
-    // even if it unwinds
-    struct Mark;
-    impl Drop for Mark {
-        fn drop(&mut self) {
-            IN_TEAM.set(false);
-        }
-    }
-    let worker = || {
-        let _mark = outside.then(|| {
-            IN_TEAM.set(true);
-            Mark
-        });
-        worker();
-    };
     let left = std::sync::atomic::AtomicUsize::new(helpers);
     let (left, worker) = (&left, &worker);
     match pool {
@@ -379,6 +376,7 @@ mod tests {
                     assert_eq!(std::thread::current().id(), here, "a nested section left the caller's thread");
                     count.fetch_add(1, Ordering::Relaxed);
                 });
+                assert!(in_section(), "the caller's mark lost after a nested section");
             }
         });
         assert_eq!(count.load(Ordering::Relaxed), 8 * mine.load(Ordering::Relaxed));
