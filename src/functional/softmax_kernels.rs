@@ -479,9 +479,11 @@ dispatch! {
 /// [`fused_rows`]. The one choice every row statistic makes.
 #[inline(always)]
 fn row_stats<T: Float, const KEEP: bool>(z: &[T], c: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
+    // `z` may run a row past the unit: only `fused_rows` reads it
+    let unit = &z[..(m.len() * c).min(z.len())];
     match (c < SHORT, KEEP) {
-        (true, true) => short_rows(z, c, m, ls, e),
-        (true, false) => short_rows_stats(z, c, m, ls),
+        (true, true) => short_rows(unit, c, m, ls, e),
+        (true, false) => short_rows_stats(unit, c, m, ls),
         (false, _) => fused_rows::<T, 0, KEEP>(z, c, m, ls, e, [], Plain),
     }
 }
@@ -1077,6 +1079,8 @@ dispatch! {
             return;
         }
         if !smooth_fused(c, inner) {
+            // `z` may run a row past the unit (see `row_stats`)
+            let z = &z[..(m.len() * c).min(z.len())];
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
@@ -1179,6 +1183,8 @@ dispatch! {
             return;
         }
         if c < SHORT {
+            // `z` may run a row past the unit (see `row_stats`)
+            let z = &z[..(m.len() * c).min(z.len())];
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             if let Some(s) = grad.filter(|_| !e.is_empty()) {
@@ -1475,7 +1481,9 @@ fn fused_rows<T: Float, const N: usize, const KEEP: bool>(
 ) {
     let keep = KEEP;
     let rows = m.len().min(z.len() / c.max(1));
-    let row = |r: usize| if r < rows { &z[r * c..(r + 1) * c] } else { &[] };
+    // `z` may hold a row beyond the unit's (the next unit's first): the last
+    // row then overlaps its loads too; only that row's maximum is read
+    let row = |r: usize| if c > 0 && (r + 1) * c <= z.len() { &z[r * c..(r + 1) * c] } else { &[] };
     let mut mx = lanes_max(row(0));
     let mut pending = [T::zero(); N];
     for r in 0..rows {
@@ -1749,6 +1757,48 @@ pub(crate) fn all_stats<T: Float>(z: &[T], d: Dims) -> (Vec<T>, Vec<T>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row kernels given a row past their unit (the next unit's first,
+    /// read for its maximum only) make the same bits as without it, for long
+    /// rows (the fused walks) and short ones (which never look at it).
+    #[test]
+    fn a_row_past_the_unit_changes_no_bit() {
+        let mut x = 0x2545_f491u32;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x as f32 / u32::MAX as f32 - 0.5) * 12.0
+        };
+        for c in [10, 70, 1000] {
+            let rows = 9;
+            let z: Vec<f32> = (0..(rows + 1) * c).map(|_| next()).collect();
+            let p: Vec<f32> = (0..rows * c).map(|_| next().abs() / c as f32).collect();
+            let t: Vec<i64> = (0..rows).map(|r| ((r * 7) % c) as i64).collect();
+            let w: Vec<f32> = (0..c).map(|_| next().abs()).collect();
+            let run = |z: &[f32]| {
+                let o = || vec![0.0f32; rows];
+                let (mut m, mut ls, mut tw, mut zw, mut e) = (o(), o(), o(), o(), vec![0.0f32; rows * c]);
+                stats_prob(z, &p, c, 1, 0, Some(&w), 0.1, Some(0.5), &mut m, &mut ls, &mut tw, &mut zw, &mut e);
+                let (mut m2, mut l2, mut sm, mut e2) = (o(), o(), o(), vec![0.0f32; rows * c]);
+                let g = RowGrads {
+                    t: &t,
+                    ignore: -100,
+                    w: Some(&w),
+                    s: 0.25,
+                    keep: 0.9,
+                    uniform: 0.1 / c as f32,
+                    wsum: w.iter().sum(),
+                };
+                let g = smooth_fused(c, 1).then_some(g);
+                stats_smooth(z, c, 1, 0, Some(&w), g, &mut m2, &mut l2, &mut sm, &mut e2);
+                let (mut m3, mut l3, mut e3) = (o(), o(), vec![0.0f32; rows * c]);
+                stats_keep(z, c, 1, 0, &mut m3, &mut l3, &mut e3);
+                [m, ls, tw, zw, e, m2, l2, sm, e2, m3, l3, e3].map(|v| bits(&v))
+            };
+            assert_eq!(run(&z), run(&z[..rows * c]), "rows of {c}");
+        }
+    }
 
     /// Units of rows cover every row once, in order; wide rows come 16 to a
     /// unit while that leaves 8 units, never fewer units than before.

@@ -290,14 +290,15 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         let mut losses = scratch::<T>(positions);
         d.run([&mut m, &mut ls, &mut smooth, &mut losses], [&mut exps], |u, [m, ls, sm, lo], [e]| {
             let z = &zs[u.e0..u.e0 + u.len * c];
+            let za = &zs[u.e0..ahead(zs.len(), u.e0 + u.len * c, c, inner)];
             let t = &t[u.j0..u.j0 + u.len];
             // with label smoothing, the gradient made row by row in the walk when it can be
             let in_walk = eager && !sm.is_empty() && smooth_fused(c, inner);
             if !sm.is_empty() {
                 let rg = in_walk.then(|| grads.in_walk(t, scale(u.j0)));
-                stats_smooth(z, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
+                stats_smooth(za, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
             } else {
-                stats_maybe_keep(z, c, inner, lead_of_walk(z, e), m, ls, e);
+                stats_maybe_keep(za, c, inner, lead_of_walk(z, e), m, ls, e);
             }
             let wt = &weights[u.j0..u.j0 + u.len];
             for (i, ((&tj, l), &wj)) in t.iter().zip(lo.iter_mut()).zip(wt).enumerate() {
@@ -382,7 +383,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
         let mut exps = scratch::<T>(if keep { zs.len() } else { 0 });
         d.run([&mut m, &mut ls, &mut tw, &mut zw], [&mut exps], |u, [m, ls, tw, zw], [e]| {
             let el = u.e0..u.e0 + u.len * layout.c;
-            let (z, t) = (&zs[el.clone()], &ts[el]);
+            let (z, t) = (&zs[el.start..ahead(zs.len(), el.end, layout.c, layout.inner)], &ts[el]);
             let grad = eager.then_some(scale);
             stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, grad, m, ls, tw, zw, e);
         });
@@ -445,4 +446,13 @@ pub fn cross_entropy(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions
         return Err(Error::value("cross_entropy", format!("label_smoothing = {ls} must lie in [0.0, 1.0]")));
     }
     if target.dtype().is_float() { prob_targets(input, target, opts) } else { index_targets(input, target, opts) }
+}
+
+/// Where a unit's logits end for the row kernels (`inner == 1`): one row
+/// past `end` when there is one (the next unit's first row), whose maximum
+/// the unit's last row finds while it is exponentiated, as every other row
+/// does for its next (see `fused_rows`; only that maximum is read, the
+/// results are the same bits). Along planes, `end`.
+fn ahead(len: usize, end: usize, c: usize, inner: usize) -> usize {
+    if inner == 1 { (end + c).min(len) } else { end }
 }
