@@ -72,15 +72,15 @@ pub(crate) fn team(helpers: usize, worker: impl Fn() + Sync) {
         worker();
         return;
     }
-    let left = std::sync::atomic::AtomicUsize::new(helpers);
-    let (left, worker) = (&left, &worker);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let (finished, worker) = (&finished, &worker);
     match pool {
         Some(pool) => {
             let section = SECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            pool.in_place_scope(|s| team_in(s, helpers, left, worker, true));
+            pool.in_place_scope(|s| team_in(s, helpers, finished, worker, true));
             pool.spawn_broadcast(move |_| linger(section));
         }
-        None => rayon::in_place_scope(|s| team_in(s, helpers, left, worker, false)),
+        None => rayon::in_place_scope(|s| team_in(s, helpers, finished, worker, false)),
     }
 }
 
@@ -122,33 +122,44 @@ pub(crate) fn in_section() -> bool {
 }
 
 /// [`team`]'s body in its scope `s`: spawns the helpers (each counting
-/// itself off `left` when done), works, and with `spin` waits for them by
-/// spinning, then yielding; after a few thousand turns (a helper busy
-/// elsewhere, or not yet started) it leaves the rest of the wait to the
-/// scope, which sleeps.
+/// itself into `finished` when done), works, and with `spin` waits for them
+/// ([`spin_until`]); after a few thousand turns (a helper busy elsewhere, or
+/// not yet started) it leaves the rest of the wait to the scope, which
+/// sleeps.
 fn team_in<'s>(
     s: &rayon::Scope<'s>,
     helpers: usize,
-    left: &'s std::sync::atomic::AtomicUsize,
+    finished: &'s std::sync::atomic::AtomicUsize,
     worker: &'s (impl Fn() + Sync),
     spin: bool,
 ) {
     for _ in 0..helpers {
         s.spawn(move |_| {
             // counted even if `worker` unwinds (rayon passes the panic on)
-            let _done = Done(left, true);
+            let _done = Done(finished);
             worker();
         });
     }
     worker();
-    let mut spins = 0u32;
-    while spin && spins < 4096 && left.load(std::sync::atomic::Ordering::Acquire) > 0 {
-        spins += 1;
-        if spins < 64 {
+    if spin {
+        spin_until(Some(4096), || finished.load(std::sync::atomic::Ordering::Acquire) == helpers);
+    }
+}
+
+/// Waits for `ready` by spinning, then (after 64 turns) yielding the
+/// thread, for at most `turns` turns (`None`: until it is).
+fn spin_until(turns: Option<u32>, ready: impl Fn() -> bool) {
+    let mut turn = 0u32;
+    while !ready() {
+        if turns.is_some_and(|n| turn >= n) {
+            return;
+        }
+        if turn < 64 {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
         }
+        turn = turn.saturating_add(1);
     }
 }
 
@@ -279,21 +290,14 @@ pub(crate) fn scan_then<W: Send>(
             }
             // counted as done even if `scan` unwinds, so that no thread waits
             // for it forever (the panic then reaches the caller)
-            let _done = Done(&done, false);
+            let _done = Done(&done);
             let (bad, n) = scan(i);
             wrong.fetch_or(bad, Ordering::Relaxed);
             count.fetch_add(n, Ordering::Relaxed);
         }
         // every part is claimed: wait for the ones other threads are scanning
-        let mut spins = 0u32;
-        while done.load(Ordering::Acquire) < parts {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        // (which never wait themselves, so no limit)
+        spin_until(None, || done.load(Ordering::Acquire) >= parts);
         if wrong.load(Ordering::Relaxed) {
             return;
         }
@@ -304,18 +308,13 @@ pub(crate) fn scan_then<W: Send>(
     (wrong.load(Ordering::Relaxed), count.load(Ordering::Relaxed))
 }
 
-/// Adds one to its counter when dropped (takes one away with `true`): a part
-/// of [`scan_then`] done, a helper of [`team`] finished.
-struct Done<'a>(&'a std::sync::atomic::AtomicUsize, bool);
+/// Adds one to its counter when dropped: a part of [`scan_then`] done, a
+/// helper of [`team`] finished.
+struct Done<'a>(&'a std::sync::atomic::AtomicUsize);
 
 impl Drop for Done<'_> {
     fn drop(&mut self) {
-        use std::sync::atomic::Ordering::Release;
-        if self.1 {
-            self.0.fetch_sub(1, Release)
-        } else {
-            self.0.fetch_add(1, Release)
-        };
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
 
