@@ -479,8 +479,7 @@ dispatch! {
 /// [`fused_rows`]. The one choice every row statistic makes.
 #[inline(always)]
 fn row_stats<T: Float, const KEEP: bool>(z: &[T], c: usize, m: &mut [T], ls: &mut [T], e: &mut [T]) {
-    // `z` may run a row past the unit: only `fused_rows` reads it
-    let unit = &z[..(m.len() * c).min(z.len())];
+    let unit = unit_rows(z, m.len(), c);
     match (c < SHORT, KEEP) {
         (true, true) => short_rows(unit, c, m, ls, e),
         (true, false) => short_rows_stats(unit, c, m, ls),
@@ -498,6 +497,15 @@ dispatch! {
             planes_keep(z, c, inner, lead, m, ls, &mut []);
         }
     }
+}
+
+/// The unit's own `rows` rows of `z`. Along rows a unit's logits may run
+/// one row past it (the next unit's first, see `cross_entropy::ahead`),
+/// whose maximum only [`fused_rows`] reads; the kernels that never look
+/// ahead take the unit alone.
+#[inline(always)]
+fn unit_rows<T>(z: &[T], rows: usize, c: usize) -> &[T] {
+    &z[..(rows * c).min(z.len())]
 }
 
 /// Per row `r` of `z` (rows of `c`), `picked = (z_t − m) − ls` (0 where `t == ignore`).
@@ -1079,8 +1087,7 @@ dispatch! {
             return;
         }
         if !smooth_fused(c, inner) {
-            // `z` may run a row past the unit (see `row_stats`)
-            let z = &z[..(m.len() * c).min(z.len())];
+            let z = unit_rows(z, m.len(), c);
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             weighted_shifted_sum(z, c, inner, m, w, sm);
             return;
@@ -1183,8 +1190,7 @@ dispatch! {
             return;
         }
         if c < SHORT {
-            // `z` may run a row past the unit (see `row_stats`)
-            let z = &z[..(m.len() * c).min(z.len())];
+            let z = unit_rows(z, m.len(), c);
             stats_maybe_keep(z, c, inner, lead, m, ls, e);
             prob_sums(z, t, c, inner, m, w, eps, tw, zw);
             if let Some(s) = grad.filter(|_| !e.is_empty()) {
