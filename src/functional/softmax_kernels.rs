@@ -388,14 +388,16 @@ fn ahead_chunk<T: Float, const KEEP: bool>(
     let (mut acc, mut mx) = ([T::zero(); CHUNK], [T::neg_infinity(); CHUNK]);
     let mb = &mb.as_chunks::<CHUNK>().0[0];
     for k in 0..c {
-        let (zc, zn) = (&z[k * inner + j..].as_chunks::<CHUNK>().0[0], &z[k * inner + jn..].as_chunks::<CHUNK>().0[0]);
+        // slices of exactly `CHUNK`: one bounds check each, no length check
+        let (a, an) = (k * inner + j, k * inner + jn);
+        let (zc, zn) = (&z[a..a + CHUNK].as_chunks::<CHUNK>().0[0], &z[an..an + CHUNK].as_chunks::<CHUNK>().0[0]);
         // the block after next into L2: a plane's 21+ rows (and the gradient's)
         // are more streams than the hardware prefetcher follows (nll_2d −3%)
         for l in (0..CHUNK).step_by(64 / std::mem::size_of::<T>()) {
             prefetch_l2(z, k * inner + jn + BLOCK + l);
         }
         if KEEP {
-            let ec = &mut e[k * inner + j..].as_chunks_mut::<CHUNK>().0[0];
+            let ec = &mut e[a..a + CHUNK].as_chunks_mut::<CHUNK>().0[0];
             for i in 0..CHUNK {
                 ec[i] = (zc[i] - mb[i]).exp_capped();
                 acc[i] += ec[i];

@@ -166,17 +166,22 @@ macro_rules! dispatch {
 pub(crate) use dispatch;
 
 /// Asks for the cache line holding `s[i]` to be brought into L2 (x86-64
-/// `prefetcht1`); a hint only: nothing where `i` is out of bounds, or on
-/// other targets.
+/// `prefetcht1`); a hint only, for any `i` (past the end of `s` it prefetches
+/// whatever lies there, which cannot fault), and nothing on other targets.
+/// Unchecked so that a kernel's loop carries no bounds check for it (four
+/// per class in nll_2d's walk).
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
     #[cfg(target_arch = "x86_64")]
-    if i < s.len() {
+    {
         use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: `i` is in bounds, so the pointer is into `s`; a prefetch
-        // neither reads nor writes memory visibly and cannot fault.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(s.as_ptr().add(i).cast()) }
+        // SAFETY: `wrapping_add` makes the address without requiring it to be
+        // in `s` (it is never dereferenced); a prefetch neither reads nor
+        // writes memory visibly and cannot fault, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(s.as_ptr().wrapping_add(i).cast()) }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (s, i);
 }
 
 #[cfg(test)]
@@ -189,6 +194,18 @@ mod tests {
         } else {
             (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs().min(u32::MAX as u64) as u32
         }
+    }
+
+    /// A prefetch is only a hint: any index, far past the slice or at the
+    /// end of the address space, neither faults nor changes the data.
+    #[test]
+    fn a_prefetch_past_the_slice_is_harmless() {
+        let v = vec![1.5f32; 40];
+        for i in [0, 39, 40, 1 << 20, 1 << 40, usize::MAX / 8, usize::MAX] {
+            prefetch_l2(&v, i);
+        }
+        prefetch_l2::<f32>(&[], 3);
+        assert!(v.iter().all(|&x| x == 1.5));
     }
 
     #[test]
