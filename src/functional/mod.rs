@@ -15,6 +15,7 @@ mod activation;
 mod conv;
 mod linear;
 mod loss;
+pub(crate) mod prob_row;
 mod reduction;
 pub(crate) mod softmax_kernels;
 

@@ -9,6 +9,7 @@
 //! Per position the softmax is summarised by `m` (the maximum) and
 //! `ls = log Σ exp(z − m)`, so that `log_softmax = (z − m) − ls`.
 
+use super::prob_row;
 use crate::tensor::Float;
 use crate::tensor::alloc::scratch;
 use crate::tensor::gather::pick_plane_f32;
@@ -1548,12 +1549,35 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
 ) -> (T, [T; 2], T) {
     let (mut acc, mut tacc, mut zacc, mut nm) =
         ([T::zero(); 16], [T::zero(); 16], [T::zero(); 16], [T::neg_infinity(); 16]);
+    // f32 with AVX-512: the full vectors on 64-byte boundaries, the same bits
+    // (rows are 16-byte aligned, and every 64-byte access split two lines)
+    let aligned = match (T::as_f32(row), T::as_f32(t), T::as_f32(next), T::as_f32(w)) {
+        (Some(row), Some(t), Some(next), Some(w)) => {
+            let e = if KEEP { T::as_f32_mut(e) } else { None };
+            let w = if PLAIN { None } else { Some(w) };
+            prob_row::row_lanes(
+                row,
+                t,
+                next,
+                w,
+                (kept.to_f64() as f32, uniform.to_f64() as f32),
+                shift.to_f64() as f32,
+                e,
+            )
+        }
+        _ => None,
+    };
+    if let Some(l) = &aligned {
+        let of = |a: &[f32; 16]| a.map(|v| T::from_f64(v as f64));
+        (acc, tacc, zacc, nm) = (of(&l.acc), of(&l.tacc), of(&l.zacc), of(&l.nm));
+    }
+    let full = if aligned.is_some() { 0 } else { usize::MAX };
     let ((xc, xr), (tc, tr), (yc, yr), (wc, wr)) =
         (row.as_chunks::<16>(), t.as_chunks::<16>(), next.as_chunks::<16>(), w.as_chunks::<16>());
     let (mut rest, mut trest, mut zrest) = (T::zero(), T::zero(), T::zero());
     if KEEP {
         let (ec, erest) = e.as_chunks_mut::<16>();
-        for ((((e16, a16), t16), b16), w16) in ec.iter_mut().zip(xc).zip(tc).zip(yc).zip(wc) {
+        for ((((e16, a16), t16), b16), w16) in ec.iter_mut().zip(xc).zip(tc).zip(yc).zip(wc).take(full) {
             for i in 0..16 {
                 let d = a16[i] - shift;
                 e16[i] = d.exp_capped();
@@ -1572,7 +1596,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
             zrest += tp * (v - shift);
         }
     } else {
-        for (((a16, t16), b16), w16) in xc.iter().zip(tc).zip(yc).zip(wc) {
+        for (((a16, t16), b16), w16) in xc.iter().zip(tc).zip(yc).zip(wc).take(full) {
             for i in 0..16 {
                 let d = a16[i] - shift;
                 acc[i] += d.exp_capped();
