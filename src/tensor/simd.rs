@@ -252,7 +252,7 @@ mod tests {
             use std::arch::x86_64::*;
             let mut xs: Vec<f32> = (0..200_000).map(|i| -100.0 + i as f32 * 0.000_95).collect();
             xs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, -87.68, -88.0, -88.1, 88.3, 1e-30]);
-            while xs.len() % 16 != 0 {
+            while !xs.len().is_multiple_of(16) {
                 xs.push(-1.0);
             }
             for v in xs.chunks_exact(16) {
