@@ -26,7 +26,7 @@ use crate::tensor::simd::simd_enabled;
 /// Per lane (as the portable walk's `[T; 16]` accumulators): `Σ exp(z − shift)`,
 /// `Σ p'`, `Σ p'·(z − shift)` and the next row's maximum (NaNs skipped), over
 /// the elements below `16·⌊c/16⌋`.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct RowLanes {
     /// `Σ exp(z − shift)`.
     pub acc: [f32; 16],
@@ -166,9 +166,10 @@ mod avx512 {
         full: usize,
     ) -> RowLanes {
         // the first vector starts `h` elements before the first 64-byte
-        // boundary of the row written (or read): `start = h − 16`
+        // boundary of the row written (or read): `start = h − 16` (an f32's
+        // address is a multiple of 4, so the boundary is `h` whole elements on)
         let anchor = e.map_or(row as usize, |e| e as usize);
-        let h = if anchor.is_multiple_of(4) { (64 - anchor % 64) % 64 / 4 } else { 0 };
+        let h = (64 - anchor % 64) % 64 / 4;
         let start = if h == 0 { 0 } else { h as isize - 16 };
         let (sh, kp, un) = (_mm512_set1_ps(shift), _mm512_set1_ps(kept), _mm512_set1_ps(uniform));
         let nm = _mm512_set1_ps(f32::NEG_INFINITY);

@@ -1571,13 +1571,14 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
         let of = |a: &[f32; 16]| a.map(|v| T::from_f64(v as f64));
         (acc, tacc, zacc, nm) = (of(&l.acc), of(&l.tacc), of(&l.zacc), of(&l.nm));
     }
-    let full = if aligned.is_some() { 0 } else { usize::MAX };
+    // the portable walk's full vectors: none when the aligned walk made them
+    let portable = if aligned.is_some() { 0 } else { usize::MAX };
     let ((xc, xr), (tc, tr), (yc, yr), (wc, wr)) =
         (row.as_chunks::<16>(), t.as_chunks::<16>(), next.as_chunks::<16>(), w.as_chunks::<16>());
     let (mut rest, mut trest, mut zrest) = (T::zero(), T::zero(), T::zero());
     if KEEP {
         let (ec, erest) = e.as_chunks_mut::<16>();
-        for ((((e16, a16), t16), b16), w16) in ec.iter_mut().zip(xc).zip(tc).zip(yc).zip(wc).take(full) {
+        for ((((e16, a16), t16), b16), w16) in ec.iter_mut().zip(xc).zip(tc).zip(yc).zip(wc).take(portable) {
             for i in 0..16 {
                 let d = a16[i] - shift;
                 e16[i] = d.exp_capped();
@@ -1596,7 +1597,7 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
             zrest += tp * (v - shift);
         }
     } else {
-        for (((a16, t16), b16), w16) in xc.iter().zip(tc).zip(yc).zip(wc).take(full) {
+        for (((a16, t16), b16), w16) in xc.iter().zip(tc).zip(yc).zip(wc).take(portable) {
             for i in 0..16 {
                 let d = a16[i] - shift;
                 acc[i] += d.exp_capped();
