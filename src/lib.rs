@@ -26,8 +26,10 @@
 #![warn(missing_docs)]
 
 pub mod autograd;
+mod cpu;
 mod error;
 pub mod functional;
+mod kernels;
 pub mod nn;
 pub mod optim;
 pub mod tensor;

@@ -2,8 +2,8 @@
 
 use crate::Result;
 use crate::autograd::Backward;
-use crate::functional::softmax_kernels::{Dims, lead_of, normalise, softmax_backward, stats};
-use crate::tensor::alloc::{scratch, zeros};
+use crate::cpu::alloc::{scratch, zeros};
+use crate::kernels::softmax::{Dims, lead_of, normalise, softmax_backward, stats};
 use crate::tensor::ops::float_op;
 use crate::tensor::shape::{normalize_dim, split_at_dim};
 use crate::tensor::{Deferred, Element, Float, Recipe, Storage, Tensor};

@@ -26,19 +26,19 @@ impl Backward for LinearBackward {
             // dx = G·W : (m×out)·(out×in)
             let gx = x.tracks_grad().then(|| {
                 // beta = 0: the product writes every element
-                let mut out = crate::tensor::alloc::scratch::<T>(m * fin);
+                let mut out = crate::cpu::alloc::scratch::<T>(m * fin);
                 T::gemm(m, fout, fin, g, (fout, 1), ws, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), x.shape())
             });
             // dW = Gᵀ·x : (out×m)·(m×in)
             let gw = w.tracks_grad().then(|| {
-                let mut out = crate::tensor::alloc::scratch::<T>(fout * fin);
+                let mut out = crate::cpu::alloc::scratch::<T>(fout * fin);
                 T::gemm(fout, m, fin, g, (1, fout), xs, (fin, 1), &mut out, T::zero());
                 Tensor::from_storage(T::wrap(out), w.shape())
             });
             // db = Σ_rows G
             let gb = inputs.get(2).filter(|b| b.tracks_grad()).map(|b| {
-                let mut out = crate::tensor::alloc::zeros::<T>(fout);
+                let mut out = crate::cpu::alloc::zeros::<T>(fout);
                 for row in g.chunks_exact(fout.max(1)).take(m) {
                     out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
                 }
@@ -98,7 +98,7 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     let storage = float_op2!(OP, input, weight, "weight", |xs, ws| {
         // every element is written: by the bias rows then the product (beta = 1),
         // or by the product alone (beta = 0)
-        let mut out = crate::tensor::alloc::scratch::<T>(m * fout);
+        let mut out = crate::cpu::alloc::scratch::<T>(m * fout);
         let beta = match bias {
             Some(b) => {
                 let bs = b.data::<T>(OP, "bias")?;

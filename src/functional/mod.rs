@@ -15,9 +15,7 @@ mod activation;
 mod conv;
 mod linear;
 mod loss;
-pub(crate) mod prob_row;
 mod reduction;
-pub(crate) mod softmax_kernels;
 
 pub use activation::{log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};

@@ -23,7 +23,7 @@ mod sgd;
 pub use adam::Adam;
 pub use sgd::Sgd;
 
-use crate::tensor::alloc::{scratch, zeros};
+use crate::cpu::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op2;
 use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};

@@ -89,19 +89,19 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
 impl Float for f32 {
     #[inline(always)]
     fn exp_fast(self) -> Self {
-        super::simd::exp_f32(self)
+        crate::cpu::simd::exp_f32(self)
     }
     #[inline(always)]
     fn exp_capped(self) -> Self {
-        super::simd::exp_f32_capped(self)
+        crate::cpu::simd::exp_f32_capped(self)
     }
     #[inline(always)]
     fn ln_fast(self) -> Self {
-        super::simd::ln_f32(self)
+        crate::cpu::simd::ln_f32(self)
     }
     #[inline(always)]
     fn ln_1p_fast(self) -> Self {
-        super::simd::ln_1p_f32(self)
+        crate::cpu::simd::ln_1p_f32(self)
     }
     #[inline(always)]
     fn as_f32(s: &[f32]) -> Option<&[f32]> {
@@ -185,7 +185,7 @@ pub enum Storage {
 impl Drop for Storage {
     /// Large buffers go back to the buffer cache (see `tensor::alloc`).
     fn drop(&mut self) {
-        super::alloc::recycle(self);
+        crate::cpu::alloc::recycle(self);
     }
 }
 

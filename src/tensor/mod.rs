@@ -1,20 +1,16 @@
 //! The [`Tensor`] type: a cheap-to-clone handle on shared, contiguous,
 //! row-major storage, with the autograd node that produced it.
 
-pub(crate) mod alloc;
 mod create;
 mod display;
 pub(crate) mod dtype;
-pub(crate) mod gather;
 pub(crate) mod ops;
-pub(crate) mod par;
 pub(crate) mod shape;
-pub(crate) mod simd;
 #[cfg(test)]
 pub(crate) mod test_values;
-pub use simd::set_simd;
+pub use crate::cpu::simd::set_simd;
 
-pub use alloc::{cached_bytes, empty_cache};
+pub use crate::cpu::alloc::{cached_bytes, empty_cache};
 #[doc(hidden)]
 pub use dtype::Storage;
 pub use dtype::{DType, Element, Float};

@@ -19,11 +19,11 @@
 //! packed, and a sample's buffers stay in L2.
 
 use super::{Geometry, Grads};
+use crate::cpu::alloc::{give_back, scratch, zeros};
+use crate::cpu::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
+use crate::cpu::par::for_each_claimed;
+use crate::cpu::sum::pairwise_sum;
 use crate::tensor::DType;
-use crate::tensor::alloc::{give_back, scratch, zeros};
-use crate::tensor::ops::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
-use crate::tensor::par::for_each_claimed;
-use crate::tensor::shape::pairwise_sum;
 
 /// Output channels below which the weight gradient is taken as dot products
 /// ([`gemm_dots_offsets`]) rather than as `X·dYwᵀ`, whose 16-lane column tiles

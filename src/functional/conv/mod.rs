@@ -2,10 +2,10 @@
 //! dilation and groups.
 
 use crate::autograd::Backward;
-use crate::tensor::alloc::{give_back, scratch, zeros};
+use crate::cpu::alloc::{give_back, scratch, zeros};
+use crate::cpu::par::{for_each_claimed, map_claimed};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
-use crate::tensor::par::{for_each_claimed, map_claimed};
 use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Mutex;
@@ -222,7 +222,7 @@ impl Geometry {
                 }
             }
             let gb = if need_b {
-                g_s.chunks_exact(l.max(1)).map(crate::tensor::shape::pairwise_sum).collect()
+                g_s.chunks_exact(l.max(1)).map(crate::cpu::sum::pairwise_sum).collect()
             } else {
                 Vec::new()
             };
@@ -375,7 +375,7 @@ impl Backward for Conv2dBackward {
                 let mut out = zeros::<T>(geo.o);
                 for n in 0..geo.n {
                     for (oc, acc) in out.iter_mut().enumerate() {
-                        *acc += crate::tensor::shape::pairwise_sum(&g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l]);
+                        *acc += crate::cpu::sum::pairwise_sum(&g[(n * geo.o + oc) * l..(n * geo.o + oc + 1) * l]);
                     }
                 }
                 Tensor::from_storage(T::wrap(out), b.shape())

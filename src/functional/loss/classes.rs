@@ -1,10 +1,10 @@
 //! What the class losses (`nll_loss`, `cross_entropy`) share: the
 //! `(N, C, d1, …, dK)` layout, target and weight validation.
 
-use crate::functional::softmax_kernels::Dims;
-use crate::tensor::alloc::scratch;
+use crate::cpu::alloc::scratch;
+use crate::cpu::simd::dispatch;
+use crate::kernels::softmax::Dims;
 use crate::tensor::ops::index::unravel;
-use crate::tensor::simd::dispatch;
 use crate::tensor::{DType, Float, Shape, Tensor};
 use crate::{Error, Result};
 
@@ -171,7 +171,7 @@ pub(crate) fn check_targets(
     // one vectorised scan; the position is looked for on failure
     let (bad, counted) = if t.len() >= SCAN_PAR {
         let scan = TargetScan { t, c, ignore: ignore_index };
-        let parts = crate::tensor::par::map_claimed((0..scan.parts()).collect(), |i| scan.part(i));
+        let parts = crate::cpu::par::map_claimed((0..scan.parts()).collect(), |i| scan.part(i));
         parts.into_iter().fold((false, 0), |(b1, n1), (b2, n2)| (b1 | b2, n1 + n2))
     } else {
         scan_targets(t, c, ignore_index)
@@ -191,7 +191,7 @@ pub(crate) fn scan_in_kernel(t: &[i64]) -> bool {
 
 /// [`check_targets`]' scan in parts: its own on all cores, or a kernel's that
 /// scans before it runs in the same parallel section
-/// ([`crate::functional::softmax_kernels::Dims::run_scanned`]).
+/// ([`crate::kernels::softmax::Dims::run_scanned`]).
 pub(crate) struct TargetScan<'a> {
     pub t: &'a [i64],
     pub c: usize,

@@ -14,14 +14,14 @@ use super::kept::{Kept, KeptSlot, Taken};
 use super::nll::{NllLossOptions, divisor, nll_loss_as, position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
+use crate::cpu::alloc::{give_back, scratch, zeros};
+use crate::cpu::sum::pairwise_sum;
 use crate::functional::activation::log_softmax;
-use crate::functional::softmax_kernels::{
+use crate::kernels::softmax::{
     Dims, RowGrads, Unit, affine_in_place, all_stats_keep, index_scales, lead_of_walk, prob_grads_kept, smooth_fused,
     stats_maybe_keep, stats_prob, stats_smooth,
 };
-use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::{float_op, float_op2};
-use crate::tensor::shape::pairwise_sum;
 use crate::tensor::{Float, Shape};
 use crate::{Error, Reduction, Result, Tensor};
 

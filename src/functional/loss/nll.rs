@@ -7,14 +7,14 @@ use super::classes::{
 use super::kept::{Kept, KeptSlot, Taken};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
+use crate::cpu::alloc::{give_back, scratch, zeros};
+use crate::cpu::sum::{pairwise_of_parts, pairwise_part, pairwise_part_len, pairwise_sum};
 use crate::functional::activation::log_softmax_input;
-use crate::functional::softmax_kernels::{
+use crate::kernels::softmax::{
     Dims, Scales, Unit, lead_of, lead_of_walk, losses_of_picked, softmax_onehot, stats as stats_of, stats_pick,
     stats_pick_onehot,
 };
-use crate::tensor::alloc::{give_back, scratch, zeros};
 use crate::tensor::ops::float_op;
-use crate::tensor::shape::{pairwise_of_parts, pairwise_part, pairwise_part_len, pairwise_sum};
 use crate::tensor::{Float, Storage};
 use crate::{DType, Error, Reduction, Result, Tensor};
 use std::sync::OnceLock;

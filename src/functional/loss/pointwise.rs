@@ -9,11 +9,12 @@
 //! without a copy when that gradient is 1 (the usual `loss.backward()`).
 
 use crate::autograd::{Backward, is_grad_enabled};
+use crate::cpu::par::chunks3;
+use crate::cpu::simd::dispatch;
+use crate::cpu::sum::{lanes_sum, pairwise_sum, sum1, sum2};
 use crate::functional::Reduction;
 use crate::tensor::ops::float_op;
-use crate::tensor::par::chunks3;
-use crate::tensor::shape::{broadcast_shapes, lanes_sum, pairwise_sum, reduce_to, sum1, sum2};
-use crate::tensor::simd::dispatch;
+use crate::tensor::shape::{broadcast_shapes, reduce_to};
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
 
@@ -237,7 +238,7 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         };
         let scale = if a.reduction == Reduction::Mean { T::one() / denom } else { T::one() };
         // every element of these is written by the kernels below
-        let zeros = |want: bool| crate::tensor::alloc::scratch::<T>(if want { n } else { 0 });
+        let zeros = |want: bool| crate::cpu::alloc::scratch::<T>(if want { n } else { 0 });
         let (mut vals, mut dx, mut dt) = (zeros(a.reduction == Reduction::None), zeros(need_dx), zeros(need_dt));
         let sums = chunks3(n, CHUNK, &mut vals, &mut dx, &mut dt, |r, v, gx, gt| {
             let (xc, tc) = (&xs[r.clone()], &ts[r.clone()]);

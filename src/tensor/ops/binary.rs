@@ -118,8 +118,8 @@ impl Backward for BinaryBackward {
             let g: &[T] = &g;
             let sa = broadcast_strides(a.shape(), &out);
             let sb = broadcast_strides(b.shape(), &out);
-            let mut ga = crate::tensor::alloc::zeros::<T>(if need_a { x.len() } else { 0 });
-            let mut gb = crate::tensor::alloc::zeros::<T>(if need_b { y.len() } else { 0 });
+            let mut ga = crate::cpu::alloc::zeros::<T>(if need_a { x.len() } else { 0 });
+            let mut gb = crate::cpu::alloc::zeros::<T>(if need_b { y.len() } else { 0 });
             let mut i = 0;
             for_each_offset2(&out, &sa, &sb, |ia, ib| {
                 let (da, db) = kind.df(x[ia], y[ib]);

@@ -84,7 +84,7 @@ impl Backward for ScatterBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let g = float_op!(self.name, "grad", grad, |g| {
-            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
+            let mut out = crate::cpu::alloc::zeros::<T>(x.numel());
             for (&o, &gv) in self.offsets.iter().zip(g) {
                 out[o] += gv;
             }

@@ -2,8 +2,8 @@
 //! SIMD, runtime feature detection): 2-D, batched with broadcast batch dims,
 //! and PyTorch's 1-D promotions.
 
-use super::small_gemm::{SMALL_M, gemm_dots, gemm_rows};
 use crate::autograd::Backward;
+use crate::cpu::small_gemm::{SMALL_M, gemm_dots, gemm_rows};
 use crate::tensor::shape::{broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, numel};
 use crate::tensor::{Float, Shape, Tensor};
 use crate::{Error, Result};
@@ -53,12 +53,12 @@ pub(crate) trait Gemm: Float {
             }
         }
         let threads = rayon::current_num_threads();
-        if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || crate::tensor::par::in_section() {
+        if threads < 2 || m < 32 || m * k * n < PAR_GEMM_MIN || crate::cpu::par::in_section() {
             return Self::gemm_kernel(m, k, n, a, sa, b, sb, c, beta);
         }
         // row blocks: multiples of 16 rows (whole micro-kernel panels), at most one per thread
         let rows = m.div_ceil(threads).next_multiple_of(16);
-        crate::tensor::par::for_each_claimed(c[..m * n].chunks_mut(rows * n).enumerate().collect(), |(i, block)| {
+        crate::cpu::par::for_each_claimed(c[..m * n].chunks_mut(rows * n).enumerate().collect(), |(i, block)| {
             let (r0, mr) = (i * rows, block.len() / n.max(1));
             Self::gemm_kernel(mr, k, n, &a[r0 * sa.0..], sa, b, sb, block, beta);
         });
@@ -185,13 +185,13 @@ impl Backward for MatmulBackward {
             let g: &[T] = &g;
             let ga = a.tracks_grad().then(|| {
                 // dA = G · Bᵀ : (m×n)·(n×k), summed over broadcast batches
-                let mut out = crate::tensor::alloc::zeros::<T>(x.len());
+                let mut out = crate::cpu::alloc::zeros::<T>(x.len());
                 batched(&batch, g, &sg_b, y, &sb_b, &mut out, &sa_b, (m, n, k), (n, 1), (1, n), true);
                 Tensor::from_storage(T::wrap(out), a.shape())
             });
             let gb = b.tracks_grad().then(|| {
                 // dB = Aᵀ · G : (k×m)·(m×n)
-                let mut out = crate::tensor::alloc::zeros::<T>(y.len());
+                let mut out = crate::cpu::alloc::zeros::<T>(y.len());
                 batched(&batch, x, &sa_b, g, &sg_b, &mut out, &sb_b, (k, m, n), (1, k), (n, 1), true);
                 Tensor::from_storage(T::wrap(out), b.shape())
             });
@@ -249,7 +249,7 @@ impl Tensor {
         let sb: Shape = broadcast_strides(bb, &batch).iter().map(|s| s * k * n).collect();
         let so: Shape = contiguous_strides(&batch).iter().map(|s| s * m * n).collect();
         let storage = float_op2!("matmul", self, other, "other", |x, y| {
-            let mut out = crate::tensor::alloc::zeros::<T>(numel(&shape));
+            let mut out = crate::cpu::alloc::zeros::<T>(numel(&shape));
             batched(&batch, x, &sa, y, &sb, &mut out, &so, (m, k, n), (k, 1), (n, 1), false);
             T::wrap(out)
         });

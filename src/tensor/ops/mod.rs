@@ -70,10 +70,8 @@ pub(crate) mod arith;
 pub(crate) mod binary;
 pub(crate) mod index;
 pub(crate) mod matmul;
-pub(crate) mod offset_gemm;
 pub(crate) mod reduce;
 pub(crate) mod shape_ops;
-pub(crate) mod small_gemm;
 pub(crate) mod unary;
 
 pub(crate) use {float_op, float_op2};

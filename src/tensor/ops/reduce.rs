@@ -2,7 +2,8 @@
 //! A tensor is viewed as `(outer, n, inner)` around the reduced dim.
 
 use crate::autograd::Backward;
-use crate::tensor::shape::{normalize_dim, pairwise_sum, split_at_dim};
+use crate::cpu::sum::pairwise_sum;
+use crate::tensor::shape::{normalize_dim, split_at_dim};
 use crate::tensor::{DType, Float, Shape, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ pub(crate) fn sum_middle<T: Float>(x: &[T], outer: usize, n: usize, inner: usize
     if inner == 1 {
         return (0..outer).map(|o| pairwise_sum(&x[o * n..(o + 1) * n])).collect();
     }
-    let mut out = crate::tensor::alloc::zeros::<T>(outer * inner);
+    let mut out = crate::cpu::alloc::zeros::<T>(outer * inner);
     for o in 0..outer {
         let dst = &mut out[o * inner..(o + 1) * inner];
         for k in 0..n {
@@ -84,7 +85,7 @@ impl Backward for MaxBackward {
         let x = &inputs[0];
         let (_, n, inner) = split_at_dim(x.shape(), self.dim);
         let g = float_op!("max", "grad", grad, |g| {
-            let mut out = crate::tensor::alloc::zeros::<T>(x.numel());
+            let mut out = crate::cpu::alloc::zeros::<T>(x.numel());
             for (j, (&gv, &k)) in g.iter().zip(&self.argmax).enumerate() {
                 let (o, i) = (j / inner, j % inner);
                 out[(o * n + k) * inner + i] += gv;

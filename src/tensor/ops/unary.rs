@@ -2,8 +2,8 @@
 //! (dfdx style): the backward multiplies the incoming gradient by `df(x, y)`.
 
 use crate::autograd::Backward;
-use crate::tensor::par::chunks3;
-use crate::tensor::simd::dispatch;
+use crate::cpu::par::chunks3;
+use crate::cpu::simd::dispatch;
 use crate::tensor::{DType, Element, Float, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -244,7 +244,7 @@ impl Backward for UnaryBackward {
 
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
 fn map<T: Float, U: UnaryFn>(x: &[T], op: U) -> Vec<T> {
-    let mut out = crate::tensor::alloc::scratch::<T>(x.len());
+    let mut out = crate::cpu::alloc::scratch::<T>(x.len());
     chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| map_chunk(&x[r], o, op));
     out
 }
@@ -259,7 +259,7 @@ dispatch! {
 
 /// `g · df(x, y)` elementwise, in parallel chunks for large inputs.
 fn chain<T: Float, U: UnaryFn>(g: &[T], x: &[T], y: &[T], op: U) -> Vec<T> {
-    let mut out = crate::tensor::alloc::scratch::<T>(x.len());
+    let mut out = crate::cpu::alloc::scratch::<T>(x.len());
     chunks3(x.len(), 1 << 16, &mut out, &mut [], &mut [], |r, o, _, _| {
         chain_chunk(&g[r.clone()], &x[r.clone()], &y[r], o, op)
     });

@@ -13,7 +13,7 @@
 pub(crate) fn fast() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::tensor::simd::simd_enabled() && std::is_x86_feature_detected!("avx512f")
+        crate::cpu::simd::simd_enabled() && std::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

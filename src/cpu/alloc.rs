@@ -8,7 +8,7 @@
 //! first), and handed out again.
 //! [`empty_cache`] gives them back to the system.
 
-use super::{Element, Float, Storage};
+use crate::tensor::{Element, Float, Storage};
 use std::sync::Mutex;
 
 /// Buffers smaller than this are left to the allocator (glibc's default

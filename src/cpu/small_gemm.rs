@@ -3,9 +3,9 @@
 //! packs all of `B`, which then costs more than the arithmetic. Here no packing:
 //! `B` is read in place, once, along its contiguous dimension.
 
+use crate::cpu::simd::dispatch;
+use crate::cpu::sum::sum2;
 use crate::tensor::Float;
-use crate::tensor::shape::sum2;
-use crate::tensor::simd::dispatch;
 
 /// Most rows of `C` handled here.
 pub(crate) const SMALL_M: usize = 8;
@@ -103,7 +103,7 @@ fn dot4<T: Float>(x: [&[T]; 4], y: &[T]) -> [T; 4] {
     let mut out = [T::zero(); 4];
     for ((o, acc_r), (_, xr)) in out.iter_mut().zip(acc).zip(&xs) {
         let rest = xr.iter().zip(yr).fold(T::zero(), |s, (&u, &v)| s + u * v);
-        *o = crate::tensor::shape::lanes_sum(acc_r) + rest;
+        *o = crate::cpu::sum::lanes_sum(acc_r) + rest;
     }
     out
 }

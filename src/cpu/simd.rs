@@ -5,7 +5,8 @@
 //! by selects, so that loops calling them auto-vectorise. Their polynomials use
 //! fused multiply-adds, one instruction each on CPUs with FMA (the portable
 //! build computes the same fused result, more slowly). [`dispatch!`] compiles a
-//! kernel three times, portable, AVX2 + FMA and AVX-512, and picks at run time.
+//! kernel three times, portable, AVX2 + FMA and AVX-512, and picks at run time
+//! (its x86-64 form is in `cpu::x86_64`, its portable one in `cpu::portable`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -79,41 +80,16 @@ fn exp_parts(x: f32) -> (f32, u32) {
 }
 
 /// The constants of [`exp_parts`], shared with its AVX-512 form.
-mod exp_consts {
-    pub(super) const LOG2E: f32 = std::f32::consts::LOG2_E;
-    pub(super) const LN2_HI: f32 = 0.693_359_4;
-    pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) mod exp_consts {
+    pub(crate) const LOG2E: f32 = std::f32::consts::LOG2_E;
+    pub(crate) const LN2_HI: f32 = 0.693_359_4;
+    pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
     /// 1.5 · 2²³: adding it rounds to an integer.
-    pub(super) const ROUND: f32 = 12_582_912.0;
+    pub(crate) const ROUND: f32 = 12_582_912.0;
     /// `q`'s coefficients, highest degree first.
-    pub(super) const Q: [f32; 5] = [1.381_461_2e-3, 8.368_71e-3, 4.166_839e-2, 0.166_665_21, 0.499_999_94];
+    pub(crate) const Q: [f32; 5] = [1.381_461_2e-3, 8.368_71e-3, 4.166_839e-2, 0.166_665_21, 0.499_999_94];
     /// [`super::exp_f32_capped`]'s clamp.
-    pub(super) const CAP: f32 = -88.0;
-}
-
-/// [`exp_f32_capped`] of 16 lanes with AVX-512 intrinsics, the same
-/// operations in the same order: the same bits in every lane (tested), for
-/// kernels written with intrinsics (callable from functions compiled
-/// with AVX-512F).
-#[cfg(target_arch = "x86_64")]
-#[inline]
-#[target_feature(enable = "avx512f")]
-pub(crate) fn exp_capped_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
-    use exp_consts::*;
-    use std::arch::x86_64::*;
-    let f = _mm512_set1_ps;
-    // `max(CAP, x)`: x where it is NaN (vmaxps returns its second operand then)
-    let x = _mm512_max_ps(f(CAP), x);
-    let t = _mm512_fmadd_ps(x, f(LOG2E), f(ROUND));
-    let n = _mm512_sub_ps(t, f(ROUND));
-    let r = _mm512_fmadd_ps(n, f(-LN2_LO), _mm512_fmadd_ps(n, f(-LN2_HI), x));
-    let mut p = _mm512_fmadd_ps(f(Q[0]), r, f(Q[1]));
-    for q in [Q[2], Q[3], Q[4], 1.0, 1.0] {
-        p = _mm512_fmadd_ps(p, r, f(q));
-    }
-    let nb = _mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(ROUND.to_bits() as i32));
-    let scale = _mm512_slli_epi32::<23>(_mm512_add_epi32(nb, _mm512_set1_epi32(127)));
-    _mm512_mul_ps(p, _mm512_castsi512_ps(scale))
+    pub(crate) const CAP: f32 = -88.0;
 }
 
 /// Natural logarithm for f32 within 2 ulp, for every input: subnormals are
@@ -164,60 +140,7 @@ pub(crate) fn ln_1p_f32(u: f32) -> f32 {
     }
 }
 
-/// Defines `fn $name(args) -> ret` that runs `$body` compiled for AVX2 + FMA
-/// when the CPU has them (checked at run time), and a portable build otherwise.
-macro_rules! dispatch {
-    ($(#[$m:meta])* $vis:vis fn $name:ident $(<$($g:ident : $b:path),*>)? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$m])*
-        $vis fn $name $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn imp $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                fn avx512 $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                fn avx2 $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                let simd = $crate::tensor::simd::simd_enabled();
-                if simd
-                    && std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx2")
-                    && std::is_x86_feature_detected!("fma")
-                {
-                    // SAFETY: `avx512` only needs the CPU features avx512f, avx2
-                    // and fma, which were all detected on this CPU just above.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if simd && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: `avx2` only needs the CPU features avx2 and fma,
-                    // which were detected on this CPU just above.
-                    return unsafe { avx2($($arg),*) };
-                }
-            }
-            imp($($arg),*)
-        }
-    };
-}
-pub(crate) use dispatch;
-
-/// Asks for the cache line holding `s[i]` to be brought into L2 (x86-64
-/// `prefetcht1`); a hint only, for any `i` (past the end of `s` it prefetches
-/// whatever lies there, which cannot fault), and nothing on other targets.
-/// Unchecked so that a kernel's loop carries no bounds check for it (four
-/// per class in nll_2d's walk).
-#[inline(always)]
-pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: `wrapping_add` makes the address without requiring it to be
-        // in `s` (it is never dereferenced); a prefetch neither reads nor
-        // writes memory visibly and cannot fault, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(s.as_ptr().wrapping_add(i).cast()) }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (s, i);
-}
+pub(crate) use crate::cpu::arch::dispatch;
 
 #[cfg(test)]
 mod tests {
@@ -228,41 +151,6 @@ mod tests {
             0
         } else {
             (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs().min(u32::MAX as u64) as u32
-        }
-    }
-
-    /// A prefetch is only a hint: any index, far past the slice or at the
-    /// end of the address space, neither faults nor changes the data.
-    #[test]
-    fn a_prefetch_past_the_slice_is_harmless() {
-        let v = vec![1.5f32; 40];
-        for i in [0, 39, 40, 1 << 20, 1 << 40, usize::MAX / 8, usize::MAX] {
-            prefetch_l2(&v, i);
-        }
-        prefetch_l2::<f32>(&[], 3);
-        assert!(v.iter().all(|&x| x == 1.5));
-    }
-
-    /// The AVX-512 form of the capped `exp` gives the scalar one's bits in
-    /// every lane: over the whole range, below the cap, and for NaN, ±inf, ±0.
-    #[test]
-    fn exp_capped_avx512_equals_the_scalar_bits() {
-        #[cfg(target_arch = "x86_64")]
-        if simd_enabled() && std::is_x86_feature_detected!("avx512f") {
-            use std::arch::x86_64::*;
-            let mut xs: Vec<f32> = (0..200_000).map(|i| -100.0 + i as f32 * 0.000_95).collect();
-            xs.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, -87.68, -88.0, -88.1, 88.3, 1e-30]);
-            while !xs.len().is_multiple_of(16) {
-                xs.push(-1.0);
-            }
-            for v in xs.chunks_exact(16) {
-                let mut got = [0f32; 16];
-                // SAFETY: avx512f was detected above; `v` and `got` hold 16 f32s.
-                unsafe { _mm512_storeu_ps(got.as_mut_ptr(), exp_capped_avx512(_mm512_loadu_ps(v.as_ptr()))) };
-                for (&x, g) in v.iter().zip(got) {
-                    assert_eq!(g.to_bits(), exp_f32_capped(x).to_bits(), "x = {x}");
-                }
-            }
         }
     }
 

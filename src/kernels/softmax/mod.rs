@@ -9,13 +9,14 @@
 //! Per position the softmax is summarised by `m` (the maximum) and
 //! `ls = log Σ exp(z − m)`, so that `log_softmax = (z − m) − ls`.
 
-use super::prob_row;
+use crate::cpu::alloc::scratch;
+use crate::cpu::gather::{Picks, Plane, pick_plane_f32};
+use crate::cpu::par::{PAR_THRESHOLD, for_each_claimed, scan_then};
+use crate::cpu::prefetch_l2;
+use crate::cpu::prob_row;
+use crate::cpu::simd::dispatch;
+use crate::cpu::sum::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
 use crate::tensor::Float;
-use crate::tensor::alloc::scratch;
-use crate::tensor::gather::pick_plane_f32;
-use crate::tensor::par::{PAR_THRESHOLD, for_each_claimed, scan_then};
-use crate::tensor::shape::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
-use crate::tensor::simd::{dispatch, prefetch_l2};
 use std::ops::Range;
 
 /// `(N, C, inner)`: the shape around the class dim.
@@ -546,7 +547,7 @@ fn pick_block<T: Float>(
 ) {
     let f32s = (T::as_f32(z), T::as_f32(mb), T::as_f32(lb), T::as_f32_mut(&mut picked[r.clone()]));
     if let (Some(z), Some(mb), Some(lb), Some(p)) = f32s
-        && pick_plane_f32(z, c, inner, r.start, &t[r.clone()], ignore, mb, lb, p)
+        && pick_plane_f32(Plane { z, c, inner, j0: r.start }, Picks { t: &t[r.clone()], ignore, m: mb, ls: lb }, p)
     {
         return;
     }
@@ -1555,15 +1556,8 @@ fn prob_row_ahead<T: Float, const KEEP: bool, const PLAIN: bool>(
         (Some(row), Some(t), Some(next), Some(w)) => {
             let e = if KEEP { T::as_f32_mut(e) } else { None };
             let w = if PLAIN { None } else { Some(w) };
-            prob_row::row_lanes(
-                row,
-                t,
-                next,
-                w,
-                (kept.to_f64() as f32, uniform.to_f64() as f32),
-                shift.to_f64() as f32,
-                e,
-            )
+            let (kept, uniform, shift) = (kept.to_f64() as f32, uniform.to_f64() as f32, shift.to_f64() as f32);
+            prob_row::row_lanes(prob_row::RowWalk { row, t, next, w, kept, uniform, shift }, e)
         }
         _ => None,
     };

@@ -1,0 +1,43 @@
+//! The targets without an accelerated path: the same items as
+//! `cpu::x86_64`, where [`dispatch!`] builds the portable kernel only and
+//! every accelerated kernel declines, so the callers' portable loops run.
+
+/// Defines `fn $name(args) -> ret` running `$body` (one portable build).
+macro_rules! dispatch_portable {
+    ($(#[$m:meta])* $vis:vis fn $name:ident $(<$($g:ident : $b:path),*>)? ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        #[inline]
+        $vis fn $name $(<$($g: $b),*>)? ($($arg: $ty),*) $(-> $ret)? $body
+    };
+}
+pub(crate) use dispatch_portable as dispatch;
+
+/// A prefetch hint: nothing here.
+#[inline(always)]
+pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
+    let _ = (s, i);
+}
+
+/// No gather instruction: the caller picks position by position.
+pub(crate) mod gather {
+    use crate::cpu::gather::{Picks, Plane};
+
+    /// Declines (see [`crate::cpu::gather::pick_plane_f32`]).
+    #[inline(always)]
+    pub(crate) fn pick(plane: Plane<'_, f32>, p: Picks<'_, f32>, picked: &mut [f32]) -> bool {
+        let _ = (plane, p, picked);
+        false
+    }
+}
+
+/// No aligned vector walk: the caller walks the row.
+pub(crate) mod prob_row {
+    use crate::cpu::prob_row::{RowLanes, RowWalk};
+
+    /// Declines (see [`crate::cpu::prob_row::row_lanes`]).
+    #[inline(always)]
+    pub(crate) fn row_lanes(walk: RowWalk<'_>, e: Option<&mut [f32]>) -> Option<RowLanes> {
+        let _ = (walk, e);
+        None
+    }
+}

@@ -1,0 +1,5 @@
+//! The fused kernels behind `softmax`, `log_softmax`, `cross_entropy` and
+//! `nll_loss`: plain loops over slices, apart from the graph logic of the
+//! ops that call them (`functional`) and from the CPU specifics (`cpu`).
+
+pub(crate) mod softmax;
