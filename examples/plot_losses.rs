@@ -4,12 +4,17 @@
 //!
 //! Run: `cargo run --release --example plot_losses`
 
-mod common;
-
-use common::tasks::{Res, linspace};
 use plotters::prelude::*;
 use tapegrad::functional as F;
-use tapegrad::{Reduction, Tensor};
+use tapegrad::{DType, Reduction, Tensor};
+
+type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// A tensor of `n` evenly spaced values in `[lo, hi]`, f64.
+fn linspace(lo: f64, hi: f64, n: usize) -> Tensor {
+    let v: Vec<f64> = (0..n).map(|i| lo + (hi - lo) * i as f64 / (n.max(2) - 1) as f64).collect();
+    Tensor::from_vec(v, &[n]).unwrap_or_else(|_| Tensor::zeros(&[0], DType::F64))
+}
 
 /// `(x, loss(x), dloss/dx)` with target 0 (regression) or 1 (classification).
 fn curve(
