@@ -1,6 +1,5 @@
-//! The benchmark workloads of the project's BENCHMARKS.md, under the same names
-//! and shapes as the PyTorch side (`bench/torch_baseline.py` in the shared
-//! folder): f32, contiguous, fixed seeds; "fwd_bwd" computes the loss and
+//! The benchmark workloads, under the same names and shapes as the PyTorch
+//! side (`tools/torch_baseline.py`): f32, contiguous, fixed seeds; "fwd_bwd" computes the loss and
 //! `backward()` fills the input's (and parameters') gradient.
 //!
 //! Run: `cargo bench --bench workloads` (or `-- NAME` for one workload).

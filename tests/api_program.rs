@@ -1,4 +1,4 @@
-//! A program written only against the API.md signatures of part 1, checked
+//! A program written only against the crate's public signatures, checked
 //! against gradients worked out by hand (what PyTorch computes).
 
 use approx::assert_relative_eq;

@@ -42,10 +42,6 @@ pub(crate) trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
     /// `inputs` are the tensors the op was applied to, in order.
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>>;
-    /// `Some(dim)` if this op is `log_softmax` over `dim` (for the fused nll_loss backward).
-    fn log_softmax_dim(&self) -> Option<usize> {
-        None
-    }
 }
 
 static LIVE_NODES: AtomicIsize = AtomicIsize::new(0);

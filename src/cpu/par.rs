@@ -1,5 +1,35 @@
-//! Data-parallel helpers: work is split across rayon's threads only above a
-//! size threshold, so small tensors pay no thread overhead.
+//! The thread team: how kernels split work across threads.
+//!
+//! # Contract
+//!
+//! - **Who works.** A parallel section is a [`team`]: the calling thread
+//!   works from the start, and up to one fewer helpers than rayon's pool has
+//!   threads (`RAYON_NUM_THREADS`) join it. Work is shared out by atomic
+//!   counters, not by assignment, so a helper that starts late finds less,
+//!   or nothing, to do, and a section never waits for a thread that has not
+//!   started. Below [`PAR_THRESHOLD`] elements a kernel runs on the caller
+//!   alone: small tensors pay no thread overhead.
+//! - **Where helpers come from.** From outside rayon's pools, from a pool of
+//!   its own (one thread fewer than rayon's global pool, so that caller and
+//!   helpers fill the cores without waking a third runnable thread); inside
+//!   a pool's task, they are tasks of that pool.
+//! - **How long helpers spin.** The caller waits for its helpers by spinning
+//!   (a few thousand turns, then it sleeps as rayon does): their last pieces
+//!   of work are short. After a section, helpers stay awake spinning for up
+//!   to [`LINGER`] and take the next section at once; a sleeping thread
+//!   takes tens of microseconds to wake, a sizeable part of a sub-millisecond
+//!   section. OpenMP's threads wait the same way (`OMP_WAIT_POLICY`).
+//! - **Nesting.** A section started from inside a section (a convolution's
+//!   matrix product, say) runs on its thread alone ([`in_section`]): the other
+//!   threads are busy with the outer one.
+//! - **Determinism.** Which thread does which item never changes a result:
+//!   every item writes its own outputs, and reductions combine per-item
+//!   results in item order. Results are the same bits on any thread count.
+//!
+//! With the cargo feature `plain-rayon`, sections run as plain rayon scopes
+//! on rayon's global pool: the caller still works and shares items the same
+//! way, but there is no helper pool, no spinning and no lingering (a
+//! simpler, more conservative schedule for hosts that share their cores).
 
 use std::ops::Range;
 
@@ -41,8 +71,8 @@ pub(crate) fn chunks3<T: Send, R: Send>(
 /// that starts late finds less, or nothing, to do.
 ///
 /// The caller works from the start instead of injecting a task and sleeping
-/// until the pool's threads have run it: the wake-ups were ~6% of the CPU
-/// samples of a 0.6 ms section. From outside rayon's pools the helpers come
+/// until the pool's threads have run it (waking it would cost more than a
+/// short section's work). From outside rayon's pools the helpers come
 /// from [`helper_pool`] and the caller waits for them by spinning a while
 /// (their last pieces of work are short); inside a pool they are tasks of
 /// that pool and the caller waits as rayon does, running other tasks
@@ -68,7 +98,7 @@ pub(crate) fn team(helpers: usize, worker: impl Fn() + Sync) {
         let _mark = outside.then(|| Mark(IN_TEAM.replace(true)));
         worker();
     };
-    if helpers == 0 || (outside && (pool.is_none() || IN_TEAM.get())) {
+    if helpers == 0 || (outside && IN_TEAM.get()) {
         worker();
         return;
     }
@@ -170,6 +200,7 @@ fn spin_until(turns: Option<u32>, ready: impl Fn() -> bool) {
 /// woke its other threads too (rayon keeps one awake to steal work): on two
 /// cores a third runnable thread, and sections that ended up to ms late
 /// (`bce_logits` +5% in the mean, where this pool gives −4.5%).
+#[cfg(not(feature = "plain-rayon"))]
 fn helper_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
@@ -179,6 +210,12 @@ fn helper_pool() -> Option<&'static rayon::ThreadPool> {
         (n >= 2).then(|| rayon::ThreadPoolBuilder::new().num_threads(n - 1).thread_name(named).build().ok())?
     })
     .as_ref()
+}
+
+/// With `plain-rayon`: no helper pool, sections run on rayon's global pool.
+#[cfg(feature = "plain-rayon")]
+fn helper_pool() -> Option<&'static rayon::ThreadPool> {
+    None
 }
 
 /// `f` of every item of `work`, in order, made on a [`team`] of threads

@@ -17,7 +17,7 @@ struct SoftmaxBackward {
 
 /// The data of a `softmax` / `log_softmax` output, computed on first read from
 /// a snapshot of the input's data. A loss that consumes `log_softmax(x)` can
-/// read `x` from here instead ([`log_softmax_input`]) and never compute it.
+/// read `x` from here instead ([`log_softmax_of`]) and never compute it.
 struct SoftmaxRecipe {
     x: Arc<Storage>,
     d: Dims,
@@ -48,11 +48,21 @@ fn softmax_data<T: Float>(x: &[T], d: Dims, log: bool) -> Vec<T> {
     out
 }
 
-/// When `y` is `log_softmax(x, dim)` (its data computed or not), the data of `x`
-/// and its `(N, C, inner)` dims around `dim`.
-pub(crate) fn log_softmax_input(y: &Tensor, dim: usize) -> Option<(&Storage, Dims)> {
-    let r = (y.recipe()? as &dyn std::any::Any).downcast_ref::<SoftmaxRecipe>()?;
-    (r.log && r.dim == dim).then_some((&*r.x, r.d))
+/// What a `log_softmax` output says of its input (see [`log_softmax_of`]).
+pub(crate) struct LogSoftmaxOf<'a> {
+    /// The input's data when the output was made.
+    pub data: &'a Storage,
+    /// The input, when the output records a graph (then a consumer that reads
+    /// `data` in its place records itself on the input).
+    pub x: Option<Tensor>,
+}
+
+/// When `y` is `log_softmax(x, dim)` (its data computed or not): the data of
+/// `x` and, if `y` records a graph, `x` itself.
+pub(crate) fn log_softmax_of(y: &Tensor, dim: usize) -> Option<LogSoftmaxOf<'_>> {
+    let r = y.deferred::<SoftmaxRecipe>()?;
+    let x = y.node().map(|n| n.inputs()[0].clone());
+    (r.log && r.dim == dim).then_some(LogSoftmaxOf { data: &r.x, x })
 }
 
 fn dims_of(shape: &[usize], dim: usize) -> Dims {
@@ -63,9 +73,6 @@ fn dims_of(shape: &[usize], dim: usize) -> Dims {
 impl Backward for SoftmaxBackward {
     fn name(&self) -> &'static str {
         if self.log { "LogSoftmaxBackward0" } else { "SoftmaxBackward0" }
-    }
-    fn log_softmax_dim(&self) -> Option<usize> {
-        self.log.then_some(self.dim)
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];

@@ -69,7 +69,7 @@ pub(crate) trait Recipe: std::any::Any + Send + Sync {
 /// Data computed on first read, then kept.
 pub(crate) struct Deferred {
     cell: std::sync::OnceLock<Arc<Storage>>,
-    /// what computes the data (downcast by fused consumers to read its inputs)
+    /// what computes the data (read by fused consumers, [`Tensor::deferred`])
     pub(crate) recipe: Box<dyn Recipe>,
 }
 
@@ -253,10 +253,11 @@ impl Tensor {
         matches!(&self.0.data, Data::Deferred(d) if d.cell.get().is_none())
     }
 
-    /// The recipe of this tensor's data if it is deferred (computed or not yet).
-    pub(crate) fn recipe(&self) -> Option<&dyn Recipe> {
+    /// The recipe of this tensor's data when it is deferred (computed or not
+    /// yet) and of type `R`: how an op recognises another op's output.
+    pub(crate) fn deferred<R: Recipe>(&self) -> Option<&R> {
         match &self.0.data {
-            Data::Deferred(d) => Some(&*d.recipe),
+            Data::Deferred(d) => (&*d.recipe as &dyn std::any::Any).downcast_ref::<R>(),
             _ => None,
         }
     }

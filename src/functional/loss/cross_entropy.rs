@@ -11,15 +11,15 @@
 
 use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout, target_weights};
 use super::kept::{Kept, KeptSlot, Taken};
-use super::nll::{NllLossOptions, divisor, nll_loss_as, position_scale, reduce_classes};
+use super::log_softmax_nll::log_softmax_nll;
+use super::nll::{NllLossOptions, divisor, position_scale, reduce_classes};
 use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
 use crate::cpu::alloc::{give_back, scratch, zeros};
 use crate::cpu::sum::pairwise_sum;
-use crate::functional::activation::log_softmax;
 use crate::kernels::softmax::{
-    Dims, RowGrads, Unit, affine_in_place, all_stats_keep, index_scales, lead_of_walk, prob_grads_kept, smooth_fused,
-    stats_maybe_keep, stats_prob, stats_smooth,
+    Affine, Dims, Logits, Probs, RowGrads, Stats, StatsOut, TargetSums, Unit, affine_in_place, all_stats_keep,
+    index_scales, lead_of_walk, prob_grads_kept, smooth_fused, stats_maybe_keep, stats_prob, stats_smooth,
 };
 use crate::tensor::ops::{float_op, float_op2};
 use crate::tensor::{Float, Shape};
@@ -110,7 +110,7 @@ impl<'a, T: Float> IndexGrad<'a, T> {
     fn unit(&self, e: &mut [T], u: Unit, t: &[i64], ls: &[T], s: &impl Fn(usize) -> T) {
         let d = self.d;
         let RowScales { a, b, sub } = self.scales(u, t, s);
-        affine_in_place(e, d.c, d.inner, ls, &a, &b, self.w);
+        affine_in_place(e, d.c, d.inner, ls, Affine { a: &a, b: &b, w: self.w });
         for (i, st) in sub.iter().enumerate() {
             if let Some((tj, v)) = *st {
                 e[d.unit_offset(i, tj)] -= v;
@@ -224,20 +224,9 @@ impl Backward for ProbTargets {
             let mut gz = exps_or_recompute(taken, zs, d);
             d.run([], [&mut gz, &mut gt], |u, [], [ge, gt]| {
                 let (p, el) = (u.j0..u.j0 + u.len, u.e0..u.e0 + u.len * l.c);
-                prob_grads_kept(
-                    ge,
-                    &zs[el.clone()],
-                    &ts[el],
-                    l.c,
-                    l.inner,
-                    &m[p.clone()],
-                    &ls[p.clone()],
-                    &s[p.clone()],
-                    &tw[p],
-                    w,
-                    eps,
-                    gt,
-                )
+                let x = Logits { z: &zs[el.clone()], c: l.c, inner: l.inner };
+                let st = Stats { m: &m[p.clone()], ls: &ls[p.clone()] };
+                prob_grads_kept(ge, x, Probs { t: &ts[el], w, eps }, st, &s[p.clone()], &tw[p], gt)
             });
             let gt = (!gt.is_empty()).then(|| Tensor::from_storage(T::wrap(gt), target.shape()));
             (Tensor::from_storage(T::wrap(gz), z.shape()), gt)
@@ -251,13 +240,13 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
     let layout = index_layout(OP, input, target)?;
     check_weight(OP, input, opts.weight.as_ref(), layout.c)?;
     if opts.label_smoothing == 0.0 && layout.inner > 1 {
-        // K-dim input without smoothing: nll_loss over log_softmax, as PyTorch
-        // computes it, which takes the fused plane walk (the gradient made in
-        // the walk, the targets checked in its parallel section): 2.3× faster
-        // than this function's own unit-wise pass on (8, 21, 128, 128)
+        // K-dim input without smoothing: nll_loss over log_softmax as one op,
+        // as PyTorch computes it, which takes the fused plane walk (the
+        // gradient made in the walk, the targets checked in its parallel
+        // section) rather than this function's own unit-wise pass
         let nll =
             NllLossOptions { weight: opts.weight.clone(), ignore_index: opts.ignore_index, reduction: opts.reduction };
-        return nll_loss_as(OP, &log_softmax(input, 1)?, target, &nll);
+        return log_softmax_nll(OP, input, &input.storage(), target, &nll);
     }
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;
@@ -296,7 +285,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
             let in_walk = eager && !sm.is_empty() && smooth_fused(c, inner);
             if !sm.is_empty() {
                 let rg = in_walk.then(|| grads.in_walk(t, scale(u.j0)));
-                stats_smooth(za, c, inner, lead_of_walk(z, e), w, rg, m, ls, sm, e);
+                stats_smooth(Logits { z: za, c, inner }, lead_of_walk(z, e), w, rg, StatsOut { m, ls }, sm, e);
             } else {
                 stats_maybe_keep(za, c, inner, lead_of_walk(z, e), m, ls, e);
             }
@@ -385,7 +374,8 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
             let el = u.e0..u.e0 + u.len * layout.c;
             let (z, t) = (&zs[el.start..ahead(zs.len(), el.end, layout.c, layout.inner)], &ts[el]);
             let grad = eager.then_some(scale);
-            stats_prob(z, t, layout.c, layout.inner, lead_of_walk(z, e), w, eps, grad, m, ls, tw, zw, e);
+            let x = Logits { z, c: layout.c, inner: layout.inner };
+            stats_prob(x, lead_of_walk(z, e), Probs { t, w, eps }, grad, StatsOut { m, ls }, TargetSums { tw, zw }, e);
         });
         let losses: Vec<T> = (0..d.positions()).map(|j| ls[j] * tw[j] - zw[j]).collect();
         let v = reduce_classes(losses, opts.reduction, layout.positions() as f64);

@@ -7,6 +7,7 @@ mod cross_entropy;
 mod huber;
 mod kept;
 mod l1;
+mod log_softmax_nll;
 mod mse;
 mod nll;
 mod pointwise;
