@@ -123,9 +123,9 @@ const LINGER: std::time::Duration = std::time::Duration::from_micros(300);
 /// A helper's wait after `section`: it spins until another section starts
 /// (and then returns at once, to take the new section's task from the pool's
 /// queue) or [`LINGER`] has passed, and only then lets rayon put it to
-/// sleep. A sleeping helper took 35-46 µs to join the next section (the
-/// wake-up of an idle virtual CPU): 7% of a 0.55 ms section with the caller
-/// working alone. OpenMP's threads wait the same way (`OMP_WAIT_POLICY`).
+/// sleep. A sleeping helper takes tens of microseconds to join the next
+/// section (the wake-up of an idle virtual CPU), while the caller works
+/// alone. OpenMP's threads wait the same way (`OMP_WAIT_POLICY`).
 fn linger(section: usize) {
     use std::sync::atomic::Ordering::Relaxed;
     let start = std::time::Instant::now();
@@ -198,8 +198,7 @@ fn spin_until(turns: Option<u32>, ready: impl Fn() -> bool) {
 /// `RAYON_NUM_THREADS`), caller and helpers filling the cores; `None` with
 /// a global pool of one thread. Helpers taken from the global pool itself
 /// woke its other threads too (rayon keeps one awake to steal work): on two
-/// cores a third runnable thread, and sections that ended up to ms late
-/// (`bce_logits` +5% in the mean, where this pool gives −4.5%).
+/// cores a third runnable thread, and sections that ended up to ms late.
 #[cfg(not(feature = "plain-rayon"))]
 fn helper_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
@@ -232,8 +231,8 @@ pub(crate) fn map_claimed<W: Send, R: Send>(work: Vec<W>, f: impl Fn(W) -> R + S
 /// The items are cut into one run per thread; each thread claims the items
 /// of its own run in order (an atomic counter per run), then helps with the
 /// others' rest. Each thread thus reads its own stretch of memory in order,
-/// as rayon's halving did: items dealt out alternately made a forward-only
-/// cross-entropy over 64 MiB 8.5% slower.
+/// as rayon's halving did (items dealt out alternately would interleave the
+/// threads' reads and slow a memory-bound kernel).
 pub(crate) fn for_each_claimed<W: Send>(work: Vec<W>, f: impl Fn(W) + Sync) {
     if work.len() <= 1 {
         work.into_iter().for_each(f);
@@ -303,8 +302,8 @@ fn take<'a, T>(s: &mut &'a mut [T], len: usize) -> &'a mut [T] {
 /// then, unless some part found something wrong, `f(item, count)` for every
 /// item of `work` with the total count. Returns `(wrong, count)`.
 ///
-/// One wake-up of the thread pool serves both phases (a section per phase
-/// cost nll_2d ~9%, the scan's reading included). Each thread claims parts,
+/// One wake-up of the thread team serves both phases (a section per phase
+/// would pay for two). Each thread claims parts,
 /// then items, by an atomic counter, and waits between the phases only for
 /// parts already claimed, which their threads finish without waiting on
 /// anything: a thread that never starts leaves its share to the others.

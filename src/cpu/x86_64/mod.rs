@@ -55,7 +55,7 @@ pub(crate) use dispatch_x86 as dispatch;
 /// `prefetcht1`); a hint only, for any `i` (past the end of `s` it prefetches
 /// whatever lies there, which cannot fault).
 /// Unchecked so that a kernel's loop carries no bounds check for it (four
-/// per class in nll_2d's walk).
+/// per class in the plane walk).
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
     use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};

@@ -82,7 +82,7 @@ dispatch! {
 
 /// Targets from which [`check_targets`] scans on all cores, in halves of
 /// this: a megabyte of `i64` targets, read once from memory, takes a core
-/// tens of microseconds (nll_2d's 131K targets: best run 0.95 → 0.91 ms).
+/// tens of microseconds, a sizeable part of a loss that takes a millisecond.
 /// A kernel that reads this many targets anyway may scan them in its own
 /// parallel section instead ([`scan_in_kernel`], [`TargetScan`]).
 const SCAN_PAR: usize = 1 << 16;

@@ -151,7 +151,7 @@ fn fused_forward<T: Float>(
 ) -> Option<Fused<T>> {
     let (p, ignore) = (d.positions(), opts.ignore_index);
     // a reduced loss over planes of 2ᵏ whole leaves: each unit sums its losses
-    // while they are in cache, the same bits as one sum over all (nll_2d −3%)
+    // while they are in cache, the same bits as one sum over all
     let by_parts = opts.reduction != Reduction::None && d.inner > 1 && pairwise_part_len(d.inner);
     let parts: Vec<OnceLock<(T, u32)>> = (0..if by_parts { d.n } else { 0 }).map(|_| OnceLock::new()).collect();
     // `m` and `ls` are not written where the gradient is (see `Stats::Recompute`)
@@ -228,7 +228,7 @@ enum Stats {
     /// Kept by the forward.
     Kept(Storage, Storage),
     /// Not kept: the forward wrote the gradient for an upstream 1 along
-    /// planes, and writing them too cost `nll_2d` ~3%; a backward with
+    /// planes, where writing them too would be one more stream; a backward with
     /// another upstream gradient (or a second one) makes them again from the
     /// input, the same bits (the plane walk's results do not depend on where
     /// its blocks start).

@@ -23,8 +23,7 @@ pub(super) fn plane_shift<T: Float>(z: &[T], c: usize, inner: usize, r: &Range<u
 /// Turns maxima into shifts (0 where infinite); returns whether one was `+inf`.
 #[inline(always)]
 pub(super) fn finish_shift<T: Float>(m: &mut [T]) -> bool {
-    // a fold, not `any`: without the early exit the scan vectorises (as an
-    // early-exit scalar loop it took 3% of nll_2d's kernel)
+    // a fold, not `any`: without the early exit the scan vectorises
     let overflow = m.iter().fold(false, |o, &v| o | (v == T::infinity()));
     for v in m.iter_mut() {
         if v.is_infinite() {
@@ -45,8 +44,8 @@ pub(super) fn finish_shift<T: Float>(m: &mut [T]) -> bool {
 /// vector's length: with `lead` from [`lead_of`], where `e` (or, not keeping,
 /// `z`) is 64-byte aligned. Buffers are only 16-byte aligned, and every
 /// 64-byte vector load and store of the blocks would otherwise touch two
-/// cache lines (nll_2d's fused kernel ran 15–20% slower so). The blocks thus
-/// depend on the address, the results do not: every position is computed alone, and when some maximum is
+/// cache lines. The blocks thus depend on the address, the results do not:
+/// every position is computed alone, and when some maximum is
 /// `+inf` (where the capped `exp` would overflow) the whole plane is walked
 /// again with the full-range `exp` rather than only the blocks that hold one.
 #[inline(always)]
@@ -180,10 +179,9 @@ pub(super) const CHUNK: usize = 64;
 /// whose next block (the same positions from `jn`) has its length: over the
 /// classes, `e = exp(z − m)` (kept when `KEEP`), its sum per position into `lb`
 /// and the next block's maxima into `nm`. The sums and maxima are local
-/// arrays that LLVM keeps in registers, where a block's (256 positions) went
-/// through memory at every class (the walk alone, stand-alone: 12–15% faster;
-/// nll_2d in the library: 4%). Each position's sum and maximum run over the
-/// classes in order, as before.
+/// arrays that LLVM keeps in registers, where a block's (256 positions) would
+/// go through memory at every class. Each position's sum and maximum run over
+/// the classes in order, as in the rest of the walk.
 #[inline(always)]
 pub(super) fn ahead_chunk<T: Float, const KEEP: bool>(
     x: Logits<'_, T>,
@@ -202,7 +200,7 @@ pub(super) fn ahead_chunk<T: Float, const KEEP: bool>(
         let (a, an) = (k * inner + j, k * inner + jn);
         let (zc, zn) = (&z[a..a + CHUNK].as_chunks::<CHUNK>().0[0], &z[an..an + CHUNK].as_chunks::<CHUNK>().0[0]);
         // the block after next into L2: a plane's 21+ rows (and the gradient's)
-        // are more streams than the hardware prefetcher follows (nll_2d −3%)
+        // are more streams than the hardware prefetcher follows
         for l in (0..CHUNK).step_by(64 / std::mem::size_of::<T>()) {
             prefetch_l2(z, k * inner + jn + BLOCK + l);
         }

@@ -232,11 +232,10 @@ dispatch! {
     /// (with `w` the ones of [`weights_or_ones`] when there are no weights,
     /// `w·x` is `x` exactly), or `e ← s·(e·scale − t)` when `plain`
     /// ([`plain_targets`]). A kernel of its own, never inlined, so that the row
-    /// walk's code does not change with it (inlined, it measured the same). What
-    /// did make LLVM keep the walk's accumulators on the stack was a third
-    /// instantiation of the walk for a separate gradient type (`ce_prob` 0.8 →
-    /// 1.2 ms): hence [`Prob`]'s `grad` field. `t` is the row's targets; `p`
-    /// gives the weights and the mix.
+    /// walk's code does not change with it. The gradient is a field of [`Prob`]
+    /// rather than a type of its own: a third instantiation of the walk made
+    /// LLVM keep the walk's accumulators on the stack. `t` is the row's
+    /// targets; `p` gives the weights and the mix.
     #[inline(never)]
     pub(super) fn prob_row_grad<T: Float>(e: &mut [T], t: &[T], p: &Prob<'_, T>, s: T, scale: T) {
         let Prob { w, kept, uniform, plain, .. } = *p;
