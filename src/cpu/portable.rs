@@ -30,6 +30,31 @@ pub(crate) mod gather {
     }
 }
 
+/// No register-tiled products: the caller runs the plain loops.
+pub(crate) mod offset_gemm {
+    use crate::cpu::offset_gemm::{Out, Rows};
+
+    /// The kernels never run here.
+    #[inline(always)]
+    pub(crate) fn fast() -> bool {
+        false
+    }
+
+    /// Declines (see [`crate::cpu::offset_gemm::gemm_offsets`]).
+    #[inline(always)]
+    pub(crate) fn gemm(a: Rows<'_>, b: Rows<'_>, n: usize, out: &mut Out<'_>) -> bool {
+        let _ = (a, b, n, out);
+        false
+    }
+
+    /// Declines (see [`crate::cpu::offset_gemm::gemm_dots_offsets`]).
+    #[inline(always)]
+    pub(crate) fn dots(a: Rows<'_>, b: Rows<'_>, k: usize, out: &mut Out<'_>) -> bool {
+        let _ = (a, b, k, out);
+        false
+    }
+}
+
 /// No aligned vector walk: the caller walks the row.
 pub(crate) mod prob_row {
     use crate::cpu::prob_row::{RowLanes, RowWalk};
