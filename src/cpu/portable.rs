@@ -12,6 +12,12 @@ macro_rules! dispatch_portable {
 }
 pub(crate) use dispatch_portable as dispatch;
 
+/// No AVX-512 kernels here (the tests ask, to know which path must have run).
+#[cfg(test)]
+pub(crate) fn has_avx512() -> bool {
+    false
+}
+
 /// A prefetch hint: nothing here.
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
