@@ -50,13 +50,6 @@ pub(crate) fn pick_plane_f32(plane: Plane<'_, f32>, p: Picks<'_, f32>, picked: &
 mod tests {
     use super::*;
 
-    fn arch_has_avx512() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return crate::cpu::arch::has_avx512();
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    }
-
     /// The loop the gather replaces (targets in `[0, c)` or `ignore`; others 0).
     fn scalar(plane: Plane<'_, f32>, p: Picks<'_, f32>) -> Vec<f32> {
         let (Plane { z, c, inner, j0 }, Picks { t, ignore, m, ls }) = (plane, p);
@@ -73,7 +66,7 @@ mod tests {
     #[test]
     fn gathered_picks_equal_the_scalar_loop() {
         let mut u = crate::tensor::test_values::uniform(3);
-        let avx512 = arch_has_avx512();
+        let avx512 = crate::cpu::arch::has_avx512();
         for (c, inner) in [(1usize, 40usize), (3, 37), (21, 300)] {
             let mut z: Vec<f32> = (0..c * inner).map(|_| u() * 8.0 - 4.0).collect();
             z[inner - 1] = f32::NAN;

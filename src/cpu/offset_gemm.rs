@@ -5,99 +5,75 @@
 //! im2col is the zero-padded input read from offset `c·Hp·Wp + i·Wp + j` (see
 //! `functional::conv`), so the product reads the padded input in place and
 //! nothing is packed or copied per call. On AVX-512 it runs a register-tiled
-//! kernel (up to 24 accumulators of 16 lanes); elsewhere a plain loop (the
+//! kernel (`cpu::x86_64::offset_gemm`, up to 24 accumulators of 16 lanes); elsewhere a plain loop (the
 //! reference the kernel is tested against; callers take this path only when
 //! [`fast`] is true).
 
+use crate::cpu::arch;
+
 /// True when the AVX-512 kernel runs here (and SIMD is not switched off).
+#[inline]
 pub(crate) fn fast() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        crate::cpu::simd::simd_enabled() && std::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    arch::offset_gemm::fast()
 }
 
-/// `c[i·ldc + j] = Σ_{p<k} a[a_off[i] + p] · b[b_off[p] + j]` for `i < m = a_off.len()`,
-/// `j < n`, `k = b_off.len()`; added onto `c` when `accumulate`. Sums run in
-/// order of `p` within blocks of [`KC`] (so the result is the same on every
-/// thread count).
+/// An operand whose rows are slices of one buffer: row `i` starts at
+/// `data[offsets[i]]` (rows may overlap, as a convolution's im2col rows do).
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<'a> {
+    /// The buffer the rows are read from.
+    pub data: &'a [f32],
+    /// Where each row starts in `data`; one entry per row.
+    pub offsets: &'a [usize],
+}
+
+/// A product's output: row `i` is `c[i·ldc ..]`.
+pub(crate) struct Out<'a> {
+    /// The output rows.
+    pub c: &'a mut [f32],
+    /// The distance between the starts of consecutive rows of `c`, in elements
+    /// (at least the row length).
+    pub ldc: usize,
+    /// Whether the sums are added onto `c` (rather than stored, `c` not read).
+    pub accumulate: bool,
+}
+
+/// `c[i·ldc + j] = Σ_{p<k} a[a_off[i] + p] · b[b_off[p] + j]` for `i < m =
+/// a_off.len()`, `j < n`, `k = b_off.len()` (`a_off`, `b_off` being the rows'
+/// offsets); added onto `c` when `out.accumulate`. Sums run in order of `p`
+/// within blocks of [`KC`] (so the result is the same on every thread count).
 ///
-/// Panics (an internal invariant, checked before any memory is read) if an
-/// offset reaches past its buffer.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_offsets(
-    n: usize,
-    a: &[f32],
-    a_off: &[usize],
-    k: usize,
-    b: &[f32],
-    b_off: &[usize],
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    let m = a_off.len();
-    debug_assert_eq!(k, b_off.len());
-    if m == 0 || n == 0 {
+/// Panics (an internal invariant) if an offset reaches past its buffer;
+/// where the kernel runs, before any memory is read.
+pub(crate) fn gemm_offsets(a: Rows<'_>, b: Rows<'_>, n: usize, mut out: Out<'_>) {
+    if a.offsets.is_empty() || n == 0 {
         return;
     }
-    // the bounds that make the kernel's raw reads and writes sound
-    assert!(a_off.iter().all(|&o| o + k <= a.len()), "gemm_offsets: a row out of bounds");
-    assert!(b_off.iter().all(|&o| o + n <= b.len()), "gemm_offsets: b row out of bounds");
-    assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "gemm_offsets: c out of bounds");
-    #[cfg(target_arch = "x86_64")]
-    if fast() {
-        // SAFETY: avx512f was detected just above; every row of a, b and c that
-        // the kernel touches lies inside its slice (asserted above), and c is a
-        // distinct &mut borrow, so it aliases neither a nor b.
-        unsafe { avx512::gemm(n, a.as_ptr(), a_off, k, b.as_ptr(), b_off, c.as_mut_ptr(), ldc, accumulate) };
-        return;
+    if !arch::offset_gemm::gemm(a, b, n, &mut out) {
+        reference(a, b, n, out);
     }
-    reference(n, a, a_off, k, b, b_off, c, ldc, accumulate);
 }
 
 /// `c[i·ldc + r] = Σ_{p<k} a[a_off[i] + p] · b[b_off[r] + p]` for `i < m =
-/// a_off.len()`, `r < b_off.len()`; added onto `c` when `accumulate`: dot
-/// products of rows, for products whose output rows are too short for
-/// [`gemm_offsets`]' column tiles (a convolution's weight gradient with few
-/// output channels). Sums run in 16 lanes (positions `p ≡ lane mod 16`), then
-/// across the lanes.
+/// a_off.len()`, `r < b_off.len()` (`a_off`, `b_off` being the rows' offsets);
+/// added onto `c` when `out.accumulate`: dot products of rows, for products
+/// whose output rows are too short for [`gemm_offsets`]' column tiles (a
+/// convolution's weight gradient with few output channels). Sums run in 16
+/// lanes (positions `p ≡ lane mod 16`), then across the lanes.
 ///
-/// Panics (an internal invariant, checked before any memory is read) if an
-/// offset reaches past its buffer.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm_dots_offsets(
-    k: usize,
-    a: &[f32],
-    a_off: &[usize],
-    b: &[f32],
-    b_off: &[usize],
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    let (m, n) = (a_off.len(), b_off.len());
-    if m == 0 || n == 0 {
+/// Panics (an internal invariant) if an offset reaches past its buffer;
+/// where the kernel runs, before any memory is read.
+pub(crate) fn gemm_dots_offsets(a: Rows<'_>, b: Rows<'_>, k: usize, mut out: Out<'_>) {
+    if a.offsets.is_empty() || b.offsets.is_empty() {
         return;
     }
-    assert!(a_off.iter().all(|&o| o + k <= a.len()), "gemm_dots_offsets: a row out of bounds");
-    assert!(b_off.iter().all(|&o| o + k <= b.len()), "gemm_dots_offsets: b row out of bounds");
-    assert!((m - 1) * ldc + n <= c.len() && ldc >= n, "gemm_dots_offsets: c out of bounds");
-    #[cfg(target_arch = "x86_64")]
-    if fast() {
-        // SAFETY: avx512f was detected just above; every row of a and b that the
-        // kernel reads holds k entries inside its slice, and every row of c n
-        // entries (asserted above); c is a distinct &mut borrow.
-        unsafe { avx512::dots(k, a.as_ptr(), a_off, b.as_ptr(), b_off, c.as_mut_ptr(), ldc, accumulate) };
+    if arch::offset_gemm::dots(a, b, k, &mut out) {
         return;
     }
-    for (i, &ai) in a_off.iter().enumerate() {
-        for (r, &br) in b_off.iter().enumerate() {
-            let s = a[ai..ai + k].iter().zip(&b[br..br + k]).fold(0.0f32, |s, (&x, &y)| x.mul_add(y, s));
+    let Out { c, ldc, accumulate } = out;
+    for (i, &ai) in a.offsets.iter().enumerate() {
+        for (r, &br) in b.offsets.iter().enumerate() {
+            let s = a.data[ai..ai + k].iter().zip(&b.data[br..br + k]).fold(0.0f32, |s, (&x, &y)| x.mul_add(y, s));
             let cv = &mut c[i * ldc + r];
             *cv = if accumulate { *cv + s } else { s };
         }
@@ -106,230 +82,24 @@ pub(crate) fn gemm_dots_offsets(
 
 /// Reduction positions per block: a block of `b` rows (`KC × 48` floats at
 /// most) stays in L1 while every row tile of `a` passes over it.
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 
 /// The plain loop, in the kernel's order of summation.
-#[allow(clippy::too_many_arguments)]
-fn reference(
-    n: usize,
-    a: &[f32],
-    a_off: &[usize],
-    k: usize,
-    b: &[f32],
-    b_off: &[usize],
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    for (i, &ai) in a_off.iter().enumerate() {
+fn reference(a: Rows<'_>, b: Rows<'_>, n: usize, out: Out<'_>) {
+    let Out { c, ldc, accumulate } = out;
+    let k = b.offsets.len();
+    for (i, &ai) in a.offsets.iter().enumerate() {
         let row = &mut c[i * ldc..i * ldc + n];
         if k == 0 && !accumulate {
             row.fill(0.0);
         }
-        for (p0, block) in b_off.chunks(KC).enumerate() {
+        for (p0, block) in b.offsets.chunks(KC).enumerate() {
             for (j, cv) in row.iter_mut().enumerate() {
                 let mut s = 0.0f32;
                 for (q, &bo) in block.iter().enumerate() {
-                    s = a[ai + p0 * KC + q].mul_add(b[bo + j], s);
+                    s = a.data[ai + p0 * KC + q].mul_add(b.data[bo + j], s);
                 }
                 *cv = if accumulate || p0 > 0 { *cv + s } else { s };
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::KC;
-    use std::arch::x86_64::*;
-
-    /// The mask of the first `w` (≤ 16) lanes.
-    #[inline(always)]
-    fn lanes(w: usize) -> __mmask16 {
-        ((1u32 << w.min(16)) - 1) as __mmask16
-    }
-
-    /// One tile: `MR` rows of `c` (row `r` read from `a[r]`, written to `c[r]`
-    /// for `r < rows`; the callers repeat the last row in the unused slots) ×
-    /// `w ≤ 16·NV` columns, over the `k` rows of `b` at `b + off[p]`.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn tile<const MR: usize, const NV: usize>(
-        k: usize,
-        a: [*const f32; MR],
-        b: *const f32,
-        off: *const usize,
-        c: [*mut f32; MR],
-        rows: usize,
-        w: usize,
-        accumulate: bool,
-    ) {
-        let last = lanes(w - 16 * (NV - 1));
-        let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-        for p in 0..k {
-            // SAFETY (the whole tile): the caller checked that row p of b holds
-            // w columns from b + off[p], that row r of a holds k entries from
-            // a[r], and that c[r] has w writable entries; the last vector of a
-            // row is loaded and stored with a mask of its valid lanes only.
-            let bp = unsafe { b.add(*off.add(p)) };
-            let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, slot) in bv.iter_mut().enumerate() {
-                let mask = if v + 1 == NV { last } else { 0xffff };
-                *slot = unsafe { _mm512_maskz_loadu_ps(mask, bp.add(16 * v)) };
-            }
-            for r in 0..MR {
-                let av = _mm512_set1_ps(unsafe { *a[r].add(p) });
-                for v in 0..NV {
-                    acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
-                }
-            }
-        }
-        for (cr, acc_r) in c.iter().zip(&acc).take(rows) {
-            for (v, &sum) in acc_r.iter().enumerate() {
-                let mask = if v + 1 == NV { last } else { 0xffff };
-                let cp = unsafe { cr.add(16 * v) };
-                let out = if accumulate { _mm512_add_ps(unsafe { _mm512_maskz_loadu_ps(mask, cp) }, sum) } else { sum };
-                unsafe { _mm512_mask_storeu_ps(cp, mask, out) };
-            }
-        }
-    }
-
-    /// All row tiles of one column panel `j0..j0 + w` and reduction block `p0..p0 + kc`.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn panel<const MR: usize, const NV: usize>(
-        a: *const f32,
-        a_off: &[usize],
-        p0: usize,
-        kc: usize,
-        b: *const f32,
-        off: &[usize],
-        c: *mut f32,
-        ldc: usize,
-        j0: usize,
-        w: usize,
-        accumulate: bool,
-    ) {
-        let m = a_off.len();
-        for i in (0..m).step_by(MR) {
-            let rows = MR.min(m - i);
-            let at = |r: usize| i + r.min(rows - 1);
-            // SAFETY: rows i..i + rows exist (at() stays below m); see `tile`
-            let ar: [*const f32; MR] = std::array::from_fn(|r| unsafe { a.add(a_off[at(r)] + p0) });
-            let cr: [*mut f32; MR] = std::array::from_fn(|r| unsafe { c.add(at(r) * ldc + j0) });
-            unsafe { tile::<MR, NV>(kc, ar, b.add(j0), off[p0..p0 + kc].as_ptr(), cr, rows, w, accumulate) };
-        }
-    }
-
-    /// See [`super::gemm_offsets`]; the caller checked the bounds.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn gemm(
-        n: usize,
-        a: *const f32,
-        a_off: &[usize],
-        k: usize,
-        b: *const f32,
-        b_off: &[usize],
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        let m = a_off.len();
-        for p0 in (0..k.max(1)).step_by(KC) {
-            let kc = KC.min(k - p0);
-            let acc = accumulate || p0 > 0;
-            let mut j0 = 0;
-            while j0 < n {
-                let w = (n - j0).min(48);
-                // SAFETY: see `tile`; the panel's columns j0..j0 + w are inside n
-                unsafe {
-                    // at most 24 accumulators; 4-row tiles when there are only a few rows
-                    match (w.div_ceil(16), m) {
-                        (3, ..=4) => panel::<4, 3>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        (3, _) => panel::<8, 3>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        (2, ..=4) => panel::<4, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        (2, _) if m.is_multiple_of(12) => {
-                            panel::<12, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc)
-                        }
-                        (2, _) => panel::<8, 2>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        (_, ..=4) => panel::<4, 1>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                        _ => panel::<8, 1>(a, a_off, p0, kc, b, b_off, c, ldc, j0, w, acc),
-                    }
-                }
-                j0 += w;
-            }
-        }
-    }
-
-    /// Rows of `a` against rows of `b` per tile.
-    const DI: usize = 4;
-    const DJ: usize = 6;
-
-    /// One tile of dot products: rows `a[0..DI]` against rows `b[0..DJ]` (the
-    /// callers repeat the last row in unused slots), `rows × cols` results
-    /// written to `c + i·ldc + r`.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn dots_tile(
-        k: usize,
-        a: [*const f32; DI],
-        b: [*const f32; DJ],
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        accumulate: bool,
-    ) {
-        let mut acc = [[_mm512_setzero_ps(); DJ]; DI];
-        for q in (0..k).step_by(16) {
-            // SAFETY (the whole tile): the caller checked that every row of a
-            // and b holds k entries from its pointer and that c has rows × cols
-            // writable results; the last chunk is loaded with a mask of its
-            // valid lanes only.
-            let mask = lanes(k - q);
-            let bv: [__m512; DJ] = std::array::from_fn(|v| unsafe { _mm512_maskz_loadu_ps(mask, b[v].add(q)) });
-            for (acc_r, &ar) in acc.iter_mut().zip(&a) {
-                let av = unsafe { _mm512_maskz_loadu_ps(mask, ar.add(q)) };
-                for (s, &bw) in acc_r.iter_mut().zip(&bv) {
-                    *s = _mm512_fmadd_ps(av, bw, *s);
-                }
-            }
-        }
-        for (i, acc_r) in acc.iter().enumerate().take(rows) {
-            for (r, &s) in acc_r.iter().enumerate().take(cols) {
-                let sum = _mm512_reduce_add_ps(s);
-                let cp = unsafe { c.add(i * ldc + r) };
-                unsafe { *cp = if accumulate { *cp + sum } else { sum } };
-            }
-        }
-    }
-
-    /// See [`super::gemm_dots_offsets`]; the caller checked the bounds.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn dots(
-        k: usize,
-        a: *const f32,
-        a_off: &[usize],
-        b: *const f32,
-        b_off: &[usize],
-        c: *mut f32,
-        ldc: usize,
-        accumulate: bool,
-    ) {
-        let (m, n) = (a_off.len(), b_off.len());
-        for r0 in (0..n).step_by(DJ) {
-            let cols = DJ.min(n - r0);
-            // SAFETY: rows r0..r0 + cols and i..i + rows exist; see `dots_tile`
-            let br: [*const f32; DJ] = std::array::from_fn(|v| unsafe { b.add(b_off[r0 + v.min(cols - 1)]) });
-            for i in (0..m).step_by(DI) {
-                let rows = DI.min(m - i);
-                let ar: [*const f32; DI] = std::array::from_fn(|u| unsafe { a.add(a_off[i + u.min(rows - 1)]) });
-                unsafe { dots_tile(k, ar, br, c.add(i * ldc + r0), ldc, rows, cols, accumulate) };
             }
         }
     }
@@ -368,8 +138,9 @@ mod tests {
                 let ldc = n + 2;
                 let mut c1 = rnd(m * ldc, 3);
                 let mut c2 = c1.clone();
-                gemm_offsets(n, &a, &a_off, k, &b, &b_off, &mut c1, ldc, accumulate);
-                reference(n, &a, &a_off, k, &b, &b_off, &mut c2, ldc, accumulate);
+                let (ra, rb) = (Rows { data: &a, offsets: &a_off }, Rows { data: &b, offsets: &b_off });
+                gemm_offsets(ra, rb, n, Out { c: &mut c1, ldc, accumulate });
+                reference(ra, rb, n, Out { c: &mut c2, ldc, accumulate });
                 assert_eq!(c1, c2, "m {m} n {n} k {k} accumulate {accumulate}");
             }
         }
@@ -388,7 +159,8 @@ mod tests {
                 let ldc = n + 1;
                 let c0 = rnd(m * ldc, 6);
                 let mut c = c0.clone();
-                gemm_dots_offsets(k, &a, &a_off, &b, &b_off, &mut c, ldc, accumulate);
+                let (ra, rb) = (Rows { data: &a, offsets: &a_off }, Rows { data: &b, offsets: &b_off });
+                gemm_dots_offsets(ra, rb, k, Out { c: &mut c, ldc, accumulate });
                 for i in 0..m {
                     for r in 0..n {
                         let dot: f64 = (0..k).map(|p| a[a_off[i] + p] as f64 * b[b_off[r] + p] as f64).sum();

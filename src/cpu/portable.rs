@@ -12,6 +12,12 @@ macro_rules! dispatch_portable {
 }
 pub(crate) use dispatch_portable as dispatch;
 
+/// No AVX-512 kernels here (the tests ask, to know which path must have run).
+#[cfg(test)]
+pub(crate) fn has_avx512() -> bool {
+    false
+}
+
 /// A prefetch hint: nothing here.
 #[inline(always)]
 pub(crate) fn prefetch_l2<T>(s: &[T], i: usize) {
@@ -26,6 +32,31 @@ pub(crate) mod gather {
     #[inline(always)]
     pub(crate) fn pick(plane: Plane<'_, f32>, p: Picks<'_, f32>, picked: &mut [f32]) -> bool {
         let _ = (plane, p, picked);
+        false
+    }
+}
+
+/// No register-tiled products: the caller runs the plain loops.
+pub(crate) mod offset_gemm {
+    use crate::cpu::offset_gemm::{Out, Rows};
+
+    /// The kernels never run here.
+    #[inline(always)]
+    pub(crate) fn fast() -> bool {
+        false
+    }
+
+    /// Declines (see [`crate::cpu::offset_gemm::gemm_offsets`]).
+    #[inline(always)]
+    pub(crate) fn gemm(a: Rows<'_>, b: Rows<'_>, n: usize, out: &mut Out<'_>) -> bool {
+        let _ = (a, b, n, out);
+        false
+    }
+
+    /// Declines (see [`crate::cpu::offset_gemm::gemm_dots_offsets`]).
+    #[inline(always)]
+    pub(crate) fn dots(a: Rows<'_>, b: Rows<'_>, k: usize, out: &mut Out<'_>) -> bool {
+        let _ = (a, b, k, out);
         false
     }
 }

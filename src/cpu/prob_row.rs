@@ -99,10 +99,7 @@ mod tests {
     /// vectors; with NaN, infinite and signed-zero values in the rows.
     #[test]
     fn aligned_lanes_equal_the_portable_walk() {
-        #[cfg(target_arch = "x86_64")]
         let avx512 = crate::cpu::arch::has_avx512();
-        #[cfg(not(target_arch = "x86_64"))]
-        let avx512 = false;
         let mut u = crate::tensor::test_values::uniform(11);
         let n = 1100;
         let mut z: Vec<f32> = (0..n + n / 3 + 32).map(|_| u() * 30.0 - 20.0).collect();

@@ -6,6 +6,7 @@
 
 pub(crate) mod exp;
 pub(crate) mod gather;
+pub(crate) mod offset_gemm;
 pub(crate) mod prob_row;
 
 /// True when the AVX-512 kernels run here: the CPU has AVX-512F and SIMD is

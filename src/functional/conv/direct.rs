@@ -20,7 +20,7 @@
 
 use super::{Geometry, Grads};
 use crate::cpu::alloc::{give_back, scratch, zeros};
-use crate::cpu::offset_gemm::{self, gemm_dots_offsets, gemm_offsets};
+use crate::cpu::offset_gemm::{self, Out, Rows, gemm_dots_offsets, gemm_offsets};
 use crate::cpu::par::for_each_claimed;
 use crate::cpu::sum::pairwise_sum;
 use crate::tensor::DType;
@@ -101,7 +101,8 @@ impl Geometry {
         let run = |(s, out_s): (usize, &mut [f32])| {
             let mut buf = Vec::new();
             let xp = self.padded_sample(&xs[s * sample..(s + 1) * sample], &mut buf);
-            rows_product(ws, &w_rows, xp, &off, (self.ho, self.wo, wp), bs, out_s);
+            let (a, b) = (Rows { data: ws, offsets: &w_rows }, Rows { data: xp, offsets: &off });
+            rows_product(a, b, (self.ho, self.wo, wp), bs, out_s);
             give_back(buf);
         };
         // small convolutions on the calling thread (no pool round trip)
@@ -169,7 +170,8 @@ impl Geometry {
             }
             let mut gw = scratch::<f32>(o * k);
             let dy_rows: Vec<usize> = (0..o).map(|oc| oc * span).collect();
-            gemm_dots_offsets(span, &dyw, &dy_rows, xp, off, &mut gw, k, false);
+            let (a, b) = (Rows { data: &dyw, offsets: &dy_rows }, Rows { data: xp, offsets: off });
+            gemm_dots_offsets(a, b, span, Out { c: &mut gw, ldc: k, accumulate: false });
             give_back(dyw);
             return gw;
         }
@@ -189,7 +191,8 @@ impl Geometry {
         }
         let mut gwt = scratch::<f32>(k * o);
         let pos_rows: Vec<usize> = (0..span).map(|p| p * o).collect();
-        gemm_offsets(o, xp, off, span, &dyt, &pos_rows, &mut gwt, o, false);
+        let (a, b) = (Rows { data: xp, offsets: off }, Rows { data: &dyt, offsets: &pos_rows });
+        gemm_offsets(a, b, o, Out { c: &mut gwt, ldc: o, accumulate: false });
         let mut gw = vec![0.0f32; o * k];
         for (r, row) in gwt.chunks_exact(o).enumerate() {
             for (oc, &v) in row.iter().enumerate() {
@@ -242,7 +245,8 @@ impl Geometry {
                 row[kw - 1..kw - 1 + wo].copy_from_slice(src);
             }
         }
-        rows_product(&f.wt, &f.rows, &dyq, &f.dy_off, (self.h, self.w, wq), None, dx);
+        let (a, b) = (Rows { data: &f.wt, offsets: &f.rows }, Rows { data: &dyq, offsets: &f.dy_off });
+        rows_product(a, b, (self.h, self.w, wq), None, dx);
         give_back(dyq);
     }
 }
@@ -257,15 +261,14 @@ struct Flipped {
 }
 
 /// `out[i, y, x] = Σ_p a[a_off[i] + p] · b[b_off[p] + y·stride + x] (+ bias[i])`
+/// (`a_off`, `b_off` being the rows' offsets)
 /// for `y < rows`, `x < width` (`out` is `m × rows·width`): one product over
 /// the positions `y·stride + x` of the padded width (the columns `x ≥ width`
 /// are computed and dropped), so that the kernel's tiles are wide even when
 /// the image is narrow, then the valid columns are copied out.
 fn rows_product(
-    a: &[f32],
-    a_off: &[usize],
-    b: &[f32],
-    b_off: &[usize],
+    a: Rows<'_>,
+    b: Rows<'_>,
     (rows, width, stride): (usize, usize, usize),
     bias: Option<&[f32]>,
     out: &mut [f32],
@@ -274,8 +277,8 @@ fn rows_product(
         return;
     }
     let span = (rows - 1) * stride + width;
-    let mut wide = scratch::<f32>(a_off.len() * span);
-    gemm_offsets(span, a, a_off, b_off.len(), b, b_off, &mut wide, span, false);
+    let mut wide = scratch::<f32>(a.offsets.len() * span);
+    gemm_offsets(a, b, span, Out { c: &mut wide, ldc: span, accumulate: false });
     for (i, (dst, src)) in out.chunks_exact_mut(rows * width).zip(wide.chunks_exact(span)).enumerate() {
         let bv = bias.map_or(0.0, |b| b[i]);
         for (d, s) in dst.chunks_exact_mut(width).zip(src.chunks(stride)) {
