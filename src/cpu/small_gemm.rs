@@ -17,7 +17,7 @@ dispatch! {
     /// `c = a·b + beta·c` for `b` with contiguous rows (`sb = (sb0, 1)`): per block
     /// of columns, each row of `b` is added into every row of `c` (scaled by `a`).
     /// `c` is row-major `m × n`; with `beta = 0` it is not read.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // scalars, not structs: grouped, LLVM spilled the vector accumulators
     pub(crate) fn gemm_rows<T: Float>(m: usize, k: usize, n: usize, a: &[T], sa: (usize, usize), b: &[T], sb0: usize, c: &mut [T], beta: T) {
         for j0 in (0..n).step_by(BLOCK_N) {
             let j1 = (j0 + BLOCK_N).min(n);
@@ -61,7 +61,7 @@ dispatch! {
     /// `c = a·b + beta·c` for `a` with contiguous rows (`sa = (sa0, 1)`) and `b`
     /// with contiguous columns (`sb = (1, sb1)`): every entry is a dot product of
     /// two contiguous runs of `k`. `c` is row-major `m × n`; with `beta = 0` it is not read.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // scalars, not structs: grouped, LLVM spilled the vector accumulators
     pub(crate) fn gemm_dots<T: Float>(m: usize, k: usize, n: usize, a: &[T], sa0: usize, b: &[T], sb1: usize, c: &mut [T], beta: T) {
         let arow = |i: usize| &a[i * sa0..i * sa0 + k];
         let m4 = m - m % 4;

@@ -64,6 +64,16 @@ pub(crate) struct Args<'a> {
     pub target_shape: TargetShape,
 }
 
+/// One chunk's operands: input `x`, target `t`, and the optional
+/// elementwise weight `w` and `pos_weight` `p` (broadcast to `x`'s shape).
+#[derive(Clone, Copy)]
+struct Operands<'a, T> {
+    x: &'a [T],
+    t: &'a [T],
+    w: Option<&'a [T]>,
+    p: Option<&'a [T]>,
+}
+
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 16;
 /// Elements per block of the cascade summation.
@@ -72,17 +82,8 @@ const BLOCK: usize = 256;
 dispatch! {
     /// Values (written to `vals`, or summed) and scaled derivatives `scale·w·∂f/∂x`
     /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's sum.
-    #[allow(clippy::too_many_arguments)]
-    fn value_and_grad<T: Float, L: Pointwise>(
-        loss: L,
-        x: &[T],
-        t: &[T],
-        w: Option<&[T]>,
-        p: Option<&[T]>,
-        scale: T,
-        vals: &mut [T],
-        dx: &mut [T],
-    ) -> T {
+    fn value_and_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, vals: &mut [T], dx: &mut [T]) -> T {
+        let Operands { x, t, w, p } = ops;
         let one = T::one();
         let mut block_sums = Vec::with_capacity(x.len() / BLOCK + 1);
         let mut buf = [T::zero(); BLOCK];
@@ -154,16 +155,8 @@ dispatch! {
 }
 
 /// Scaled derivatives `scale·w·∂f/∂t` of one chunk.
-#[allow(clippy::too_many_arguments)]
-fn target_grad<T: Float, L: Pointwise>(
-    loss: L,
-    x: &[T],
-    t: &[T],
-    w: Option<&[T]>,
-    p: Option<&[T]>,
-    scale: T,
-    dt: &mut [T],
-) {
+fn target_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, dt: &mut [T]) {
+    let Operands { x, t, w, p } = ops;
     for k in 0..x.len() {
         let d = loss.dfdt(x[k], t[k], p.map_or(T::one(), |p| p[k]));
         dt[k] = scale * w.map_or(d, |w| w[k] * d);
@@ -243,10 +236,11 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         let sums = chunks3(n, CHUNK, &mut vals, &mut dx, &mut dt, |r, v, gx, gt| {
             let (xc, tc) = (&xs[r.clone()], &ts[r.clone()]);
             let (wc, pc) = (ws.map(|w| &w[r.clone()]), ps.map(|p| &p[r.clone()]));
+            let ops = Operands { x: xc, t: tc, w: wc, p: pc };
             if !gt.is_empty() {
-                target_grad(loss, xc, tc, wc, pc, scale, gt);
+                target_grad(loss, ops, scale, gt);
             }
-            value_and_grad(loss, xc, tc, wc, pc, scale, v, gx)
+            value_and_grad(loss, ops, scale, v, gx)
         });
         let total = pairwise_sum(&sums);
         let storage = match a.reduction {

@@ -15,7 +15,7 @@ const PAR_GEMM_MIN: usize = 1 << 21;
 pub(crate) trait Gemm: Float {
     /// `c = a·b + beta·c` for row/column strides given in elements, on the
     /// calling thread.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
     fn gemm_kernel(
         m: usize,
         k: usize,
@@ -32,7 +32,7 @@ pub(crate) trait Gemm: Float {
     /// large product called outside a parallel region is split by rows of `c`
     /// over the thread pool (each block is the same sequential kernel call on a
     /// row range, so the result does not depend on the thread count's timing).
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
     fn gemm(
         m: usize,
         k: usize,
@@ -129,7 +129,7 @@ impl_gemm!(f64, matrixmultiply::dgemm);
 
 /// Batched product `out[b] = op(A[b]) · op(B[b])` accumulated into `out` at the
 /// offsets the batch strides give. `ta`/`tb` read A/B transposed.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
 fn batched<T: Gemm>(
     batch: &[usize],
     a: &[T],
