@@ -88,12 +88,29 @@ pub(super) struct Plain;
 impl<T: Float> RowSums<T, 0> for Plain {
     #[inline(always)]
     fn fast<const KEEP: bool>(&self, _: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 0]) {
-        let (s, next_max) = plain_row_ahead::<T, KEEP>(row, next, shift, e);
+        let (s, next_max) = if KEEP { plain_row_keep(row, next, shift, e) } else { plain_row(row, next, shift) };
         (s, next_max, [])
     }
     #[inline(always)]
     fn general(&self, _: usize, _: &[T], _: T) -> [T; 0] {
         []
+    }
+}
+
+dispatch! {
+    /// [`plain_row_ahead`] keeping the exponentials, a kernel of its own:
+    /// inlined into the row walk, LLVM kept its accumulators on the stack.
+    #[inline(never)]
+    pub(super) fn plain_row_keep<T: Float>(row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T) {
+        plain_row_ahead::<T, true>(row, next, shift, e)
+    }
+}
+
+dispatch! {
+    /// [`plain_row_ahead`] without keeping the exponentials (see [`plain_row_keep`]).
+    #[inline(never)]
+    pub(super) fn plain_row<T: Float>(row: &[T], next: &[T], shift: T) -> (T, T) {
+        plain_row_ahead::<T, false>(row, next, shift, &mut [])
     }
 }
 

@@ -93,6 +93,23 @@ pub(super) fn smooth_row_ahead<T: Float, const KEEP: bool>(
     (lanes_sum(acc) + rest, lanes_sum(sacc) + srest, next_max)
 }
 
+dispatch! {
+    /// [`smooth_row_ahead`] keeping the exponentials, a kernel of its own:
+    /// inlined into the row walk, LLVM kept its accumulators on the stack.
+    #[inline(never)]
+    pub(super) fn smooth_row_keep<T: Float>(row: &[T], next: &[T], w: &[T], shift: T, e: &mut [T]) -> (T, T, T) {
+        smooth_row_ahead::<T, true>(row, next, w, shift, e)
+    }
+}
+
+dispatch! {
+    /// [`smooth_row_ahead`] without keeping the exponentials (see [`smooth_row_keep`]).
+    #[inline(never)]
+    pub(super) fn smooth_row<T: Float>(row: &[T], next: &[T], w: &[T], shift: T) -> (T, T, T) {
+        smooth_row_ahead::<T, false>(row, next, w, shift, &mut [])
+    }
+}
+
 /// Whether [`stats_smooth`] makes the smoothing term (and a gradient, if
 /// given) in its walk: rows of at least [`SHORT`] classes in the same pass as
 /// the exponentials, planes a chunk of positions at a time right after
@@ -202,7 +219,8 @@ pub(super) struct Smooth<'a, T> {
 impl<T: Float> RowSums<T, 1> for Smooth<'_, T> {
     #[inline(always)]
     fn fast<const KEEP: bool>(&self, _: usize, row: &[T], next: &[T], shift: T, e: &mut [T]) -> (T, T, [T; 1]) {
-        let (s, smooth, next_max) = smooth_row_ahead::<T, KEEP>(row, next, self.w, shift, e);
+        let (s, smooth, next_max) =
+            if KEEP { smooth_row_keep(row, next, self.w, shift, e) } else { smooth_row(row, next, self.w, shift) };
         (s, next_max, [smooth])
     }
     #[inline(always)]

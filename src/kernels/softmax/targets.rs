@@ -56,7 +56,7 @@ dispatch! {
             row_stats::<T, false>(z, c, m, ls, &mut []);
             pick_rows(z, c, t, ignore, m, ls, picked);
         } else {
-            planes_pick(x, lead, tg, None, StatsOut { m, ls }, picked, &mut []);
+            planes_pick(x, lead, tg, StatsOut { m, ls }, picked);
         }
     }
 }
@@ -113,37 +113,41 @@ dispatch! {
             a.fill(t, ignore, 0..m.len(), &mut ar);
             onehot_rows::<T, true>(x, Stats { m, ls }, &ar, tg, out);
         } else {
-            planes_pick(x, lead, tg, Some(a), StatsOut { m, ls }, picked, out);
+            planes_pick_onehot(x, lead, tg, a, StatsOut { m, ls }, picked, out);
         }
     }
 }
 
 dispatch! {
-    /// The plane part of [`stats_pick`] (`a` none, `out` empty) and
-    /// [`stats_pick_onehot`], for the same reason as [`planes_keep`].
+    /// The plane part of [`stats_pick`], a kernel of its own for the reason
+    /// given at [`planes_keep`].
     #[inline(never)]
-    pub(super) fn planes_pick<T: Float>(
-        x: Logits<'_, T>, lead: usize, tg: Indices<'_>, a: Option<Scales<'_, T>>, st: StatsOut<'_, T>, picked: &mut [T],
+    pub(super) fn planes_pick<T: Float>(x: Logits<'_, T>, lead: usize, tg: Indices<'_>, st: StatsOut<'_, T>, picked: &mut [T]) {
+        let StatsOut { m, ls } = st;
+        plane_stats(x, lead, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(x, r, tg, mb, lb, picked));
+    }
+}
+
+dispatch! {
+    /// The plane part of [`stats_pick_onehot`], a kernel of its own for the
+    /// reason given at [`planes_keep`] (beside [`planes_pick`]'s walk, LLVM
+    /// kept this walk's maxima on the stack).
+    #[inline(never)]
+    pub(super) fn planes_pick_onehot<T: Float>(
+        x: Logits<'_, T>, lead: usize, tg: Indices<'_>, a: Scales<'_, T>, st: StatsOut<'_, T>, picked: &mut [T],
         out: &mut [T],
     ) {
         let (Indices { t, ignore }, StatsOut { m, ls }) = (tg, st);
-        match a {
-            None => {
-                plane_stats(x, lead, m, ls, &mut [], #[inline(always)] |r, mb, lb, _| pick_block(x, r, tg, mb, lb, picked));
-            }
-            Some(a) => {
-                let mut ab = [T::zero(); BLOCK];
-                plane_stats(x, lead, m, ls, out, #[inline(always)] |r, mb, lb, e| {
-                    pick_block(x, r, tg, mb, lb, picked);
-                    // made losses while in L1 (a pass after the walk would
-                    // find them gone from the cache)
-                    losses_of_picked(&mut picked[r.clone()], a.w.map(|w| &w[r.clone()]));
-                    let ab = &mut ab[..r.len()];
-                    a.fill(t, ignore, r.clone(), ab);
-                    onehot_block::<T, true>(x, r, Stats { m: mb, ls: lb }, ab, tg, e);
-                });
-            }
-        }
+        let mut ab = [T::zero(); BLOCK];
+        plane_stats(x, lead, m, ls, out, #[inline(always)] |r, mb, lb, e| {
+            pick_block(x, r, tg, mb, lb, picked);
+            // made losses while in L1 (a pass after the walk would
+            // find them gone from the cache)
+            losses_of_picked(&mut picked[r.clone()], a.w.map(|w| &w[r.clone()]));
+            let ab = &mut ab[..r.len()];
+            a.fill(t, ignore, r.clone(), ab);
+            onehot_block::<T, true>(x, r, Stats { m: mb, ls: lb }, ab, tg, e);
+        });
     }
 }
 
