@@ -42,6 +42,7 @@ mod conv;
 mod linear;
 mod loss;
 mod sequential;
+pub mod utils;
 
 pub use activation::{LogSoftmax, ReLU, Sigmoid, Softmax};
 pub use conv::Conv2d;
@@ -50,6 +51,10 @@ pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, 
 pub use sequential::Sequential;
 
 use crate::{Result, Tensor};
+
+/// Named tensors, PyTorch's `state_dict()`: parameter and buffer names
+/// (`"0.weight"`, `"running_mean"`, ...) to their values.
+pub type StateDict = std::collections::BTreeMap<String, Tensor>;
 
 /// A layer: a function of one tensor, with trainable parameters (PyTorch's `nn.Module`).
 pub trait Module {

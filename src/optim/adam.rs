@@ -84,3 +84,46 @@ impl Adam {
         self.params.iter().for_each(Tensor::zero_grad);
     }
 }
+
+impl super::Optimizer for Adam {
+    fn step(&mut self) -> Result<()> {
+        Adam::step(self)
+    }
+    fn zero_grad(&self) {
+        Adam::zero_grad(self)
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn state_dict(&self) -> crate::nn::StateDict {
+        let mut out = super::state_dict_of(self.lr, &["exp_avg", "exp_avg_sq"], &self.state, &self.params);
+        for (i, st) in self.state.iter().enumerate() {
+            if !st.is_empty() {
+                out.insert(format!("state.{i}.step"), Tensor::scalar(self.t as f64));
+            }
+        }
+        out
+    }
+    fn load_state_dict(&mut self, state: &crate::nn::StateDict) -> Result<()> {
+        const OP: &str = "Adam::load_state_dict";
+        let (lr, moments, steps) =
+            super::load_state_of(OP, state, &["exp_avg", "exp_avg_sq"], &["step"], &self.params)?;
+        // one step count for all parameters, as this optimizer keeps it
+        let mut t = None;
+        for (_, v) in steps.iter().flatten() {
+            if v.fract() != 0.0 || *v < 0.0 || t.is_some_and(|t| t != *v) {
+                return Err(crate::Error::value(OP, format!("state steps must be one whole number >= 0, got {v}")));
+            }
+            t = Some(*v);
+        }
+        if let Some(lr) = lr {
+            self.lr = lr;
+        }
+        self.state = moments;
+        self.t = t.unwrap_or(0.0) as u64;
+        Ok(())
+    }
+}

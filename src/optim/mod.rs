@@ -1,5 +1,6 @@
 //! Optimizers, PyTorch's `torch.optim`: [`Sgd`] and [`Adam`] (AdamW with
-//! `.decoupled(true)`). Each updates its parameters in place
+//! `.decoupled(true)`), both behind the [`Optimizer`] trait, and learning-rate
+//! schedules ([`lr_scheduler`]). Each updates its parameters in place
 //! ([`Tensor::set_data`]) from their accumulated gradients.
 //!
 //! ```
@@ -18,10 +19,138 @@
 //! ```
 
 mod adam;
+pub mod lr_scheduler;
 mod sgd;
 
 pub use adam::Adam;
 pub use sgd::Sgd;
+
+use crate::nn::StateDict;
+
+/// What every optimizer does (`torch.optim.Optimizer`): a step from the
+/// accumulated gradients, clearing them, its learning rate, and its state
+/// for checkpoints.
+///
+/// The state dict flattens PyTorch's: `"param_groups.0.lr"` (a 0-d F64
+/// tensor) and, per parameter `i` that has state, `"state.{i}.momentum_buffer"`
+/// (SGD with momentum) or `"state.{i}.exp_avg"`, `"state.{i}.exp_avg_sq"` and
+/// `"state.{i}.step"` (Adam; the step a 0-d F64 tensor). Loading it into an
+/// optimizer over the same parameters resumes training exactly: N steps, a
+/// save and load, then M steps give the bits of N + M steps.
+///
+/// ```
+/// use tapegrad::{nn::{self, Module}, optim::{self, Optimizer}, DType, Tensor};
+/// let mut rng = rand::rng();
+/// let model = nn::Linear::new(3, 1, &mut rng);
+/// let mut opt = optim::Adam::new(model.parameters(), 1e-2);
+/// opt.set_lr(5e-3);
+/// assert_eq!(Optimizer::lr(&opt), 5e-3);
+/// let x = Tensor::randn(&[8, 3], DType::F32, &mut rng);
+/// model.forward(&x)?.pow(2.0)?.mean_all().backward()?;
+/// Optimizer::step(&mut opt)?;
+/// let state = opt.state_dict();
+/// assert!(state.contains_key("state.0.exp_avg"));
+/// let mut resumed = optim::Adam::new(model.parameters(), 1e-2);
+/// resumed.load_state_dict(&state)?;
+/// assert_eq!(Optimizer::lr(&resumed), 5e-3);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub trait Optimizer {
+    /// Updates every parameter that has a gradient.
+    fn step(&mut self) -> Result<()>;
+    /// Clears the gradients of every parameter.
+    fn zero_grad(&self);
+    /// The learning rate.
+    fn lr(&self) -> f64;
+    /// Sets the learning rate used from the next step on (what a schedule does).
+    fn set_lr(&mut self, lr: f64);
+    /// The learning rate and the per-parameter state (moments, step counts).
+    fn state_dict(&self) -> StateDict;
+    /// Restores what [`state_dict`](Optimizer::state_dict) saved. Errors, changing
+    /// nothing, on a key this optimizer does not have, a parameter index out
+    /// of range, or a tensor whose shape or dtype is not its parameter's.
+    fn load_state_dict(&mut self, state: &StateDict) -> Result<()>;
+}
+
+/// The state dict of an optimizer: its `lr` and each parameter's named buffers.
+fn state_dict_of(lr: f64, names: &[&str], state: &[Vec<Storage>], params: &[Tensor]) -> StateDict {
+    let mut out = StateDict::new();
+    out.insert("param_groups.0.lr".to_string(), Tensor::scalar(lr));
+    for (i, (bufs, p)) in state.iter().zip(params).enumerate() {
+        for (name, buf) in names.iter().zip(bufs) {
+            out.insert(format!("state.{i}.{name}"), Tensor::from_storage(buf.clone(), p.shape()));
+        }
+    }
+    out
+}
+
+/// What [`state_dict_of`] saved, checked against `params` and the buffer
+/// `names`: the lr (if saved), each parameter's buffers in `names` order
+/// (all of them or none), and the scalars named in `scalars` by parameter.
+type Loaded = (Option<f64>, Vec<Vec<Storage>>, Vec<Vec<(String, f64)>>);
+
+fn load_state_of(
+    op: &'static str,
+    state: &StateDict,
+    names: &[&str],
+    scalars: &[&str],
+    params: &[Tensor],
+) -> Result<Loaded> {
+    let mut lr = None;
+    let mut bufs: Vec<Vec<Option<Storage>>> = vec![vec![None; names.len()]; params.len()];
+    let mut found: Vec<Vec<(String, f64)>> = vec![Vec::new(); params.len()];
+    let scalar_of = |key: &str, t: &Tensor| -> Result<f64> {
+        if t.numel() != 1 {
+            return Err(Error::shape(op, format!("state key {key:?} holds shape {:?}, expected one value", t.shape())));
+        }
+        t.to_dtype(crate::DType::F64)?.item::<f64>()
+    };
+    for (key, t) in state {
+        if key == "param_groups.0.lr" {
+            lr = Some(scalar_of(key, t)?);
+            continue;
+        }
+        let parts: Vec<&str> = key.splitn(3, '.').collect();
+        let (i, name) = match parts.as_slice() {
+            ["state", i, name] => match i.parse::<usize>() {
+                Ok(i) => (i, *name),
+                Err(_) => return Err(Error::value(op, format!("unexpected state key {key:?}"))),
+            },
+            _ => return Err(Error::value(op, format!("unexpected state key {key:?}"))),
+        };
+        let Some(p) = params.get(i) else {
+            return Err(Error::index(op, format!("state key {key:?}: parameter {i} of {}", params.len())));
+        };
+        if let Some(k) = names.iter().position(|n| *n == name) {
+            if t.shape() != p.shape() || t.dtype() != p.dtype() {
+                return Err(Error::shape(
+                    op,
+                    format!(
+                        "state key {key:?} holds {:?} {:?}, expected the parameter's {:?} {:?}",
+                        t.dtype(),
+                        t.shape(),
+                        p.dtype(),
+                        p.shape()
+                    ),
+                ));
+            }
+            bufs[i][k] = Some(t.storage().clone());
+        } else if scalars.contains(&name) {
+            found[i].push((name.to_string(), scalar_of(key, t)?));
+        } else {
+            return Err(Error::value(op, format!("unexpected state key {key:?}")));
+        }
+    }
+    let mut out = Vec::with_capacity(params.len());
+    for (i, b) in bufs.into_iter().enumerate() {
+        let have = b.iter().filter(|x| x.is_some()).count();
+        if have != 0 && have != names.len() {
+            return Err(Error::value(op, format!("state of parameter {i}: expected all of {names:?} or none")));
+        }
+        out.push(b.into_iter().flatten().collect());
+    }
+    Ok((lr, out, found))
+}
 
 use crate::cpu::alloc::{scratch, zeros};
 use crate::tensor::ops::float_op2;

@@ -86,3 +86,30 @@ impl Sgd {
         self.params.iter().for_each(Tensor::zero_grad);
     }
 }
+
+impl super::Optimizer for Sgd {
+    fn step(&mut self) -> Result<()> {
+        Sgd::step(self)
+    }
+    fn zero_grad(&self) {
+        Sgd::zero_grad(self)
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    fn state_dict(&self) -> crate::nn::StateDict {
+        super::state_dict_of(self.lr, &["momentum_buffer"], &self.buffers, &self.params)
+    }
+    fn load_state_dict(&mut self, state: &crate::nn::StateDict) -> Result<()> {
+        let (lr, buffers, _) =
+            super::load_state_of("Sgd::load_state_dict", state, &["momentum_buffer"], &[], &self.params)?;
+        if let Some(lr) = lr {
+            self.lr = lr;
+        }
+        self.buffers = buffers;
+        Ok(())
+    }
+}

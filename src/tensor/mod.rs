@@ -435,6 +435,36 @@ impl Tensor {
         *lock(&self.0.grad) = None;
     }
 
+    /// Replaces this tensor's gradient (`p.grad = g` in PyTorch); `None`
+    /// clears it. The gradient must have this tensor's shape and dtype.
+    ///
+    /// ```
+    /// use tapegrad::Tensor;
+    /// let w = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?.requires_grad();
+    /// w.set_grad(Some(Tensor::from_vec(vec![0.5f32, -0.5], &[2])?))?;
+    /// assert_eq!(w.grad().unwrap().to_vec::<f32>()?, vec![0.5, -0.5]);
+    /// assert!(w.set_grad(Some(Tensor::from_vec(vec![0.5f32], &[1])?)).is_err());
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn set_grad(&self, grad: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &grad {
+            if g.shape() != self.shape() {
+                return Err(Error::shape(
+                    "set_grad",
+                    format!("grad has shape {:?}, expected the tensor's shape {:?}", g.shape(), self.shape()),
+                ));
+            }
+            if g.dtype() != self.dtype() {
+                return Err(Error::dtype(
+                    "set_grad",
+                    format!("grad has dtype {:?}, expected the tensor's dtype {:?}", g.dtype(), self.dtype()),
+                ));
+            }
+        }
+        *lock(&self.0.grad) = grad.map(|g| g.detach());
+        Ok(())
+    }
+
     pub(crate) fn accumulate_grad(&self, g: Tensor) -> Result<()> {
         let mut slot = lock(&self.0.grad);
         *slot = Some(match slot.take() {
