@@ -98,7 +98,7 @@ fn describe(e: &SafeTensorError) -> String {
     }
 }
 
-/// Decodes `bytes` (`size` bytes per element) into a vector with `from_le_bytes`.
+/// Decodes `bytes` (`N` bytes per element) into a vector with `from_le_bytes`.
 fn decode<T, const N: usize>(bytes: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
     bytes
         .chunks_exact(N)
