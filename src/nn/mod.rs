@@ -145,7 +145,7 @@ pub trait Module {
 
 /// [`Module::load_state_dict`] for the named tensors `own`: [`check`], then the copies.
 pub(crate) fn load_into(own: Vec<(String, Tensor)>, state: &StateDict, strict: bool) -> Result<LoadReport> {
-    let report = check(&own, state, strict)?;
+    let report = check(&own, state, strict, true)?;
     for (key, target) in &own {
         if let Some(value) = state.get(key) {
             // a copy, so that the module never shares a buffer with the caller's tensor
@@ -163,9 +163,10 @@ pub(crate) fn load_into(own: Vec<(String, Tensor)>, state: &StateDict, strict: b
 }
 
 /// Checks `state` against the named tensors `own` without changing anything:
-/// dtype, shape, replaceability of every matching key, and with `strict` no
-/// missing or unexpected key. Returns the keys that did not match.
-pub(crate) fn check(own: &[(String, Tensor)], state: &StateDict, strict: bool) -> Result<LoadReport> {
+/// dtype and shape of every matching key (and, with `in_place`, that the
+/// module's tensor can be replaced in place), and with `strict` no missing or
+/// unexpected key. Returns the keys that did not match.
+pub(crate) fn check(own: &[(String, Tensor)], state: &StateDict, strict: bool, in_place: bool) -> Result<LoadReport> {
     const OP: &str = "load_state_dict";
     let mut report = LoadReport::default();
     for (key, target) in own {
@@ -185,7 +186,7 @@ pub(crate) fn check(own: &[(String, Tensor)], state: &StateDict, strict: bool) -
                 format!("state[{key:?}] has shape {:?}, expected {:?}", value.shape(), target.shape()),
             ));
         }
-        if !(target.is_leaf() && target.tracks_grad()) {
+        if in_place && !(target.is_leaf() && target.tracks_grad()) {
             return Err(Error::autograd(
                 OP,
                 format!("the module's tensor {key:?} cannot be replaced in place (not made with requires_grad())"),

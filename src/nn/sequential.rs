@@ -62,13 +62,14 @@ impl Module for Sequential {
     fn is_training(&self) -> bool {
         self.training
     }
-    /// Checks every key against the whole chain first, then copies into each
-    /// child (so a failed load changes nothing, and children that override
-    /// their own loading keep it).
+    /// Checks every key's shape and dtype, and with `strict` the key sets,
+    /// against the whole chain first (so such a failure changes nothing), then
+    /// has each child load the keys under its index, with its own loading
+    /// (a child may override it, e.g. for buffers kept another way).
     fn load_state_dict(&mut self, state: &StateDict, strict: bool) -> Result<LoadReport> {
         // validate on the flat names: shapes, dtypes, and strictness over the whole chain
         let own: Vec<(String, Tensor)> = self.named_parameters().into_iter().chain(self.named_buffers()).collect();
-        let report = check(&own, state, strict)?;
+        let report = check(&own, state, strict, false)?;
         for (i, layer) in self.layers.iter_mut().enumerate() {
             let prefix = format!("{i}.");
             let sub: StateDict =
