@@ -42,6 +42,14 @@ pub enum Error {
         /// What was wrong.
         msg: String,
     },
+    /// A file that could not be read or written, or whose contents are not a
+    /// valid file of its format (a truncated or corrupt safetensors file, ...).
+    Io {
+        /// The operation that failed, e.g. `"load_safetensors"`.
+        op: &'static str,
+        /// Which file or tensor, and what was wrong with it.
+        msg: String,
+    },
 }
 
 impl Error {
@@ -60,6 +68,9 @@ impl Error {
     pub(crate) fn autograd(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Autograd { op, msg: msg.into() }
     }
+    pub(crate) fn io(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::Io { op, msg: msg.into() }
+    }
 
     /// The name of the operation that failed.
     pub fn op(&self) -> &'static str {
@@ -68,7 +79,8 @@ impl Error {
             | Error::DType { op, .. }
             | Error::Index { op, .. }
             | Error::Value { op, .. }
-            | Error::Autograd { op, .. } => op,
+            | Error::Autograd { op, .. }
+            | Error::Io { op, .. } => op,
         }
     }
 
@@ -79,7 +91,8 @@ impl Error {
             | Error::DType { msg, .. }
             | Error::Index { msg, .. }
             | Error::Value { msg, .. }
-            | Error::Autograd { msg, .. } => msg,
+            | Error::Autograd { msg, .. }
+            | Error::Io { msg, .. } => msg,
         }
     }
 }

@@ -10,7 +10,8 @@
 //! - [`autograd`]: the graph, [`no_grad`], and [`autograd::gradcheck`];
 //! - [`functional`]: free functions holding all the maths (`F` in PyTorch);
 //! - [`nn`]: modules holding configuration and calling [`functional`];
-//! - [`optim`]: optimizers to train small models.
+//! - [`optim`]: optimizers to train small models;
+//! - [`io`]: saving and loading state dicts as safetensors files, PyTorch's format.
 //!
 //! ```
 //! use tapegrad::{DType, Tensor};
@@ -29,6 +30,7 @@ pub mod autograd;
 mod cpu;
 mod error;
 pub mod functional;
+pub mod io;
 mod kernels;
 pub mod nn;
 pub mod optim;

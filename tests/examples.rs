@@ -37,6 +37,19 @@ fn train_digits_reaches_96_percent() {
 }
 
 #[test]
+fn train_digits_saved_model_predicts_the_same() {
+    use rand::SeedableRng;
+    use tapegrad::nn::Module;
+    let (acc, model) = train_digits::train_model(2, 3, &mut |_| {}).unwrap();
+    let path = std::env::temp_dir().join(format!("tapegrad-examples-{}-digits.safetensors", std::process::id()));
+    tapegrad::io::save_safetensors(&model.state_dict(), &path).unwrap();
+    let mut loaded = train_digits::mlp(&mut rand::rngs::StdRng::seed_from_u64(7));
+    loaded.load_state_dict(&tapegrad::io::load_safetensors(&path).unwrap(), true).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert_eq!(train_digits::test_accuracy(&loaded, 3).unwrap(), acc);
+}
+
+#[test]
 fn train_breast_cancer_learns() {
     let mut log = Vec::new();
     let acc = train_breast_cancer::train(10, 0, &mut |e| log.push(e.clone())).unwrap();

@@ -13,12 +13,14 @@
 
 mod activation;
 mod conv;
+mod dropout;
 mod linear;
 mod loss;
 mod reduction;
 
 pub use activation::{log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};
+pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::*;
 pub use reduction::Reduction;

@@ -31,6 +31,9 @@ impl Module for LogSoftmax {
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()
     }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
 }
 
 /// `softmax` along a dim (`nn.Softmax(dim)`); see [`F::softmax`].
@@ -60,6 +63,9 @@ impl Module for Softmax {
     fn parameters(&self) -> Vec<Tensor> {
         Vec::new()
     }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
 }
 
 /// The logistic function (`nn.Sigmoid()`); see [`F::sigmoid`].
@@ -85,6 +91,9 @@ impl Module for Sigmoid {
         Sigmoid::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
+        Vec::new()
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
 }
@@ -113,6 +122,9 @@ impl Module for ReLU {
         ReLU::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
+        Vec::new()
+    }
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
 }
