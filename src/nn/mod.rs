@@ -73,10 +73,6 @@ pub struct LoadReport {
     pub unexpected: Vec<String>,
 }
 
-/// Named tensors, PyTorch's `state_dict()`: parameter and buffer names
-/// (`"0.weight"`, `"running_mean"`, ...) to their values.
-pub type StateDict = std::collections::BTreeMap<String, Tensor>;
-
 /// A layer: a function of one tensor, with trainable parameters (PyTorch's `nn.Module`).
 ///
 /// ```
