@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use tapegrad::functional as F;
+use tapegrad::nn;
 use tapegrad::{Reduction, Result, Tensor};
 
 fn opt_tensor(o: &Value, k: &str) -> Option<Tensor> {
@@ -93,6 +94,18 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
                 groups: o.get("groups").and_then(Value::as_u64).unwrap_or(1) as usize,
             },
         ),
+        "flatten" => {
+            nn::Flatten::new(o["start_dim"].as_i64().unwrap() as isize, o["end_dim"].as_i64().unwrap() as isize)
+                .forward(x)
+        }
+        "tanh" => nn::Tanh::new().forward(x),
+        "gelu" => F::gelu(x),
+        "leaky_relu" => F::leaky_relu(x, f(o, "negative_slope", 0.01)),
+        "layer_norm" => {
+            let ns: Vec<usize> =
+                o["normalized_shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            F::layer_norm(x, &ns, t.get("weight"), t.get("bias"), f(o, "eps", 1e-5))
+        }
         other => panic!("unknown op {other}"),
     }
 }
@@ -154,7 +167,8 @@ golden!(
     softmax,
     sigmoid,
     linear,
-    conv2d
+    conv2d,
+    layers
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

@@ -1,4 +1,5 @@
-//! Activations: `log_softmax`, `softmax` (fused, numerically stable) and `sigmoid`.
+//! Activations: `log_softmax`, `softmax` (fused, numerically stable),
+//! `sigmoid`, `gelu` and `leaky_relu`.
 
 use crate::Result;
 use crate::autograd::Backward;
@@ -141,6 +142,44 @@ pub fn softmax(input: &Tensor, dim: isize) -> Result<Tensor> {
 pub fn sigmoid(input: &Tensor) -> Result<Tensor> {
     input.require_float("sigmoid", "input")?;
     Ok(input.sigmoid())
+}
+
+/// The Gaussian error linear unit, exact form:
+/// `gelu(x) = x·Φ(x) = 0.5·x·(1 + erf(x/√2))`, elementwise
+/// (`F.gelu(input)`, PyTorch's default `approximate='none'`). The gradient is
+/// `Φ(x) + x·φ(x)` with `φ` the standard normal density.
+///
+/// Shapes: any; the output has the input's shape.
+///
+/// ```
+/// use tapegrad::{functional as F, Tensor};
+/// let y = F::gelu(&Tensor::from_vec(vec![0.0f64, 1.0], &[2])?)?;
+/// let v = y.to_vec::<f64>()?;
+/// assert_eq!(v[0], 0.0);
+/// assert!((v[1] - 0.8413447460685429).abs() < 1e-15);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn gelu(input: &Tensor) -> Result<Tensor> {
+    input.require_float("gelu", "input")?;
+    input.gelu()
+}
+
+/// `x` where `x > 0`, `negative_slope·x` elsewhere, elementwise
+/// (`F.leaky_relu(input, negative_slope)`; PyTorch's module default slope is
+/// 0.01). The gradient is 1 for `x > 0` and `negative_slope` otherwise
+/// (also at 0, as in PyTorch). A non-finite slope is an error.
+///
+/// Shapes: any; the output has the input's shape.
+///
+/// ```
+/// use tapegrad::{functional as F, Tensor};
+/// let y = F::leaky_relu(&Tensor::from_vec(vec![-2.0f32, 3.0], &[2])?, 0.1)?;
+/// assert_eq!(y.to_vec::<f32>()?, vec![-0.2, 3.0]);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn leaky_relu(input: &Tensor, negative_slope: f64) -> Result<Tensor> {
+    input.require_float("leaky_relu", "input")?;
+    input.leaky_relu(negative_slope)
 }
 
 #[cfg(test)]

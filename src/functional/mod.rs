@@ -16,11 +16,13 @@ mod conv;
 mod dropout;
 mod linear;
 mod loss;
+mod norm;
 mod reduction;
 
-pub use activation::{log_softmax, sigmoid, softmax};
+pub use activation::{gelu, leaky_relu, log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};
 pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::*;
+pub use norm::layer_norm;
 pub use reduction::Reduction;

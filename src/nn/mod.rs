@@ -40,16 +40,20 @@
 mod activation;
 mod conv;
 mod dropout;
+mod flatten;
 mod linear;
 mod loss;
+mod norm;
 mod sequential;
 pub mod utils;
 
-pub use activation::{LogSoftmax, ReLU, Sigmoid, Softmax};
+pub use activation::{Gelu, LeakyRelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use flatten::Flatten;
 pub use linear::Linear;
 pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
+pub use norm::LayerNorm;
 pub use sequential::Sequential;
 
 use crate::{Error, Result, Tensor};

@@ -20,6 +20,10 @@ pub(crate) enum Unary {
     Tanh,
     Relu,
     Sigmoid,
+    /// `x·Φ(x) = 0.5·x·(1 + erf(x/√2))`, the exact (erf) form of GELU.
+    Gelu,
+    /// `x` for `x > 0`, `slope·x` otherwise.
+    LeakyRelu(f64),
     /// `x^p` for a scalar `p`.
     Pow(f64),
     /// `min(max(x, lo), hi)`; an absent bound is ±inf.
@@ -32,6 +36,30 @@ pub(crate) fn stable_sigmoid<T: Float>(x: T) -> T {
     let e = (-x.abs()).exp_capped();
     let inv = T::one() / (T::one() + e);
     if x >= T::zero() { inv } else { e * inv }
+}
+
+/// The standard normal CDF `Φ(x) = 0.5·(1 + erf(x/√2))` in f64 (libm's
+/// erf, within 1 ulp). GELU is evaluated in f64 and rounded once, so that
+/// f32 results are the correctly rounded values PyTorch's tolerances are
+/// measured against.
+#[inline(always)]
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
+}
+
+/// `x·Φ(x)`.
+#[inline(always)]
+fn gelu<T: Float>(x: T) -> T {
+    let v = x.to_f64();
+    T::from_f64(v * normal_cdf(v))
+}
+
+/// `d/dx x·Φ(x) = Φ(x) + x·φ(x)` with `φ(x) = exp(−x²/2)/√(2π)`.
+#[inline(always)]
+fn gelu_grad<T: Float>(x: T) -> T {
+    let v = x.to_f64();
+    let pdf = (-0.5 * v * v).exp() * (0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2);
+    T::from_f64(normal_cdf(v) + v * pdf)
 }
 
 /// sign(x) with sign(0) = 0, as PyTorch's `sgn` (NaN stays NaN).
@@ -58,6 +86,8 @@ impl Unary {
             Unary::Tanh => "TanhBackward0",
             Unary::Relu => "ReluBackward0",
             Unary::Sigmoid => "SigmoidBackward0",
+            Unary::Gelu => "GeluBackward0",
+            Unary::LeakyRelu(_) => "LeakyReluBackward0",
             Unary::Pow(_) => "PowBackward0",
             Unary::Clamp(..) => "ClampBackward1",
         }
@@ -82,6 +112,14 @@ impl Unary {
                 }
             }
             Unary::Sigmoid => stable_sigmoid(x),
+            Unary::Gelu => gelu(x),
+            Unary::LeakyRelu(slope) => {
+                if x > T::zero() {
+                    x
+                } else {
+                    x * T::from_f64(slope) // NaN stays NaN
+                }
+            }
             Unary::Pow(p) => x.powf(T::from_f64(p)),
             Unary::Clamp(lo, hi) => {
                 if x.is_nan() {
@@ -113,6 +151,15 @@ impl Unary {
                 }
             }
             Unary::Sigmoid => y * (one - y),
+            Unary::Gelu => gelu_grad(x),
+            // PyTorch's leaky_relu_backward: the slope at 0 and below
+            Unary::LeakyRelu(slope) => {
+                if x > T::zero() {
+                    one
+                } else {
+                    T::from_f64(slope)
+                }
+            }
             Unary::Pow(p) => {
                 if p == 0.0 {
                     T::zero()
@@ -155,7 +202,8 @@ impl<const C: u8> Fixed<C> {
             6 => Unary::Tanh,
             7 => Unary::Relu,
             8 => Unary::Sigmoid,
-            _ => self.0, // pow and clamp carry run-time parameters
+            9 => Unary::Gelu,
+            _ => self.0, // leaky_relu, pow and clamp carry run-time parameters
         }
     }
 }
@@ -212,8 +260,12 @@ macro_rules! per_kind {
                 let $k = Fixed::<8>($kind);
                 $run
             }
-            Unary::Pow(_) | Unary::Clamp(..) => {
+            Unary::Gelu => {
                 let $k = Fixed::<9>($kind);
+                $run
+            }
+            Unary::LeakyRelu(_) | Unary::Pow(_) | Unary::Clamp(..) => {
+                let $k = Fixed::<10>($kind);
                 $run
             }
         }
@@ -333,6 +385,21 @@ impl Tensor {
         apply(self, Unary::Pow(p), "pow")
     }
 
+    /// The Gaussian error linear unit `x·Φ(x) = 0.5·x·(1 + erf(x/√2))`,
+    /// exact (erf) form (`F.gelu(x)` with `approximate='none'`).
+    pub fn gelu(&self) -> Result<Tensor> {
+        apply(self, Unary::Gelu, "gelu")
+    }
+
+    /// `x` for `x > 0`, `slope·x` otherwise (`F.leaky_relu(x, slope)`); the
+    /// gradient is `slope` at 0, as in PyTorch.
+    pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
+        if !slope.is_finite() {
+            return Err(Error::value("leaky_relu", format!("negative_slope = {slope}: expected a finite number")));
+        }
+        apply(self, Unary::LeakyRelu(slope), "leaky_relu")
+    }
+
     /// Clamps into `[min, max]`; either bound may be absent (`torch.clamp`).
     /// The gradient is 1 where `min <= x <= max`, 0 elsewhere.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
@@ -378,5 +445,14 @@ mod tests {
         assert_eq!(stable_sigmoid(-1000.0f64), 0.0);
         assert_eq!(stable_sigmoid(1000.0f64), 1.0);
         assert!((stable_sigmoid(0.0f32) - 0.5).abs() < 1e-7);
+    }
+    #[test]
+    fn gelu_values_and_cdf() {
+        assert_eq!(gelu(0.0f64), 0.0);
+        assert!((normal_cdf(1.959963984540054f64) - 0.975).abs() < 1e-15);
+        // PyTorch: F.gelu(torch.tensor(1.0, dtype=torch.float64))
+        assert!((gelu(1.0f64) - 0.8413447460685429).abs() < 1e-15);
+        assert_eq!(gelu(-40.0f64), -0.0);
+        assert!((gelu_grad(0.0f64) - 0.5).abs() < 1e-16);
     }
 }

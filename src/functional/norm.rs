@@ -1,0 +1,196 @@
+//! Normalisation layers: `layer_norm`, one fused op with its backward.
+
+use crate::autograd::Backward;
+use crate::tensor::Tensor;
+use crate::tensor::ops::float_op;
+use crate::{Error, Result};
+
+struct LayerNormBackward {
+    /// Elements per normalised group (the product of `normalized_shape`).
+    n: usize,
+    /// Per group, the mean and `1/√(var + eps)` of the forward pass.
+    mean: Vec<f64>,
+    rstd: Vec<f64>,
+    has_weight: bool,
+    has_bias: bool,
+}
+
+impl Backward for LayerNormBackward {
+    fn name(&self) -> &'static str {
+        "NativeLayerNormBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        const OP: &str = "layer_norm";
+        let x = &inputs[0];
+        let w = self.has_weight.then(|| &inputs[1]);
+        let b = self.has_bias.then(|| &inputs[1 + usize::from(self.has_weight)]);
+        let n = self.n;
+        let (gx, gw, gb) = float_op!(OP, "input", x, |xs| {
+            let g = grad.data::<T>(OP, "grad")?;
+            let ws = match w {
+                Some(w) => Some(w.data::<T>(OP, "weight")?),
+                None => None,
+            };
+            let ws: Option<&[T]> = ws.as_deref();
+            let mut gx = vec![T::zero(); xs.len()];
+            // sums over groups in f64, for the parameter gradients
+            let (mut dw, mut db) = (vec![0.0f64; n], vec![0.0f64; n]);
+            if n > 0 {
+                for (r, ((xr, gr), out)) in
+                    xs.chunks_exact(n).zip(g.chunks_exact(n)).zip(gx.chunks_exact_mut(n)).enumerate()
+                {
+                    let (mean, rstd) = (self.mean[r], self.rstd[r]);
+                    let (mut s_gy, mut s_gy_xhat) = (0.0f64, 0.0f64);
+                    for j in 0..n {
+                        let xhat = (xr[j].to_f64() - mean) * rstd;
+                        let gj = gr[j].to_f64();
+                        let gy = gj * ws.map_or(1.0, |w| w[j].to_f64());
+                        s_gy += gy;
+                        s_gy_xhat += gy * xhat;
+                        dw[j] += gj * xhat;
+                        db[j] += gj;
+                    }
+                    let (m_gy, m_gy_xhat) = (s_gy / n as f64, s_gy_xhat / n as f64);
+                    for j in 0..n {
+                        let xhat = (xr[j].to_f64() - mean) * rstd;
+                        let gy = gr[j].to_f64() * ws.map_or(1.0, |w| w[j].to_f64());
+                        // dx = rstd·(gy − mean(gy) − x̂·mean(gy·x̂))
+                        out[j] = T::from_f64(rstd * (gy - m_gy - xhat * m_gy_xhat));
+                    }
+                }
+            }
+            let gx = x.tracks_grad().then(|| Tensor::from_storage(T::wrap(gx), x.shape()));
+            let to = |v: Vec<f64>, t: &Tensor| {
+                Tensor::from_storage(T::wrap(v.into_iter().map(T::from_f64).collect()), t.shape())
+            };
+            let gw = w.filter(|w| w.tracks_grad()).map(|w| to(dw, w));
+            let gb = b.filter(|b| b.tracks_grad()).map(|b| to(db, b));
+            (gx, gw, gb)
+        });
+        let mut out = vec![gx];
+        if self.has_weight {
+            out.push(gw);
+        }
+        if self.has_bias {
+            out.push(gb);
+        }
+        Ok(out)
+    }
+}
+
+/// Checks that an affine parameter matches `normalized_shape` and the input's dtype.
+fn check_param(input: &Tensor, p: Option<&Tensor>, arg: &'static str, normalized_shape: &[usize]) -> Result<()> {
+    if let Some(p) = p {
+        input.require_same_dtype(p, "layer_norm", arg)?;
+        if p.shape() != normalized_shape {
+            return Err(Error::shape(
+                "layer_norm",
+                format!("{arg} has shape {:?}; expected normalized_shape {normalized_shape:?}", p.shape()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Layer normalisation over the trailing dims given by `normalized_shape`
+/// (`F.layer_norm(input, normalized_shape, weight, bias, eps)`, the maths of
+/// `nn.LayerNorm`): for each group of the last `normalized_shape.len()` dims,
+///
+/// `y = (x − E[x]) / √(Var[x] + eps) · weight + bias`
+///
+/// with the biased variance (divided by the group size, as PyTorch). The
+/// statistics are accumulated in f64. PyTorch's default `eps` is `1e-5`.
+///
+/// Shapes: `input (*, normalized_shape...)`, `weight` and `bias`
+/// `normalized_shape` (each optional); the output has the input's shape.
+/// Errors name the argument: an empty `normalized_shape`, trailing dims of
+/// the input that differ from it, or a parameter of another shape or dtype.
+///
+/// ```
+/// use tapegrad::{functional as F, Tensor};
+/// let x = Tensor::from_vec(vec![1.0f64, 3.0, 10.0, 30.0], &[2, 2])?;
+/// let y = F::layer_norm(&x, &[2], None, None, 0.0)?;
+/// assert_eq!(y.to_vec::<f64>()?, vec![-1.0, 1.0, -1.0, 1.0]);
+/// assert!(F::layer_norm(&x, &[3], None, None, 1e-5).is_err());
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn layer_norm(
+    input: &Tensor,
+    normalized_shape: &[usize],
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    const OP: &str = "layer_norm";
+    input.require_float(OP, "input")?;
+    if normalized_shape.is_empty() {
+        return Err(Error::shape(OP, "normalized_shape is empty; expected at least one dim"));
+    }
+    let k = normalized_shape.len();
+    if input.ndim() < k || input.shape()[input.ndim() - k..] != *normalized_shape {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "normalized_shape {normalized_shape:?} does not match the trailing dims of input of shape {:?}",
+                input.shape()
+            ),
+        ));
+    }
+    check_param(input, weight, "weight", normalized_shape)?;
+    check_param(input, bias, "bias", normalized_shape)?;
+    let n: usize = normalized_shape.iter().product();
+    let groups = if n == 0 { 0 } else { input.numel() / n };
+    let (mut means, mut rstds) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
+    let storage = float_op!(OP, "input", input, |xs| {
+        let w = match weight {
+            Some(w) => Some(w.data::<T>(OP, "weight")?),
+            None => None,
+        };
+        let b = match bias {
+            Some(b) => Some(b.data::<T>(OP, "bias")?),
+            None => None,
+        };
+        let (w, b): (Option<&[T]>, Option<&[T]>) = (w.as_deref(), b.as_deref());
+        let mut out = vec![T::zero(); xs.len()];
+        if n > 0 {
+            for (xr, o) in xs.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+                // two passes: the mean, then the squared deviations from it
+                let mean = xr.iter().map(|v| v.to_f64()).sum::<f64>() / n as f64;
+                let var = xr.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n as f64;
+                let rstd = 1.0 / (var + eps).sqrt();
+                for j in 0..n {
+                    let y = (xr[j].to_f64() - mean) * rstd * w.map_or(1.0, |w| w[j].to_f64())
+                        + b.map_or(0.0, |b| b[j].to_f64());
+                    o[j] = T::from_f64(y);
+                }
+                means.push(mean);
+                rstds.push(rstd);
+            }
+        }
+        T::wrap(out)
+    });
+    let node =
+        LayerNormBackward { n, mean: means, rstd: rstds, has_weight: weight.is_some(), has_bias: bias.is_some() };
+    let mut inputs = vec![input];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    Ok(Tensor::from_op(storage, input.shape(), node, &inputs))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tensor;
+    use crate::functional as F;
+
+    /// Without weight and bias, each group has mean 0 and (biased) variance 1.
+    #[test]
+    fn groups_are_standardised() {
+        let x = Tensor::from_vec((0..24).map(|i| (i * i) as f64).collect(), &[2, 3, 4]).unwrap();
+        let y = F::layer_norm(&x, &[3, 4], None, None, 0.0).unwrap().to_vec::<f64>().unwrap();
+        for g in y.chunks(12) {
+            let m = g.iter().sum::<f64>() / 12.0;
+            let v = g.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / 12.0;
+            assert!(m.abs() < 1e-12 && (v - 1.0).abs() < 1e-12);
+        }
+    }
+}
