@@ -142,3 +142,22 @@ fn gradcheck_catches_a_wrong_gradient() {
     let r = gradcheck(|t| t[0].detach().mul(&t[0]), &[x], EPS, ATOL, RTOL).unwrap();
     assert!(!r.passed, "{r:?}");
 }
+
+#[test]
+fn layer_activations_and_layer_norm() {
+    use tapegrad::functional as F;
+    for (k, &s) in SHAPES.iter().enumerate() {
+        let x = randn(s, 40 + k as u64).mul_scalar(2.0).unwrap();
+        check("gelu", |t| F::gelu(&t[0]), std::slice::from_ref(&x));
+        // away from the kink at 0
+        let away = uniform(s, 0.2, 3.0, 50 + k as u64).sub_scalar(1.6).unwrap();
+        check("leaky_relu", |t| F::leaky_relu(&t[0], 0.2), std::slice::from_ref(&away));
+    }
+    for (shape, ns) in [(&[4, 5][..], &[5][..]), (&[2, 3, 4], &[3, 4]), (&[6], &[6]), (&[3, 1], &[1])] {
+        let x = randn(shape, 70);
+        let w = randn(ns, 71).add_scalar(1.0).unwrap();
+        let b = randn(ns, 72);
+        check("layer_norm", |t| F::layer_norm(&t[0], ns, Some(&t[1]), Some(&t[2]), 1e-5), &[x.clone(), w, b]);
+        check("layer_norm without affine", |t| F::layer_norm(&t[0], ns, None, None, 1e-3), &[x]);
+    }
+}
