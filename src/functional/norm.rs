@@ -139,7 +139,7 @@ pub fn layer_norm(
     check_param(input, weight, "weight", normalized_shape)?;
     check_param(input, bias, "bias", normalized_shape)?;
     let n: usize = normalized_shape.iter().product();
-    let groups = if n == 0 { 0 } else { input.numel() / n };
+    let groups = input.numel().checked_div(n).unwrap_or(0);
     let (mut means, mut rstds) = (Vec::with_capacity(groups), Vec::with_capacity(groups));
     let storage = float_op!(OP, "input", input, |xs| {
         let w = match weight {
