@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use tapegrad::functional as F;
 use tapegrad::nn::{self, Module};
-use tapegrad::{DType, Reduction, Tensor, optim};
+use tapegrad::{DType, Reduction, Tensor, io, optim};
 
 fn rng() -> StdRng {
     StdRng::seed_from_u64(0)
@@ -158,9 +158,30 @@ fn memcpy(c: &mut Criterion) {
     });
 }
 
+/// PyTorch's `save_file(sd, path); load_file(path)` on 16 f32 tensors of
+/// 16 MiB each (256 MiB), in a fresh temporary directory.
+fn save_load(c: &mut Criterion) {
+    let nbytes = 256usize << 20;
+    let mut rng = rng();
+    let mut sd = nn::StateDict::new();
+    for i in 0..16 {
+        sd.insert(format!("layer{i}.weight"), Tensor::randn(&[nbytes / 4 / 16], DType::F32, &mut rng));
+    }
+    let dir = std::env::temp_dir().join(format!("tapegrad-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.safetensors");
+    c.bench_function("safetensors_save_load_256MiB", |b| {
+        b.iter(|| {
+            io::save_safetensors(&sd, &path).unwrap();
+            black_box(io::load_safetensors(&path).unwrap());
+        })
+    });
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cross_entropy, elementwise, overhead, layers, memcpy
+    targets = cross_entropy, elementwise, overhead, layers, memcpy, save_load
 }
 criterion_main!(benches);

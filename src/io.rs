@@ -26,19 +26,51 @@
 //! ```
 
 use crate::nn::StateDict;
+use crate::tensor::Slice;
 use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-/// One tensor's bytes, ready for the serializer.
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// One tensor's data, borrowed until the serializer asks for its bytes.
+enum Data<'a> {
+    F32(Slice<'a, f32>),
+    F64(Slice<'a, f64>),
+    I64(Slice<'a, i64>),
 }
 
-impl View for &Raw {
+/// One tensor as the serializer sees it.
+struct Raw<'a> {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Data<'a>,
+}
+
+/// The little-endian bytes of `values`: on a little-endian machine the
+/// values' own memory, borrowed, so saving writes the tensors without copying
+/// them first.
+#[cfg(target_endian = "little")]
+fn le_bytes<T: Copy, const N: usize>(values: &[T], _to: fn(T) -> [u8; N]) -> Cow<'_, [u8]> {
+    debug_assert_eq!(std::mem::size_of::<T>(), N);
+    // SAFETY: `T` is f32, f64 or i64 (`N` bytes, no padding, every byte
+    // initialized); the byte slice covers exactly the values' memory, `u8`
+    // has alignment 1, and it borrows `values` for its whole life.
+    Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) })
+}
+
+/// The little-endian bytes of `values`, converted one by one.
+#[cfg(not(target_endian = "little"))]
+fn le_bytes<T: Copy, const N: usize>(values: &[T], to: fn(T) -> [u8; N]) -> Cow<'_, [u8]> {
+    let mut out = vec![0u8; values.len() * N];
+    for (o, &v) in out.chunks_exact_mut(N).zip(values) {
+        o.copy_from_slice(&to(v));
+    }
+    Cow::Owned(out)
+}
+
+impl View for &Raw<'_> {
     fn dtype(&self) -> Dtype {
         self.dtype
     }
@@ -46,38 +78,49 @@ impl View for &Raw {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
+        match &self.data {
+            Data::F32(s) => le_bytes(s, f32::to_le_bytes),
+            Data::F64(s) => le_bytes(s, f64::to_le_bytes),
+            Data::I64(s) => le_bytes(s, i64::to_le_bytes),
+        }
     }
     fn data_len(&self) -> usize {
-        self.bytes.len()
+        match &self.data {
+            Data::F32(s) => s.len() * 4,
+            Data::F64(s) => s.len() * 8,
+            Data::I64(s) => s.len() * 8,
+        }
     }
 }
 
-/// The little-endian bytes of `t`, in row-major order, with its safetensors dtype.
-fn raw(op: &'static str, name: &str, t: &Tensor) -> Result<Raw> {
+/// `t`'s data with its safetensors dtype and shape.
+fn raw<'a>(op: &'static str, name: &str, t: &'a Tensor) -> Result<Raw<'a>> {
     let shape = t.shape().to_vec();
     let with = |e: Error| Error::io(op, format!("tensor {name:?}: {}", e.message()));
-    let (dtype, bytes) = match t.dtype() {
-        DType::F32 => (Dtype::F32, t.to_vec::<f32>().map_err(with)?.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        DType::F64 => (Dtype::F64, t.to_vec::<f64>().map_err(with)?.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        DType::I64 => (Dtype::I64, t.to_vec::<i64>().map_err(with)?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+    let (dtype, data) = match t.dtype() {
+        DType::F32 => (Dtype::F32, Data::F32(t.data::<f32>(op, name).map_err(with)?)),
+        DType::F64 => (Dtype::F64, Data::F64(t.data::<f64>(op, name).map_err(with)?)),
+        DType::I64 => (Dtype::I64, Data::I64(t.data::<i64>(op, name).map_err(with)?)),
     };
-    Ok(Raw { dtype, shape, bytes })
+    Ok(Raw { dtype, shape, data })
 }
 
 /// Writes `state` to `path` as a safetensors file (PyTorch's
 /// `safetensors.torch.save_file(state, path)`): each tensor under its key,
 /// with its dtype (`F32`, `F64`, `I64`) and shape, data little-endian in
-/// row-major order. Overwrites an existing file.
+/// row-major order. Replaces an existing file: the data goes to a temporary
+/// file beside `path`, renamed over it once complete.
 ///
 /// Errors ([`Error::Io`]) name the path if the file cannot be written.
 pub fn save_safetensors(state: &StateDict, path: impl AsRef<Path>) -> Result<()> {
     const OP: &str = "save_safetensors";
     let path = path.as_ref();
     let raws = state.iter().map(|(k, t)| Ok((k.as_str(), raw(OP, k, t)?))).collect::<Result<Vec<_>>>()?;
-    let bytes = safetensors::tensor::serialize(raws.iter().map(|(k, r)| (*k, r)), None)
-        .map_err(|e| Error::io(OP, format!("{}: {e}", path.display())))?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(OP, format!("{}: {e}", path.display())))
+    // Streams the header and each tensor's bytes through a buffered writer
+    // (to a sibling temporary file, then renamed over `path`) instead of
+    // assembling the whole file in memory first.
+    safetensors::tensor::serialize_to_file(raws.iter().map(|(k, r)| (*k, r)), None, path)
+        .map_err(|e| Error::io(OP, format!("{}: {e}", path.display())))
 }
 
 /// Why a safetensors file is not valid, in words naming the tensor where there is one.
@@ -98,16 +141,31 @@ fn describe(e: &SafeTensorError) -> String {
     }
 }
 
-/// Decodes `bytes` (`N` bytes per element) into a vector with `from_le_bytes`.
-fn decode<T, const N: usize>(bytes: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
-    bytes
-        .chunks_exact(N)
-        .map(|c| {
+/// Bytes read from the file per call while decoding: small enough to stay in
+/// cache between the read and the conversion, a multiple of every element size.
+const CHUNK: usize = 1 << 20;
+
+/// Reads `numel` elements of `N` little-endian bytes each from `file`,
+/// through `chunk`, into a vector with `from_le_bytes`.
+fn decode<T, const N: usize>(
+    file: &mut File,
+    chunk: &mut [u8],
+    numel: usize,
+    from: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(numel);
+    let mut left = numel * N;
+    while left > 0 {
+        let buf = &mut chunk[..left.min(CHUNK)];
+        file.read_exact(buf)?;
+        out.extend(buf.chunks_exact(N).map(|c| {
             let mut a = [0u8; N];
             a.copy_from_slice(c);
             from(a)
-        })
-        .collect()
+        }));
+        left -= buf.len();
+    }
+    Ok(out)
 }
 
 /// Reads a safetensors file (PyTorch's `safetensors.torch.load_file(path)`)
@@ -126,34 +184,68 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     const OP: &str = "load_safetensors";
     let path = path.as_ref();
     let err = |msg: String| Error::io(OP, format!("{}: {msg}", path.display()));
-    let buffer = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let file = SafeTensors::deserialize(&buffer).map_err(|e| err(describe(&e)))?;
+    let io_err = |e: std::io::Error| err(e.to_string());
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = usize::try_from(file.metadata().map_err(io_err)?.len())
+        .map_err(|_| err("the file is larger than this platform's address space".into()))?;
+    // The header is validated by the format's own parser, which wants a
+    // buffer as long as the file. The data part of that buffer stays zeroed
+    // and untouched (the allocator hands out lazily-mapped zero pages), and
+    // each tensor is then read from the file straight into its own vector,
+    // so the data is copied once, not read into a buffer and copied again.
+    let mut buffer = vec![0u8; len];
+    let head = len.min(8);
+    file.read_exact(&mut buffer[..head]).map_err(io_err)?;
+    if head == 8 {
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&buffer[..8]);
+        // a claim past the end of the file is left for the parser to reject
+        if let Ok(n) = usize::try_from(u64::from_le_bytes(n))
+            && n <= len - 8
+        {
+            file.read_exact(&mut buffer[8..8 + n]).map_err(io_err)?;
+        }
+    }
+    let (header, metadata) = SafeTensors::read_metadata(&buffer).map_err(|e| err(describe(&e)))?;
+    drop(buffer);
+    let start = 8 + header as u64;
+    let mut chunk = vec![0u8; CHUNK.min(metadata.data_len())];
     let mut state = StateDict::new();
-    for (name, view) in file.iter() {
-        let shape = view.shape();
-        let bytes = view.data();
+    for name in metadata.offset_keys() {
+        let Some(info) = metadata.info(&name) else { continue };
+        let shape = info.shape.as_slice();
+        let (begin, end) = info.data_offsets;
         let numel = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        let size = match view.dtype() {
+        let size = match info.dtype {
             Dtype::F32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
             other => {
                 return Err(err(format!("tensor {name:?} has dtype {other}; only F32, F64 and I64 are supported")));
             }
         };
-        if numel.and_then(|n| n.checked_mul(size)) != Some(bytes.len()) {
-            return Err(err(format!(
-                "tensor {name:?} has {} bytes; shape {shape:?} of dtype {} needs {size} bytes per element",
-                bytes.len(),
-                view.dtype()
-            )));
-        }
-        let tensor = match view.dtype() {
-            Dtype::F32 => Tensor::from_vec(decode(bytes, f32::from_le_bytes), shape),
-            Dtype::F64 => Tensor::from_vec(decode(bytes, f64::from_le_bytes), shape),
-            _ => Tensor::from_vec(decode(bytes, i64::from_le_bytes), shape),
+        let bytes = end.checked_sub(begin);
+        let numel = match numel {
+            Some(n) if n.checked_mul(size) == bytes => n,
+            _ => {
+                return Err(err(format!(
+                    "tensor {name:?} has {} bytes; shape {shape:?} of dtype {} needs {size} bytes per element",
+                    bytes.unwrap_or(0),
+                    info.dtype
+                )));
+            }
+        };
+        file.seek(SeekFrom::Start(start + begin as u64)).map_err(io_err)?;
+        let tensor = match info.dtype {
+            Dtype::F32 => {
+                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f32::from_le_bytes).map_err(io_err)?, shape)
+            }
+            Dtype::F64 => {
+                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f64::from_le_bytes).map_err(io_err)?, shape)
+            }
+            _ => Tensor::from_vec(decode(&mut file, &mut chunk, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;
-        state.insert(name.to_string(), tensor);
+        state.insert(name, tensor);
     }
     Ok(state)
 }

@@ -332,3 +332,64 @@ fn train_and_eval_reach_every_child() {
     assert_eq!(names, ["0.weight", "0.bias", "3.weight", "3.bias"]);
     assert!(model.named_buffers().is_empty());
 }
+
+/// The seed of the committed tapegrad-written model.
+const TAPEGRAD_MLP_SEED: u64 = 42;
+
+/// A tensor in the interop JSON format (`{"dtype", "shape", "data"}`). Each
+/// f32 is written as the f64 of the same value, whose shortest decimal reads
+/// back exactly in Python and here.
+fn json_tensor_f32(t: &Tensor) -> Value {
+    let data: Vec<Value> = t.to_vec::<f32>().unwrap().into_iter().map(|v| Value::from(f64::from(v))).collect();
+    serde_json::json!({ "dtype": "f32", "shape": t.shape(), "data": data })
+}
+
+/// `tests/interop/tapegrad_mlp.{safetensors,json}` are what tapegrad writes
+/// for the digits MLP built from `TAPEGRAD_MLP_SEED`, with its eval-mode
+/// logits on the 32 inputs of `digits_mlp.json`; `tools/interop_check.py`
+/// loads them into PyTorch. With `TAPEGRAD_WRITE_INTEROP=1` this test
+/// (re)writes both files instead of comparing.
+#[test]
+fn tapegrad_mlp_file_is_what_tapegrad_writes() {
+    let mut model = digits_mlp(TAPEGRAD_MLP_SEED);
+    model.train(false);
+    let input = tensor(&interop_json("digits_mlp")["input"]);
+    let logits = model.forward(&input).unwrap();
+    let committed = interop_file("tapegrad_mlp");
+    let json_path = committed.with_extension("json");
+
+    if std::env::var_os("TAPEGRAD_WRITE_INTEROP").is_some_and(|v| v == "1") {
+        io::save_safetensors(&model.state_dict(), &committed).unwrap();
+        let keys: serde_json::Map<String, Value> =
+            model.state_dict().iter().map(|(k, t)| (k.clone(), Value::from(t.shape().to_vec()))).collect();
+        let case = serde_json::json!({
+            "format": "tapegrad-interop/1",
+            "generator": format!("tapegrad {}", env!("CARGO_PKG_VERSION")),
+            "architecture": "Sequential(Linear(64, 128), ReLU, Dropout(0.1), Linear(128, 10))",
+            "seed": TAPEGRAD_MLP_SEED,
+            "state_dict_keys": keys,
+            "input": json_tensor_f32(&input),
+            "eval_logits": json_tensor_f32(&logits),
+        });
+        std::fs::write(&json_path, serde_json::to_string(&case).unwrap() + "\n").unwrap();
+    }
+
+    let path = temp("tapegrad_mlp");
+    io::save_safetensors(&model.state_dict(), &path).unwrap();
+    let written = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).ok();
+    assert!(written == std::fs::read(&committed).unwrap(), "the committed file is not what tapegrad writes");
+
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    assert_eq!(case["seed"], TAPEGRAD_MLP_SEED);
+    assert_eq!(tensor(&case["input"]).to_vec::<f32>().unwrap(), input.to_vec::<f32>().unwrap());
+    let expected = tensor(&case["eval_logits"]);
+    assert_eq!(logits.shape(), expected.shape());
+    // The logits come from this build's kernels, which pick their SIMD width
+    // at run time: another machine may sum the dot products in another order
+    // and differ in the last bits, so equality is to f32 rounding.
+    let (g, e) = (logits.to_vec::<f32>().unwrap(), expected.to_vec::<f32>().unwrap());
+    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
+        assert!((a - b).abs() <= 1e-6 + 1e-6 * b.abs(), "logit {i}: {a} vs committed {b}");
+    }
+}
