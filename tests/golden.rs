@@ -106,6 +106,8 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
                 o["normalized_shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
             F::layer_norm(x, &ns, t.get("weight"), t.get("bias"), f(o, "eps", 1e-5))
         }
+        "max_pool2d" => F::max_pool2d(x, pair(o, "kernel_size", 1), pair(o, "stride", 1), pair(o, "padding", 0)),
+        "avg_pool2d" => F::avg_pool2d(x, pair(o, "kernel_size", 1), pair(o, "stride", 1), pair(o, "padding", 0)),
         other => panic!("unknown op {other}"),
     }
 }
@@ -168,7 +170,8 @@ golden!(
     sigmoid,
     linear,
     conv2d,
-    layers
+    layers,
+    pooling
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

@@ -161,3 +161,27 @@ fn layer_activations_and_layer_norm() {
         check("layer_norm without affine", |t| F::layer_norm(&t[0], ns, None, None, 1e-3), &[x]);
     }
 }
+
+#[test]
+fn pooling() {
+    use tapegrad::functional as F;
+    type Pair = (usize, usize);
+    let geoms: &[(&[usize], Pair, Pair, Pair)] = &[
+        (&[2, 2, 4, 4], (2, 2), (2, 2), (0, 0)),
+        (&[1, 2, 5, 6], (3, 3), (2, 1), (1, 1)),
+        (&[2, 1, 4, 5], (2, 3), (1, 2), (1, 0)),
+        (&[3, 5, 4], (2, 2), (1, 1), (1, 1)),
+        (&[0, 2, 4, 4], (2, 2), (2, 2), (0, 0)),
+    ];
+    for (k, &(shape, kernel, stride, padding)) in geoms.iter().enumerate() {
+        let x = randn(shape, 90 + k as u64);
+        check("avg_pool2d", |t| F::avg_pool2d(&t[0], kernel, stride, padding), std::slice::from_ref(&x));
+        // distinct values at least 0.01 apart: no ties, and the finite-difference
+        // step never changes which element is a window's maximum
+        let n = x.numel();
+        let mut perm: Vec<usize> = (0..n).collect();
+        perm.sort_by_key(|&i| (i * 7919 + k) % n.max(1));
+        let spread = Tensor::from_vec(perm.iter().map(|&i| i as f64 * 0.01).collect(), shape).unwrap();
+        check("max_pool2d", |t| F::max_pool2d(&t[0], kernel, stride, padding), &[spread]);
+    }
+}

@@ -17,6 +17,7 @@ mod dropout;
 mod linear;
 mod loss;
 mod norm;
+mod pool;
 mod reduction;
 
 pub use activation::{gelu, leaky_relu, log_softmax, sigmoid, softmax};
@@ -25,4 +26,5 @@ pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::*;
 pub use norm::layer_norm;
+pub use pool::{avg_pool2d, max_pool2d};
 pub use reduction::Reduction;

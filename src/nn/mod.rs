@@ -44,6 +44,7 @@ mod flatten;
 mod linear;
 mod loss;
 mod norm;
+mod pool;
 mod sequential;
 pub mod utils;
 
@@ -54,6 +55,7 @@ pub use flatten::Flatten;
 pub use linear::Linear;
 pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
 pub use norm::LayerNorm;
+pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
 
 use crate::{Error, Result, Tensor};
