@@ -24,5 +24,5 @@ pub use conv::{Conv2dOptions, conv2d};
 pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::*;
-pub use norm::layer_norm;
+pub use norm::{batch_norm, layer_norm};
 pub use reduction::Reduction;
