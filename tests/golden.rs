@@ -108,6 +108,34 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
         }
         "max_pool2d" => F::max_pool2d(x, pair(o, "kernel_size", 1), pair(o, "stride", 1), pair(o, "padding", 0)),
         "avg_pool2d" => F::avg_pool2d(x, pair(o, "kernel_size", 1), pair(o, "stride", 1), pair(o, "padding", 0)),
+        "batch_norm" => {
+            // running statistics updated in place must be replaceable leaves
+            let stat = |k: &str| t.get(k).map(|v| v.detach().requires_grad());
+            let (rm, rv) = (stat("running_mean"), stat("running_var"));
+            F::batch_norm(
+                x,
+                rm.as_ref(),
+                rv.as_ref(),
+                t.get("weight"),
+                t.get("bias"),
+                o["training"].as_bool().unwrap(),
+                f(o, "momentum", 0.1),
+                f(o, "eps", 1e-5),
+            )
+        }
+        "batch_norm1d" | "batch_norm2d" => {
+            let n = o["num_features"].as_u64().unwrap() as usize;
+            let training = o["training"].as_bool().unwrap();
+            if op == "batch_norm1d" {
+                let mut m = nn::BatchNorm1d::new(n);
+                nn::Module::train(&mut m, training);
+                m.forward(x)
+            } else {
+                let mut m = nn::BatchNorm2d::new(n);
+                nn::Module::train(&mut m, training);
+                m.forward(x)
+            }
+        }
         other => panic!("unknown op {other}"),
     }
 }
@@ -171,7 +199,8 @@ golden!(
     linear,
     conv2d,
     layers,
-    pooling
+    pooling,
+    batch_norm
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

@@ -393,3 +393,54 @@ fn tapegrad_mlp_file_is_what_tapegrad_writes() {
         assert!((a - b).abs() <= 1e-6 + 1e-6 * b.abs(), "logit {i}: {a} vs committed {b}");
     }
 }
+
+/// PyTorch's digits CNN (`tests/interop/digits_cnn.*`).
+fn digits_cnn(seed: u64) -> nn::Sequential {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pad = F::Conv2dOptions { padding: (1, 1), ..Default::default() };
+    nn::Sequential::new(vec![
+        Box::new(nn::Conv2d::new(1, 8, (3, 3), &mut rng).options(pad.clone())),
+        Box::new(nn::BatchNorm2d::new(8)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::MaxPool2d::new((2, 2))),
+        Box::new(nn::Conv2d::new(8, 16, (3, 3), &mut rng).options(pad)),
+        Box::new(nn::BatchNorm2d::new(16)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::AvgPool2d::new((2, 2))),
+        Box::new(nn::Flatten::new(1, -1)),
+        Box::new(nn::Linear::new(64, 32, &mut rng)),
+        Box::new(nn::Tanh::new()),
+        Box::new(nn::LayerNorm::new(&[32])),
+        Box::new(nn::Linear::new(32, 10, &mut rng)),
+    ])
+}
+
+#[test]
+fn digits_cnn_gives_pytorchs_eval_logits() {
+    let case = interop_json("digits_cnn");
+    let state = io::load_safetensors(interop_file("digits_cnn")).unwrap();
+    for (k, shape) in case["state_dict_keys"].as_object().unwrap() {
+        let shape: Vec<usize> = shape.as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(state[k].shape(), shape.as_slice(), "{k}");
+    }
+    assert_eq!(state["1.num_batches_tracked"].dtype(), DType::I64);
+    let mut model = digits_cnn(0);
+    let report = model.load_state_dict(&state, true).unwrap();
+    assert!(report.missing.is_empty() && report.unexpected.is_empty(), "{report:?}");
+    let mut keys: Vec<String> = model.state_dict().into_keys().collect();
+    let mut want: Vec<String> = case["state_dict_keys"].as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    want.sort();
+    assert_eq!(keys, want, "PyTorch's key names");
+    model.train(false);
+    let input = tensor(&case["input"]);
+    let expected = tensor(&case["eval_logits"]);
+    let got = model.forward(&input).unwrap();
+    assert_eq!(got.shape(), expected.shape());
+    // f32 tolerances: convolutions, batch norm and layer norm sum in another
+    // order than PyTorch's kernels, so the last bits of each logit may differ
+    let (g, e) = (got.to_vec::<f32>().unwrap(), expected.to_vec::<f32>().unwrap());
+    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
+        assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "logit {i}: {a} vs PyTorch's {b}");
+    }
+}

@@ -25,6 +25,6 @@ pub use conv::{Conv2dOptions, conv2d};
 pub use dropout::dropout;
 pub use linear::linear;
 pub use loss::*;
-pub use norm::layer_norm;
+pub use norm::{batch_norm, layer_norm};
 pub use pool::{avg_pool2d, max_pool2d};
 pub use reduction::Reduction;

@@ -1,4 +1,4 @@
-//! Normalisation layers: `layer_norm`, one fused op with its backward.
+//! Normalisation layers: `layer_norm` and `batch_norm`, each one fused op with its backward.
 
 use crate::autograd::Backward;
 use crate::tensor::Tensor;
@@ -171,6 +171,266 @@ pub fn layer_norm(
     });
     let node =
         LayerNormBackward { n, mean: means, rstd: rstds, has_weight: weight.is_some(), has_bias: bias.is_some() };
+    let mut inputs = vec![input];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    Ok(Tensor::from_op(storage, input.shape(), node, &inputs))
+}
+
+struct BatchNormBackward {
+    /// Channels, and elements per (sample, channel) block (the product of the dims after 1).
+    c: usize,
+    s: usize,
+    /// Per channel, the mean and `1/√(var + eps)` used by the forward pass.
+    mean: Vec<f64>,
+    rstd: Vec<f64>,
+    /// Batch statistics (train mode) or fixed running statistics (eval mode).
+    training: bool,
+    has_weight: bool,
+    has_bias: bool,
+}
+
+impl Backward for BatchNormBackward {
+    fn name(&self) -> &'static str {
+        "NativeBatchNormBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        const OP: &str = "batch_norm";
+        let x = &inputs[0];
+        let w = self.has_weight.then(|| &inputs[1]);
+        let b = self.has_bias.then(|| &inputs[1 + usize::from(self.has_weight)]);
+        let (c, s) = (self.c, self.s);
+        let (gx, gw, gb) = float_op!(OP, "input", x, |xs| {
+            let g = grad.data::<T>(OP, "grad")?;
+            let ws = match w {
+                Some(w) => Some(w.data::<T>(OP, "weight")?),
+                None => None,
+            };
+            let ws: Option<&[T]> = ws.as_deref();
+            let mut gx = vec![T::zero(); xs.len()];
+            let (mut dw, mut db) = (vec![0.0f64; c], vec![0.0f64; c]);
+            let block = c * s;
+            let n = xs.len().checked_div(block).unwrap_or(0);
+            let m = (n * s) as f64;
+            for ch in 0..c {
+                let (mean, rstd) = (self.mean[ch], self.rstd[ch]);
+                let wc = ws.map_or(1.0, |w| w[ch].to_f64());
+                let (mut s_g, mut s_g_xhat) = (0.0f64, 0.0f64);
+                for i in 0..n {
+                    let base = i * block + ch * s;
+                    for j in base..base + s {
+                        let xhat = (xs[j].to_f64() - mean) * rstd;
+                        s_g += g[j].to_f64();
+                        s_g_xhat += g[j].to_f64() * xhat;
+                    }
+                }
+                dw[ch] = s_g_xhat;
+                db[ch] = s_g;
+                let (m_g, m_g_xhat) = if self.training && m > 0.0 { (s_g / m, s_g_xhat / m) } else { (0.0, 0.0) };
+                for i in 0..n {
+                    let base = i * block + ch * s;
+                    for j in base..base + s {
+                        let v = if self.training {
+                            // dx = w·rstd·(g − mean(g) − x̂·mean(g·x̂))
+                            let xhat = (xs[j].to_f64() - mean) * rstd;
+                            wc * rstd * (g[j].to_f64() - m_g - xhat * m_g_xhat)
+                        } else {
+                            wc * rstd * g[j].to_f64()
+                        };
+                        gx[j] = T::from_f64(v);
+                    }
+                }
+            }
+            let gx = x.tracks_grad().then(|| Tensor::from_storage(T::wrap(gx), x.shape()));
+            let to = |v: Vec<f64>, t: &Tensor| {
+                Tensor::from_storage(T::wrap(v.into_iter().map(T::from_f64).collect()), t.shape())
+            };
+            let gw = w.filter(|w| w.tracks_grad()).map(|w| to(dw, w));
+            let gb = b.filter(|b| b.tracks_grad()).map(|b| to(db, b));
+            (gx, gw, gb)
+        });
+        let mut out = vec![gx];
+        if self.has_weight {
+            out.push(gw);
+        }
+        if self.has_bias {
+            out.push(gb);
+        }
+        Ok(out)
+    }
+}
+
+/// Batch normalisation over the channel dim 1 (`F.batch_norm(input,
+/// running_mean, running_var, weight, bias, training, momentum, eps)`, the
+/// maths of `nn.BatchNorm1d` / `nn.BatchNorm2d`): for each channel `c`,
+///
+/// `y = (x − mean_c) / √(var_c + eps) · weight_c + bias_c`
+///
+/// With `training`, `mean_c` and `var_c` are the batch's (over every dim but
+/// 1, the biased variance), and the running statistics, when given, are
+/// updated in place: `running = (1 − momentum)·running + momentum·batch`,
+/// with the unbiased batch variance for `running_var` (as PyTorch). Without
+/// `training`, the running statistics are used (both must be given) and are
+/// not changed. Statistics are accumulated in f64.
+///
+/// Shapes: `input (N, C, *)`, each of `running_mean`, `running_var`,
+/// `weight`, `bias` of shape `(C)` and the input's dtype; the output has the
+/// input's shape. Running statistics updated in place must be replaceable
+/// leaves (made with [`Tensor::requires_grad`]; no gradient flows into them).
+/// Errors name the argument: an input with fewer than 2 dims, a parameter of
+/// another shape or dtype, missing running statistics in eval mode, and a
+/// batch with one value per channel in training ("expected more than 1 value
+/// per channel when training").
+///
+/// ```
+/// use tapegrad::{functional as F, DType, Tensor};
+/// let x = Tensor::from_vec(vec![1.0f64, 10.0, 3.0, 30.0], &[2, 2])?;
+/// let rm = Tensor::zeros(&[2], DType::F64).requires_grad();
+/// let rv = Tensor::ones(&[2], DType::F64).requires_grad();
+/// let y = F::batch_norm(&x, Some(&rm), Some(&rv), None, None, true, 0.1, 0.0)?;
+/// assert_eq!(y.to_vec::<f64>()?, vec![-1.0, -1.0, 1.0, 1.0]);
+/// assert_eq!(rm.to_vec::<f64>()?, vec![0.2, 2.0]);   // 0.1 · batch mean
+/// let one = Tensor::from_vec(vec![1.0f64, 2.0], &[1, 2])?;   // one value per channel
+/// assert!(F::batch_norm(&one, None, None, None, None, true, 0.1, 1e-5).is_err());
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm(
+    input: &Tensor,
+    running_mean: Option<&Tensor>,
+    running_var: Option<&Tensor>,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<Tensor> {
+    const OP: &str = "batch_norm";
+    input.require_float(OP, "input")?;
+    if input.ndim() < 2 {
+        return Err(Error::shape(
+            OP,
+            format!("input has shape {:?}; expected at least 2 dims (N, C, *)", input.shape()),
+        ));
+    }
+    let c = input.shape()[1];
+    for (p, arg) in [(running_mean, "running_mean"), (running_var, "running_var"), (weight, "weight"), (bias, "bias")] {
+        if let Some(p) = p {
+            input.require_same_dtype(p, OP, arg)?;
+            if p.shape() != [c] {
+                return Err(Error::shape(
+                    OP,
+                    format!("{arg} has shape {:?}; expected [{c}], the input's channel count (dim 1)", p.shape()),
+                ));
+            }
+        }
+    }
+    let s: usize = input.shape()[2..].iter().product();
+    let n = input.shape()[0];
+    let m = n * s;
+    let (rm, rv) = if training {
+        if m == 1 {
+            return Err(Error::value(
+                OP,
+                format!("expected more than 1 value per channel when training, got input of shape {:?}", input.shape()),
+            ));
+        }
+        for (p, arg) in [(running_mean, "running_mean"), (running_var, "running_var")] {
+            if let Some(p) = p
+                && !(p.is_leaf() && p.tracks_grad())
+            {
+                return Err(Error::autograd(
+                    OP,
+                    format!("{arg} cannot be updated in place (not made with requires_grad())"),
+                ));
+            }
+        }
+        (None, None)
+    } else {
+        match (running_mean, running_var) {
+            (Some(rm), Some(rv)) => (Some(rm), Some(rv)),
+            _ => {
+                return Err(Error::value(
+                    OP,
+                    "running_mean and running_var must both be given in eval mode (training = false)",
+                ));
+            }
+        }
+    };
+    let (mut means, mut rstds) = (vec![0.0f64; c], vec![0.0f64; c]);
+    let mut vars = vec![0.0f64; c];
+    let block = c * s;
+    let (storage, new_stats) = float_op!(OP, "input", input, |xs| {
+        let fetch = |t: Option<&Tensor>, arg: &str| -> Result<Option<Vec<f64>>> {
+            match t {
+                Some(t) => Ok(Some(t.data::<T>(OP, arg)?.iter().map(|v| v.to_f64()).collect())),
+                None => Ok(None),
+            }
+        };
+        let (w, b) = (fetch(weight, "weight")?, fetch(bias, "bias")?);
+        let (rmv, rvv) = (fetch(rm, "running_mean")?, fetch(rv, "running_var")?);
+        let mut out = vec![T::zero(); xs.len()];
+        for ch in 0..c {
+            let (mean, var) = match (&rmv, &rvv) {
+                (Some(rm), Some(rv)) => (rm[ch], rv[ch]),
+                _ => {
+                    // two passes: the mean, then the squared deviations from it
+                    let mut sum = 0.0f64;
+                    for i in 0..n {
+                        sum += xs[i * block + ch * s..][..s].iter().map(|v| v.to_f64()).sum::<f64>();
+                    }
+                    let mean = sum / m as f64;
+                    let mut sq = 0.0f64;
+                    for i in 0..n {
+                        sq += xs[i * block + ch * s..][..s].iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>();
+                    }
+                    (mean, sq / m as f64)
+                }
+            };
+            let rstd = 1.0 / (var + eps).sqrt();
+            let (wc, bc) = (w.as_ref().map_or(1.0, |w| w[ch]), b.as_ref().map_or(0.0, |b| b[ch]));
+            for i in 0..n {
+                let base = i * block + ch * s;
+                for j in base..base + s {
+                    out[j] = T::from_f64((xs[j].to_f64() - mean) * rstd * wc + bc);
+                }
+            }
+            means[ch] = mean;
+            vars[ch] = var;
+            rstds[ch] = rstd;
+        }
+        // the running statistics' new values, in train mode
+        let mut new_stats = Vec::new();
+        if training {
+            let unbiased = m as f64 / (m as f64 - 1.0);
+            for (p, arg, batch, scale) in
+                [(running_mean, "running_mean", &means, 1.0), (running_var, "running_var", &vars, unbiased)]
+            {
+                if let Some(p) = p {
+                    let old = p.data::<T>(OP, arg)?;
+                    let v: Vec<T> = old
+                        .iter()
+                        .zip(batch.iter())
+                        .map(|(o, bt)| T::from_f64((1.0 - momentum) * o.to_f64() + momentum * bt * scale))
+                        .collect();
+                    new_stats.push((p, Tensor::from_storage(T::wrap(v), &[c])));
+                }
+            }
+        }
+        (T::wrap(out), new_stats)
+    });
+    for (p, value) in new_stats {
+        p.set_data(&value)?;
+    }
+    let node = BatchNormBackward {
+        c,
+        s,
+        mean: means,
+        rstd: rstds,
+        training,
+        has_weight: weight.is_some(),
+        has_bias: bias.is_some(),
+    };
     let mut inputs = vec![input];
     inputs.extend(weight);
     inputs.extend(bias);

@@ -38,6 +38,7 @@
 //! ```
 
 mod activation;
+mod batch_norm;
 mod conv;
 mod dropout;
 mod flatten;
@@ -49,6 +50,7 @@ mod sequential;
 pub mod utils;
 
 pub use activation::{Gelu, LeakyRelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
+pub use batch_norm::{BatchNorm1d, BatchNorm2d};
 pub use conv::Conv2d;
 pub use dropout::Dropout;
 pub use flatten::Flatten;
