@@ -14,22 +14,14 @@ resulting `running_mean`, `running_var`, `num_batches_tracked`, then
 
 Run: python tools/batchnorm_reference.py > tests/golden/batch_norm.json
 Needs a Python with torch."""
-import json, math
+import json
 import torch
+from golden_format import DT, enc
 import torch.nn.functional as F
 
 gen = torch.Generator().manual_seed(23)
-DT = {torch.float32: "f32", torch.float64: "f64", torch.int64: "i64"}
 
 
-def num(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
-
-
-def enc(t):
-    return {"dtype": DT[t.dtype], "shape": list(t.shape), "data": [num(v) for v in t.detach().flatten().tolist()]}
 
 
 cases = []

@@ -4,22 +4,14 @@ the crate), in the tapegrad-golden/1 format of tests/golden/README.md.
 
 Run: python tools/layers_reference.py > tests/golden/layers.json
 Needs a Python with torch."""
-import json, math
+import json
 import torch
+from golden_format import DT, enc
 import torch.nn.functional as F
 
 gen = torch.Generator().manual_seed(21)
-DT = {torch.float32: "f32", torch.float64: "f64"}
 
 
-def num(v):
-    if isinstance(v, float) and not math.isfinite(v):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
-
-
-def enc(t):
-    return {"dtype": DT[t.dtype], "shape": list(t.shape), "data": [num(v) for v in t.detach().flatten().tolist()]}
 
 
 cases = []
