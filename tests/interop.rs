@@ -40,6 +40,22 @@ fn digits_mlp(seed: u64) -> nn::Sequential {
     ])
 }
 
+/// The model's logits on the case's inputs, checked against PyTorch's
+/// `eval_logits` at f32 tolerances: the two libraries sum dot products,
+/// convolutions and normalisations in different orders, so the last bits of
+/// each logit may differ. Returns the logits.
+fn assert_pytorchs_logits(model: &nn::Sequential, case: &Value) -> Vec<f32> {
+    let input = tensor(&case["input"]);
+    let expected = tensor(&case["eval_logits"]);
+    let got = model.forward(&input).unwrap();
+    assert_eq!(got.shape(), expected.shape());
+    let (g, e) = (got.to_vec::<f32>().unwrap(), expected.to_vec::<f32>().unwrap());
+    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
+        assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "logit {i}: {a} vs PyTorch's {b}");
+    }
+    g
+}
+
 #[test]
 fn digits_mlp_gives_pytorchs_eval_logits() {
     let case = interop_json("digits_mlp");
@@ -58,17 +74,9 @@ fn digits_mlp_gives_pytorchs_eval_logits() {
     model.train(false);
     assert!(!model.is_training());
 
-    let input = tensor(&case["input"]);
-    let expected = tensor(&case["eval_logits"]);
-    let got = model.forward(&input).unwrap();
-    assert_eq!(got.shape(), expected.shape());
-    // f32 tolerances: the two libraries sum the 64- and 128-term dot products
-    // in different orders, so the last bits of each logit may differ.
-    let (g, e) = (got.to_vec::<f32>().unwrap(), expected.to_vec::<f32>().unwrap());
-    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
-        assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "logit {i}: {a} vs PyTorch's {b}");
-    }
+    let g = assert_pytorchs_logits(&model, &case);
     // eval mode is deterministic: dropout is the identity
+    let input = tensor(&case["input"]);
     assert_eq!(model.forward(&input).unwrap().to_vec::<f32>().unwrap(), g);
 }
 
@@ -433,14 +441,5 @@ fn digits_cnn_gives_pytorchs_eval_logits() {
     want.sort();
     assert_eq!(keys, want, "PyTorch's key names");
     model.train(false);
-    let input = tensor(&case["input"]);
-    let expected = tensor(&case["eval_logits"]);
-    let got = model.forward(&input).unwrap();
-    assert_eq!(got.shape(), expected.shape());
-    // f32 tolerances: convolutions, batch norm and layer norm sum in another
-    // order than PyTorch's kernels, so the last bits of each logit may differ
-    let (g, e) = (got.to_vec::<f32>().unwrap(), expected.to_vec::<f32>().unwrap());
-    for (i, (a, b)) in g.iter().zip(&e).enumerate() {
-        assert!((a - b).abs() <= 1e-5 + 1e-5 * b.abs(), "logit {i}: {a} vs PyTorch's {b}");
-    }
+    assert_pytorchs_logits(&model, &case);
 }

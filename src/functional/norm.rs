@@ -1,9 +1,53 @@
 //! Normalisation layers: `layer_norm` and `batch_norm`, each one fused op with its backward.
 
 use crate::autograd::Backward;
+use crate::tensor::Float;
 use crate::tensor::Tensor;
 use crate::tensor::ops::float_op;
 use crate::{Error, Result};
+
+/// The optional weight and bias of a normalisation, which follow the input
+/// in its node's inputs (each present or not).
+fn affine_inputs(inputs: &[Tensor], has_weight: bool, has_bias: bool) -> (Option<&Tensor>, Option<&Tensor>) {
+    let w = has_weight.then(|| &inputs[1]);
+    let b = has_bias.then(|| &inputs[1 + usize::from(has_weight)]);
+    (w, b)
+}
+
+/// The gradients of a normalisation's input, weight and bias as tensors,
+/// each only where its tensor tracks gradients (the weight's and bias's
+/// summed in f64 and rounded once to `T`).
+fn affine_grads<T: Float>(
+    (x, gx): (&Tensor, Vec<T>),
+    (w, dw): (Option<&Tensor>, Vec<f64>),
+    (b, db): (Option<&Tensor>, Vec<f64>),
+) -> [Option<Tensor>; 3] {
+    let to =
+        |v: Vec<f64>, t: &Tensor| Tensor::from_storage(T::wrap(v.into_iter().map(T::from_f64).collect()), t.shape());
+    let gx = x.tracks_grad().then(|| Tensor::from_storage(T::wrap(gx), x.shape()));
+    let gw = w.filter(|w| w.tracks_grad()).map(|w| to(dw, w));
+    let gb = b.filter(|b| b.tracks_grad()).map(|b| to(db, b));
+    [gx, gw, gb]
+}
+
+/// The backward's result in the order of the node's inputs: the input's
+/// gradient, then the weight's and the bias's where the op had them.
+fn grads_list(
+    gx: Option<Tensor>,
+    gw: Option<Tensor>,
+    gb: Option<Tensor>,
+    has_weight: bool,
+    has_bias: bool,
+) -> Vec<Option<Tensor>> {
+    let mut out = vec![gx];
+    if has_weight {
+        out.push(gw);
+    }
+    if has_bias {
+        out.push(gb);
+    }
+    out
+}
 
 struct LayerNormBackward {
     /// Elements per normalised group (the product of `normalized_shape`).
@@ -22,10 +66,9 @@ impl Backward for LayerNormBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         const OP: &str = "layer_norm";
         let x = &inputs[0];
-        let w = self.has_weight.then(|| &inputs[1]);
-        let b = self.has_bias.then(|| &inputs[1 + usize::from(self.has_weight)]);
+        let (w, b) = affine_inputs(inputs, self.has_weight, self.has_bias);
         let n = self.n;
-        let (gx, gw, gb) = float_op!(OP, "input", x, |xs| {
+        let [gx, gw, gb] = float_op!(OP, "input", x, |xs| {
             let g = grad.data::<T>(OP, "grad")?;
             let ws = match w {
                 Some(w) => Some(w.data::<T>(OP, "weight")?),
@@ -59,22 +102,9 @@ impl Backward for LayerNormBackward {
                     }
                 }
             }
-            let gx = x.tracks_grad().then(|| Tensor::from_storage(T::wrap(gx), x.shape()));
-            let to = |v: Vec<f64>, t: &Tensor| {
-                Tensor::from_storage(T::wrap(v.into_iter().map(T::from_f64).collect()), t.shape())
-            };
-            let gw = w.filter(|w| w.tracks_grad()).map(|w| to(dw, w));
-            let gb = b.filter(|b| b.tracks_grad()).map(|b| to(db, b));
-            (gx, gw, gb)
+            affine_grads::<T>((x, gx), (w, dw), (b, db))
         });
-        let mut out = vec![gx];
-        if self.has_weight {
-            out.push(gw);
-        }
-        if self.has_bias {
-            out.push(gb);
-        }
-        Ok(out)
+        Ok(grads_list(gx, gw, gb, self.has_weight, self.has_bias))
     }
 }
 
@@ -197,10 +227,9 @@ impl Backward for BatchNormBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         const OP: &str = "batch_norm";
         let x = &inputs[0];
-        let w = self.has_weight.then(|| &inputs[1]);
-        let b = self.has_bias.then(|| &inputs[1 + usize::from(self.has_weight)]);
+        let (w, b) = affine_inputs(inputs, self.has_weight, self.has_bias);
         let (c, s) = (self.c, self.s);
-        let (gx, gw, gb) = float_op!(OP, "input", x, |xs| {
+        let [gx, gw, gb] = float_op!(OP, "input", x, |xs| {
             let g = grad.data::<T>(OP, "grad")?;
             let ws = match w {
                 Some(w) => Some(w.data::<T>(OP, "weight")?),
@@ -241,22 +270,9 @@ impl Backward for BatchNormBackward {
                     }
                 }
             }
-            let gx = x.tracks_grad().then(|| Tensor::from_storage(T::wrap(gx), x.shape()));
-            let to = |v: Vec<f64>, t: &Tensor| {
-                Tensor::from_storage(T::wrap(v.into_iter().map(T::from_f64).collect()), t.shape())
-            };
-            let gw = w.filter(|w| w.tracks_grad()).map(|w| to(dw, w));
-            let gb = b.filter(|b| b.tracks_grad()).map(|b| to(db, b));
-            (gx, gw, gb)
+            affine_grads::<T>((x, gx), (w, dw), (b, db))
         });
-        let mut out = vec![gx];
-        if self.has_weight {
-            out.push(gw);
-        }
-        if self.has_bias {
-            out.push(gb);
-        }
-        Ok(out)
+        Ok(grads_list(gx, gw, gb, self.has_weight, self.has_bias))
     }
 }
 
