@@ -6,7 +6,7 @@ Run: python tools/layers_reference.py > tests/golden/layers.json
 Needs a Python with torch."""
 import json
 import torch
-from golden_format import DT, enc
+from golden_format import DT, record
 import torch.nn.functional as F
 
 gen = torch.Generator().manual_seed(21)
@@ -18,20 +18,7 @@ cases = []
 
 
 def case(cid, op, inputs, options, fn, grad_inputs):
-    ins = {k: v.clone().requires_grad_(k in grad_inputs) for k, v in inputs.items()}
-    c = {"id": cid, "op": op, "inputs": {k: enc(v) for k, v in inputs.items()}, "options": options}
-    try:
-        out = fn(ins)
-    except Exception as e:  # PyTorch rejects the input: the engine must return an Err
-        c["error"] = str(e).split("\n")[0]
-        cases.append(c)
-        return
-    go = torch.randn(out.shape, generator=gen, dtype=out.dtype)
-    (out * go).sum().backward()
-    c["output"] = enc(out)
-    c["grad_output"] = enc(go)
-    c["grads"] = {k: enc(ins[k].grad) for k in grad_inputs}
-    cases.append(c)
+    record(cases, gen, cid, op, inputs, options, fn, grad_inputs)
 
 
 def randn(shape, dt, scale=1.0):
