@@ -142,6 +142,40 @@ fn layers(c: &mut Criterion) {
     });
 }
 
+/// The digits CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Conv2d, BatchNorm2d,
+/// ReLU, AvgPool2d, Flatten, Linear, Tanh, LayerNorm, Dropout, Linear) on a
+/// batch of 64 images of 1×8×8: forward, cross_entropy, backward, Adam step.
+fn cnn_digits(c: &mut Criterion) {
+    let mut r = rng();
+    let pad = F::Conv2dOptions { padding: (1, 1), ..Default::default() };
+    let m = nn::Sequential::new(vec![
+        Box::new(nn::Conv2d::new(1, 8, (3, 3), &mut r).options(pad.clone())),
+        Box::new(nn::BatchNorm2d::new(8)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::MaxPool2d::new((2, 2))),
+        Box::new(nn::Conv2d::new(8, 16, (3, 3), &mut r).options(pad)),
+        Box::new(nn::BatchNorm2d::new(16)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::AvgPool2d::new((2, 2))),
+        Box::new(nn::Flatten::new(1, -1)),
+        Box::new(nn::Linear::new(64, 32, &mut r)),
+        Box::new(nn::Tanh::new()),
+        Box::new(nn::LayerNorm::new(&[32])),
+        Box::new(nn::Dropout::new(0.1).seed(0)),
+        Box::new(nn::Linear::new(32, 10, &mut r)),
+    ]);
+    let mut opt = optim::Adam::new(m.parameters(), 1e-3);
+    let x = Tensor::randn(&[64, 1, 8, 8], DType::F32, &mut r);
+    let t = Tensor::randint(0, 10, &[64], &mut r);
+    c.bench_function("cnn_digits_train_step_b64", |b| {
+        b.iter(|| {
+            opt.zero_grad();
+            F::cross_entropy(&m.forward(&x).unwrap(), &t, &Default::default()).unwrap().backward().unwrap();
+            opt.step().unwrap();
+        })
+    });
+}
+
 /// The floor of a memory-bound loss: one copy of the 64 MiB of logits of
 /// `ce_*_2048x8192`, on all cores (as PyTorch's `copy_`, which the baseline
 /// script times as its floor).
@@ -182,6 +216,6 @@ fn save_load(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cross_entropy, elementwise, overhead, layers, memcpy, save_load
+    targets = cross_entropy, elementwise, overhead, layers, cnn_digits, memcpy, save_load
 }
 criterion_main!(benches);
