@@ -145,8 +145,49 @@ fn describe(e: &SafeTensorError) -> String {
 /// cache between the read and the conversion, a multiple of every element size.
 const CHUNK: usize = 1 << 20;
 
+/// Numbers whose every bit pattern is a valid value, stored in the file as
+/// their own little-endian bytes.
+trait Plain: Copy + Default {}
+impl Plain for f32 {}
+impl Plain for f64 {}
+impl Plain for i64 {}
+
+/// `numel` values read from the file's current position straight into
+/// their vector: on a little-endian machine the file's bytes are the values'
+/// bytes, so they are copied once (page cache to vector) instead of through
+/// a chunk buffer and a conversion.
+#[cfg(target_endian = "little")]
+fn read_plain<T: Plain, const N: usize>(
+    file: &mut File,
+    _chunk: &mut [u8],
+    numel: usize,
+    _from: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    debug_assert_eq!(std::mem::size_of::<T>(), N);
+    let mut out = vec![T::default(); numel];
+    // SAFETY: `T` is f32, f64 or i64 (`Plain`): `N` bytes, no padding, and
+    // every bit pattern is a valid value, so writing arbitrary bytes through
+    // this view leaves valid values; the view covers exactly the vector's
+    // initialized elements and is dropped before `out` is used again.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&out[..])) };
+    file.read_exact(bytes)?;
+    Ok(out)
+}
+
+#[cfg(not(target_endian = "little"))]
+fn read_plain<T: Plain, const N: usize>(
+    file: &mut File,
+    chunk: &mut [u8],
+    numel: usize,
+    from: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    decode(file, chunk, numel, from)
+}
+
 /// Reads `numel` elements of `N` little-endian bytes each from `file`,
 /// through `chunk`, into a vector with `from_le_bytes`.
+// big-endian machines read every dtype through it
+#[cfg_attr(target_endian = "little", allow(dead_code))]
 fn decode<T, const N: usize>(
     file: &mut File,
     chunk: &mut [u8],
@@ -237,12 +278,12 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
         file.seek(SeekFrom::Start(start + begin as u64)).map_err(io_err)?;
         let tensor = match info.dtype {
             Dtype::F32 => {
-                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f32::from_le_bytes).map_err(io_err)?, shape)
+                Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, f32::from_le_bytes).map_err(io_err)?, shape)
             }
             Dtype::F64 => {
-                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f64::from_le_bytes).map_err(io_err)?, shape)
+                Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, f64::from_le_bytes).map_err(io_err)?, shape)
             }
-            _ => Tensor::from_vec(decode(&mut file, &mut chunk, numel, i64::from_le_bytes).map_err(io_err)?, shape),
+            _ => Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;
         state.insert(name, tensor);
