@@ -31,7 +31,7 @@ use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
 /// One tensor's data, borrowed until the serializer asks for its bytes.
@@ -147,45 +147,70 @@ const CHUNK: usize = 1 << 20;
 
 /// Numbers whose every bit pattern is a valid value, stored in the file as
 /// their own little-endian bytes.
-trait Plain: Copy + Default {}
+trait Plain: crate::tensor::Element {}
 impl Plain for f32 {}
 impl Plain for f64 {}
 impl Plain for i64 {}
 
-/// `numel` values read from the file's current position straight into
-/// their vector: on a little-endian machine the file's bytes are the values'
-/// bytes, so they are copied once (page cache to vector) instead of through
-/// a chunk buffer and a conversion.
+/// Reads of at least this many bytes are split among the cores.
+const PAR_READ: usize = 4 << 20;
+
+/// Fills `buf` from the file's bytes at `offset`.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from the file's bytes at `offset` (a duplicated handle keeps
+/// its own position, so concurrent reads do not disturb one another).
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    let mut f = file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    f.read_exact(buf)
+}
+
+/// `numel` values read from the file at `offset` straight into their
+/// vector: on a little-endian machine the file's bytes are the values'
+/// bytes, so they are copied once, from the page cache into a buffer of the
+/// buffer cache (already-mapped memory when a tensor of this size was freed
+/// before), by all cores for a large tensor.
 #[cfg(target_endian = "little")]
 fn read_plain<T: Plain, const N: usize>(
-    file: &mut File,
-    _chunk: &mut [u8],
+    file: &File,
+    offset: u64,
     numel: usize,
     _from: fn([u8; N]) -> T,
 ) -> std::io::Result<Vec<T>> {
     debug_assert_eq!(std::mem::size_of::<T>(), N);
-    let mut out = vec![T::default(); numel];
+    let mut out = crate::cpu::alloc::scratch::<T>(numel);
     // SAFETY: `T` is f32, f64 or i64 (`Plain`): `N` bytes, no padding, and
     // every bit pattern is a valid value, so writing arbitrary bytes through
     // this view leaves valid values; the view covers exactly the vector's
-    // initialized elements and is dropped before `out` is used again.
+    // initialized elements and ends before `out` is used again.
     let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&out[..])) };
-    file.read_exact(bytes)?;
+    if bytes.len() < PAR_READ {
+        read_exact_at(file, bytes, offset)?;
+    } else {
+        let parts: Vec<(u64, &mut [u8])> =
+            bytes.chunks_mut(PAR_READ / 4).scan(offset, |at, c| Some((std::mem::replace(at, *at + c.len() as u64), c))).collect();
+        crate::cpu::par::map_claimed(parts, |(at, c)| read_exact_at(file, c, at)).into_iter().collect::<std::io::Result<()>>()?;
+    }
     Ok(out)
 }
 
 #[cfg(not(target_endian = "little"))]
 fn read_plain<T: Plain, const N: usize>(
-    file: &mut File,
-    chunk: &mut [u8],
+    file: &File,
+    offset: u64,
     numel: usize,
     from: fn([u8; N]) -> T,
 ) -> std::io::Result<Vec<T>> {
-    decode(file, chunk, numel, from)
+    let mut f = file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    decode(&mut f, &mut vec![0u8; CHUNK.min(numel * N)], numel, from)
 }
 
-/// Reads `numel` elements of `N` little-endian bytes each from `file`,
-/// through `chunk`, into a vector with `from_le_bytes`.
 // big-endian machines read every dtype through it
 #[cfg_attr(target_endian = "little", allow(dead_code))]
 fn decode<T, const N: usize>(
@@ -250,7 +275,6 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     let (header, metadata) = SafeTensors::read_metadata(&buffer).map_err(|e| err(describe(&e)))?;
     drop(buffer);
     let start = 8 + header as u64;
-    let mut chunk = vec![0u8; CHUNK.min(metadata.data_len())];
     let mut state = StateDict::new();
     for name in metadata.offset_keys() {
         let Some(info) = metadata.info(&name) else { continue };
@@ -275,15 +299,15 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
                 )));
             }
         };
-        file.seek(SeekFrom::Start(start + begin as u64)).map_err(io_err)?;
+        let at = start + begin as u64;
         let tensor = match info.dtype {
             Dtype::F32 => {
-                Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, f32::from_le_bytes).map_err(io_err)?, shape)
+                Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape)
             }
             Dtype::F64 => {
-                Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, f64::from_le_bytes).map_err(io_err)?, shape)
+                Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape)
             }
-            _ => Tensor::from_vec(read_plain(&mut file, &mut chunk, numel, i64::from_le_bytes).map_err(io_err)?, shape),
+            _ => Tensor::from_vec(read_plain(&file, at, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;
         state.insert(name, tensor);

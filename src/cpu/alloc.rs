@@ -46,10 +46,10 @@ pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
 /// A vector of `n` initialised elements whose values are unspecified (left
 /// over from a recycled buffer, or zeros): for kernels that write every
 /// element, so that no time goes into filling it first.
-pub(crate) fn scratch<T: Float>(n: usize) -> Vec<T> {
+pub(crate) fn scratch<T: Element>(n: usize) -> Vec<T> {
     let mut v = take::<T>(n).unwrap_or_default();
     v.truncate(n);
-    v.resize(n, T::zero());
+    v.resize(n, T::default());
     v
 }
 
