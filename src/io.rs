@@ -188,13 +188,18 @@ fn read_plain<T: Plain, const N: usize>(
     // every bit pattern is a valid value, so writing arbitrary bytes through
     // this view leaves valid values; the view covers exactly the vector's
     // initialized elements and ends before `out` is used again.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&out[..])) };
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&out[..])) };
     if bytes.len() < PAR_READ {
         read_exact_at(file, bytes, offset)?;
     } else {
-        let parts: Vec<(u64, &mut [u8])> =
-            bytes.chunks_mut(PAR_READ / 4).scan(offset, |at, c| Some((std::mem::replace(at, *at + c.len() as u64), c))).collect();
-        crate::cpu::par::map_claimed(parts, |(at, c)| read_exact_at(file, c, at)).into_iter().collect::<std::io::Result<()>>()?;
+        let parts: Vec<(u64, &mut [u8])> = bytes
+            .chunks_mut(PAR_READ / 4)
+            .scan(offset, |at, c| Some((std::mem::replace(at, *at + c.len() as u64), c)))
+            .collect();
+        crate::cpu::par::map_claimed(parts, |(at, c)| read_exact_at(file, c, at))
+            .into_iter()
+            .collect::<std::io::Result<()>>()?;
     }
     Ok(out)
 }
@@ -301,12 +306,8 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
         };
         let at = start + begin as u64;
         let tensor = match info.dtype {
-            Dtype::F32 => {
-                Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape)
-            }
-            Dtype::F64 => {
-                Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape)
-            }
+            Dtype::F32 => Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape),
+            Dtype::F64 => Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape),
             _ => Tensor::from_vec(read_plain(&file, at, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;

@@ -81,8 +81,12 @@ const BLOCK: usize = 256;
 
 dispatch! {
     /// Values (written to `vals`, or summed) and scaled derivatives `scale·w·∂f/∂x`
-    /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's sum.
-    fn value_and_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, vals: &mut [T], dx: &mut [T]) -> T {
+    /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's
+    /// sum in f64: each block of [`BLOCK`] values is summed in `T` on 16
+    /// lanes, the block sums in f64, so that an f32 loss reduced over millions
+    /// of elements is rounded once, at the end (it is memory-bound, so the
+    /// wider sums of the few block sums cost nothing).
+    fn value_and_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, vals: &mut [T], dx: &mut [T]) -> f64 {
         let Operands { x, t, w, p } = ops;
         let one = T::one();
         let mut block_sums = Vec::with_capacity(x.len() / BLOCK + 1);
@@ -95,7 +99,7 @@ dispatch! {
             let pb = p.map(|p| &p[start..end]);
             if wb.is_none() && pb.is_none() && dx.is_empty() && vals.is_empty() {
                 // a reduced loss without a gradient: the same sum, made directly
-                block_sums.push(sum2(xb, tb, |xk, tk| loss.f(xk, tk, one)));
+                block_sums.push(sum2(xb, tb, |xk, tk| loss.f(xk, tk, one)).to_f64());
                 continue;
             }
             if wb.is_none() && pb.is_none() && !dx.is_empty() && vals.is_empty() {
@@ -119,7 +123,7 @@ dispatch! {
                     rest += v;
                     *dk = scale * d;
                 }
-                block_sums.push(lanes_sum(acc) + rest);
+                block_sums.push((lanes_sum(acc) + rest).to_f64());
                 continue;
             }
             if wb.is_none() && pb.is_none() && !dx.is_empty() {
@@ -145,7 +149,7 @@ dispatch! {
                 }
             }
             if vals.is_empty() {
-                block_sums.push(sum1(b, |v| v));
+                block_sums.push(sum1(b, |v| v).to_f64());
             } else {
                 vals[start..end].copy_from_slice(b);
             }
@@ -230,6 +234,7 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
             _ => T::from_f64(n as f64),
         };
         let scale = if a.reduction == Reduction::Mean { T::one() / denom } else { T::one() };
+        let denom = denom.to_f64();
         // every element of these is written by the kernels below
         let zeros = |want: bool| crate::cpu::alloc::scratch::<T>(if want { n } else { 0 });
         let (mut vals, mut dx, mut dt) = (zeros(a.reduction == Reduction::None), zeros(need_dx), zeros(need_dt));
@@ -245,8 +250,8 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         let total = pairwise_sum(&sums);
         let storage = match a.reduction {
             Reduction::None => T::wrap(vals),
-            Reduction::Sum => T::wrap(vec![total]),
-            Reduction::Mean => T::wrap(vec![total / denom]),
+            Reduction::Sum => T::wrap(vec![T::from_f64(total)]),
+            Reduction::Mean => T::wrap(vec![T::from_f64(total / denom)]),
         };
         let keep = |v: Vec<T>, want: bool| want.then(|| Tensor::from_storage(T::wrap(v), &out));
         (storage, keep(dx, need_dx), keep(dt, need_dt))
