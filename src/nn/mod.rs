@@ -162,6 +162,7 @@ pub(crate) fn load_into(own: Vec<(String, Tensor)>, state: &StateDict, strict: b
                 crate::DType::F32 => Tensor::from_vec(value.to_vec::<f32>()?, value.shape()),
                 crate::DType::F64 => Tensor::from_vec(value.to_vec::<f64>()?, value.shape()),
                 crate::DType::I64 => Tensor::from_vec(value.to_vec::<i64>()?, value.shape()),
+                crate::DType::Bool => Tensor::from_vec(value.to_vec::<bool>()?, value.shape()),
             }?;
             target
                 .set_data(&copy)

@@ -32,7 +32,7 @@ pub fn live_tensors() -> isize {
     LIVE_TENSORS.load(Ordering::Relaxed)
 }
 
-/// An n-dimensional array of `f32`, `f64` or `i64` that records the
+/// An n-dimensional array of `f32`, `f64`, `i64` or `bool` that records the
 /// operations applied to it, so that [`Tensor::backward`] can compute
 /// gradients (reverse-mode automatic differentiation).
 ///
@@ -363,7 +363,18 @@ impl Tensor {
         Ok(self.data::<T>("item", "self")?[0])
     }
 
-    /// The data converted to `dtype`. Differentiable between float dtypes.
+    /// The data converted to `dtype` (`x.to(dtype)`). Differentiable between
+    /// float dtypes. Floats go to I64 rounding toward zero; any non-zero value
+    /// (NaN included) becomes `true` in Bool, and `true`/`false` become 1/0.
+    ///
+    /// ```
+    /// use tapegrad::{DType, Tensor};
+    /// let x = Tensor::from_vec(vec![0.0f32, -2.5, f32::NAN], &[3])?;
+    /// assert_eq!(x.to_dtype(DType::Bool)?.to_vec::<bool>()?, vec![false, true, true]);
+    /// let m = Tensor::from_vec(vec![true, false], &[2])?;
+    /// assert_eq!(m.to_dtype(DType::F64)?.to_vec::<f64>()?, vec![1.0, 0.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         ops::unary::to_dtype(self, dtype)
     }

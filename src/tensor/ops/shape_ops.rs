@@ -62,6 +62,7 @@ fn strided_copy(x: &Tensor, out: &[usize], src: &[usize]) -> Storage {
         Storage::F32(v) => copy(v, out, src),
         Storage::F64(v) => copy(v, out, src),
         Storage::I64(v) => copy(v, out, src),
+        Storage::Bool(v) => copy(v, out, src),
     }
 }
 
