@@ -4,7 +4,7 @@
 //! with PyTorch); resuming from an optimizer's state dict is checked bit for bit.
 
 use serde_json::Value;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::optim::lr_scheduler::{CosineAnnealingLr, ExponentialLr, StepLr};
 use tapegrad::optim::{self, Optimizer};
 use tapegrad::{DType, Tensor};
