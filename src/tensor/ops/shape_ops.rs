@@ -76,7 +76,7 @@ fn permute_copy(x: &Tensor, perm: &[usize]) -> Tensor {
 
 impl Tensor {
     /// Reshape without copying, like `torch.reshape` / `Tensor.view`: one entry
-    /// may be `-1` and is inferred. `shape` is any [`ShapeArg`](crate::tensor::ShapeArg):
+    /// may be `-1` and is inferred. `shape` is any [`ShapeArg`]:
     /// `&[isize]` as before, `&[usize]` (another tensor's `shape()`), an array
     /// literal, a `&Vec`.
     ///
