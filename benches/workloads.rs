@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use std::hint::black_box;
 use std::time::Duration;
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Reduction, Tensor, io, optim};
 
 fn rng() -> StdRng {

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::optim::{self, lr_scheduler::CosineAnnealingLr};
 use tapegrad::{Tensor, no_grad};
 

@@ -39,6 +39,7 @@ enum Data<'a> {
     F32(Slice<'a, f32>),
     F64(Slice<'a, f64>),
     I64(Slice<'a, i64>),
+    Bool(Slice<'a, bool>),
 }
 
 /// One tensor as the serializer sees it.
@@ -82,6 +83,8 @@ impl View for &Raw<'_> {
             Data::F32(s) => le_bytes(s, f32::to_le_bytes),
             Data::F64(s) => le_bytes(s, f64::to_le_bytes),
             Data::I64(s) => le_bytes(s, i64::to_le_bytes),
+            // one byte per element, 0 or 1, as PyTorch writes `torch.bool`
+            Data::Bool(s) => Cow::Owned(s.iter().map(|&b| u8::from(b)).collect()),
         }
     }
     fn data_len(&self) -> usize {
@@ -89,6 +92,7 @@ impl View for &Raw<'_> {
             Data::F32(s) => s.len() * 4,
             Data::F64(s) => s.len() * 8,
             Data::I64(s) => s.len() * 8,
+            Data::Bool(s) => s.len(),
         }
     }
 }
@@ -101,13 +105,14 @@ fn raw<'a>(op: &'static str, name: &str, t: &'a Tensor) -> Result<Raw<'a>> {
         DType::F32 => (Dtype::F32, Data::F32(t.data::<f32>(op, name).map_err(with)?)),
         DType::F64 => (Dtype::F64, Data::F64(t.data::<f64>(op, name).map_err(with)?)),
         DType::I64 => (Dtype::I64, Data::I64(t.data::<i64>(op, name).map_err(with)?)),
+        DType::Bool => (Dtype::BOOL, Data::Bool(t.data::<bool>(op, name).map_err(with)?)),
     };
     Ok(Raw { dtype, shape, data })
 }
 
 /// Writes `state` to `path` as a safetensors file (PyTorch's
 /// `safetensors.torch.save_file(state, path)`): each tensor under its key,
-/// with its dtype (`F32`, `F64`, `I64`) and shape, data little-endian in
+/// with its dtype (`F32`, `F64`, `I64`, `BOOL`) and shape, data little-endian in
 /// row-major order. Replaces an existing file: the data goes to a temporary
 /// file beside `path`, renamed over it once complete.
 ///
@@ -241,7 +246,8 @@ fn decode<T, const N: usize>(
 
 /// Reads a safetensors file (PyTorch's `safetensors.torch.load_file(path)`)
 /// into a [`StateDict`]: each tensor under its key, a fresh (untracked) tensor
-/// of its dtype and shape. Reads `F32`, `F64` and `I64`; the header's
+/// of its dtype and shape. Reads `F32`, `F64`, `I64` and `BOOL` (a non-zero
+/// byte is `true`); the header's
 /// `__metadata__` entry is ignored.
 ///
 /// Errors ([`Error::Io`], naming `load_safetensors`, the path and the
@@ -249,7 +255,7 @@ fn decode<T, const N: usize>(
 /// safetensors file (truncated, a header length past the end or above the
 /// format's limit, invalid JSON, byte ranges past the end, overlapping or not
 /// matching the dtype and shape); or a tensor has another dtype (`F16`,
-/// `BOOL`, ...). Nothing is allocated from a claimed size before it is
+/// `BF16`, ...). Nothing is allocated from a claimed size before it is
 /// checked against the file's length.
 pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     const OP: &str = "load_safetensors";
@@ -289,8 +295,11 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
         let size = match info.dtype {
             Dtype::F32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
+            Dtype::BOOL => 1,
             other => {
-                return Err(err(format!("tensor {name:?} has dtype {other}; only F32, F64 and I64 are supported")));
+                return Err(err(format!(
+                    "tensor {name:?} has dtype {other}; only F32, F64, I64 and BOOL are supported"
+                )));
             }
         };
         let bytes = end.checked_sub(begin);
@@ -308,6 +317,12 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
         let tensor = match info.dtype {
             Dtype::F32 => Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape),
             Dtype::F64 => Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape),
+            Dtype::BOOL => {
+                // one byte per element; any non-zero byte is true, as PyTorch reads it
+                let mut bytes = vec![0u8; numel];
+                read_exact_at(&file, &mut bytes, at).map_err(io_err)?;
+                Tensor::from_vec(bytes.into_iter().map(|b| b != 0).collect::<Vec<bool>>(), shape)
+            }
             _ => Tensor::from_vec(read_plain(&file, at, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;

@@ -13,7 +13,7 @@ use tapegrad::nn;
 use tapegrad::{DType, Reduction, Result, Tensor};
 
 fn dtype(r: &mut StdRng) -> DType {
-    [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64][r.random_range(0..5)]
+    [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64, DType::Bool][r.random_range(0..6)]
 }
 
 fn shape(r: &mut StdRng) -> Vec<usize> {
@@ -65,7 +65,7 @@ fn call(seed: u64) -> Result<Tensor> {
     let w = tensor(r, &wshape, wd);
     let w = maybe(r, w);
     let dim = r.random_range(-8..8i64) as isize;
-    match r.random_range(0..20) {
+    match r.random_range(0..23) {
         0 => F::nll_loss(
             &x,
             &t,
@@ -147,6 +147,55 @@ fn call(seed: u64) -> Result<Tensor> {
             Box::new(nn::ReLU::new()),
         ])
         .forward(&x),
+        20 => {
+            // comparisons (broadcasting, mixed dtypes), arg-extremes, masks
+            let c = match r.random_range(0..8) {
+                0 => x.eq(&t),
+                1 => x.ne(&t),
+                2 => x.lt(&t),
+                3 => x.le(&t),
+                4 => x.gt_scalar(odd_f64(r)),
+                5 => x.ge_scalar(odd_f64(r)),
+                6 => x.argmax(dim, r.random_range(0..2) == 0),
+                _ => x.argmin(dim, r.random_range(0..2) == 0),
+            }?;
+            let _ = c.sum_all();
+            let _ = c.to_dtype(dtype(r));
+            let _ = format!("{c}");
+            Tensor::where_cond(&c, &x, &t)
+        }
+        21 => {
+            // operators on every pairing, reshape spellings
+            let ok: Result<Tensor> = Ok(t.clone());
+            let y = match r.random_range(0..6) {
+                0 => &x * &t + &x,
+                1 => (&x - ok)? / 2,
+                2 => 1.5 - &x,
+                3 => x.clone() * t.clone(),
+                4 => x.reshape(t.shape()),
+                _ => {
+                    let dims: Vec<i64> = (0..r.random_range(0..4)).map(|_| r.random_range(-2..5)).collect();
+                    x.view(&dims)
+                }
+            }?;
+            Ok(-y)
+        }
+        22 => {
+            // embedding lookups and batches
+            let emb = match w {
+                Some(w) => F::embedding(&t, &w),
+                None => nn::Embedding::new(r.random_range(0..6), r.random_range(0..4), r)
+                    .padding_idx(r.random_range(-8..8))
+                    .forward(&t),
+            };
+            let n = r.random_range(0..10);
+            for b in
+                tapegrad::data::Batches::new(n, r.random_range(0..4))?.shuffle(r).drop_last(r.random_range(0..2) == 0)
+            {
+                let _ = b.select(&x);
+            }
+            emb
+        }
         _ => {
             // constructors and conversions with wrong lengths, empty ranges, odd values
             let n = r.random_range(0..30);

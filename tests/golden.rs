@@ -136,6 +136,10 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
                 m.forward(x)
             }
         }
+        "embedding" => match o["padding_idx"].as_i64() {
+            Some(p) => F::embedding_with_padding(x, &t["weight"], p),
+            None => F::embedding(x, &t["weight"]),
+        },
         other => panic!("unknown op {other}"),
     }
 }
@@ -200,7 +204,8 @@ golden!(
     conv2d,
     layers,
     pooling,
-    batch_norm
+    batch_norm,
+    embedding
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

@@ -26,6 +26,7 @@ fn bytes(s: &Storage) -> usize {
         Storage::F32(v) => v.capacity() * 4,
         Storage::F64(v) => v.capacity() * 8,
         Storage::I64(v) => v.capacity() * 8,
+        Storage::Bool(v) => v.capacity(),
     }
 }
 
@@ -83,6 +84,7 @@ pub(crate) fn recycle(s: &mut Storage) {
         Storage::F32(v) => Storage::F32(std::mem::take(v)),
         Storage::F64(v) => Storage::F64(std::mem::take(v)),
         Storage::I64(v) => Storage::I64(std::mem::take(v)),
+        Storage::Bool(v) => Storage::Bool(std::mem::take(v)),
     };
     let mut evicted = Vec::new();
     {
@@ -105,6 +107,7 @@ fn release(mut s: Storage) {
         Storage::F32(v) => drop(std::mem::take(v)),
         Storage::F64(v) => drop(std::mem::take(v)),
         Storage::I64(v) => drop(std::mem::take(v)),
+        Storage::Bool(v) => drop(std::mem::take(v)),
     }
 }
 

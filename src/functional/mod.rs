@@ -14,6 +14,7 @@
 mod activation;
 mod conv;
 mod dropout;
+pub(crate) mod embedding;
 mod linear;
 mod loss;
 mod norm;
@@ -23,6 +24,7 @@ mod reduction;
 pub use activation::{gelu, leaky_relu, log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};
 pub use dropout::dropout;
+pub use embedding::{embedding, embedding_with_padding};
 pub use linear::linear;
 pub use loss::*;
 pub use norm::{batch_norm, layer_norm};
