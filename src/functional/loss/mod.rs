@@ -4,6 +4,7 @@ mod bce;
 mod bce_with_logits;
 mod classes;
 mod composite;
+mod cosine_embedding;
 mod cross_entropy;
 mod gaussian_nll;
 mod hinge_embedding;
@@ -23,6 +24,7 @@ mod ternary;
 
 pub use bce::{BceOptions, binary_cross_entropy};
 pub use bce_with_logits::{BceWithLogitsOptions, binary_cross_entropy_with_logits};
+pub use cosine_embedding::{CosineEmbeddingOptions, cosine_embedding_loss};
 pub use cross_entropy::{CrossEntropyOptions, cross_entropy};
 pub use gaussian_nll::{GaussianNllOptions, gaussian_nll_loss};
 pub use hinge_embedding::{HingeEmbeddingOptions, hinge_embedding_loss};
