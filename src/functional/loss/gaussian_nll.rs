@@ -106,7 +106,10 @@ pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, opts: &G
     var.require_float(OP, "var")?;
     input.require_same_dtype(var, OP, "var")?;
     float_op!(OP, "var", var, |vs| {
-        if let Some((k, x)) = vs.iter().enumerate().find(|(_, x)| **x < T::zero()) {
+        // a branch-free scan first (it vectorises); the position only when it fails
+        let any_negative = vs.iter().fold(false, |acc, &x| acc | (x < T::zero()));
+        let first = if any_negative { vs.iter().enumerate().find(|(_, x)| **x < T::zero()) } else { None };
+        if let Some((k, x)) = first {
             return Err(Error::value(OP, format!("var[{k}] = {x} is negative: variances must be >= 0")));
         }
     });

@@ -6,8 +6,8 @@
 //! the three operands once, in parallel chunks, and writes the derivative of
 //! each operand that tracks gradients (pre-scaled by the reduction); the
 //! backward scales them by the upstream gradient, or hands them over when it
-//! is 1. Blocks of values and derivatives are made into small stack buffers
-//! by one branch-free loop (it vectorises), then copied to what is wanted.
+//! is 1. The kernel is built for each combination of wanted outputs, so its
+//! loop writes exactly those, without a test per element (it vectorises).
 
 use super::pointwise::chain_saved;
 use crate::autograd::{Backward, is_grad_enabled};
@@ -45,38 +45,90 @@ struct Outs<'a, T> {
     d: [&'a mut [T]; 3],
 }
 
+/// Which outputs a kernel writes, as constants: each combination is its own
+/// build of the kernel, whose loop then carries no test of what is wanted.
+trait Wanted: Copy + Send + Sync + 'static {
+    /// the values (a `None` reduction), else their sum
+    const VALS: bool;
+    /// the derivatives in each operand
+    const D: [bool; 3];
+}
+
+#[derive(Clone, Copy)]
+struct Want<const V: bool, const A: bool, const B: bool, const C: bool>;
+
+impl<const V: bool, const A: bool, const B: bool, const C: bool> Wanted for Want<V, A, B, C> {
+    const VALS: bool = V;
+    const D: [bool; 3] = [A, B, C];
+}
+
+/// `s[start..start + m]` when `want`, else an empty slice.
+#[inline(always)]
+fn block<T>(s: &mut [T], want: bool, start: usize, m: usize) -> &mut [T] {
+    if want { &mut s[start..start + m] } else { &mut [] }
+}
+
 dispatch! {
     /// Values and scaled derivatives of one chunk; returns the chunk's sum.
-    fn ternary_chunk<T: Float, L: Ternary>(loss: L, ops: [&[T]; 3], scale: T, outs: Outs<'_, T>) -> T {
+    fn ternary_chunk<T: Float, L: Ternary, W: Wanted>(loss: L, _want: W, ops: [&[T]; 3], scale: T, outs: Outs<'_, T>) -> T {
         let [a, b, c] = ops;
-        let Outs { vals, mut d } = outs;
+        let Outs { vals, d: [d0, d1, d2] } = outs;
         let mut sums = Vec::with_capacity(a.len() / BLOCK + 1);
-        let mut v = [T::zero(); BLOCK];
-        let mut g = [[T::zero(); BLOCK]; 3];
+        let mut buf = [T::zero(); BLOCK];
         for start in (0..a.len()).step_by(BLOCK) {
             let m = BLOCK.min(a.len() - start);
             let (ab, bb, cb) = (&a[start..start + m], &b[start..start + m], &c[start..start + m]);
+            let v: &mut [T] = if W::VALS { &mut vals[start..start + m] } else { &mut buf[..m] };
+            let (g0, g1, g2) = (block(d0, W::D[0], start, m), block(d1, W::D[1], start, m), block(d2, W::D[2], start, m));
             for k in 0..m {
                 let (f, df) = loss.eval(ab[k], bb[k], cb[k]);
                 v[k] = f;
-                g[0][k] = scale * df[0];
-                g[1][k] = scale * df[1];
-                g[2][k] = scale * df[2];
-            }
-            for (dk, gk) in d.iter_mut().zip(&g) {
-                // the wanted derivatives only (an unwanted one is an empty slice)
-                if !dk.is_empty() {
-                    dk[start..start + m].copy_from_slice(&gk[..m]);
+                if W::D[0] {
+                    g0[k] = scale * df[0];
+                }
+                if W::D[1] {
+                    g1[k] = scale * df[1];
+                }
+                if W::D[2] {
+                    g2[k] = scale * df[2];
                 }
             }
-            if vals.is_empty() {
-                sums.push(sum1(&v[..m], |x| x));
-            } else {
-                vals[start..start + m].copy_from_slice(&v[..m]);
+            if !W::VALS {
+                sums.push(sum1(v, |x| x));
             }
         }
         pairwise_sum(&sums)
     }
+}
+
+/// [`ternary_chunk`] built for the outputs wanted.
+fn run_chunk<T: Float, L: Ternary>(loss: L, ops: [&[T]; 3], scale: T, outs: Outs<'_, T>) -> T {
+    let want = (!outs.vals.is_empty(), !outs.d[0].is_empty(), !outs.d[1].is_empty(), !outs.d[2].is_empty());
+    macro_rules! arms {
+        ($(($v:literal, $a:literal, $b:literal, $c:literal)),*) => {
+            match want {
+                $(($v, $a, $b, $c) => ternary_chunk(loss, Want::<$v, $a, $b, $c>, ops, scale, outs),)*
+            }
+        };
+    }
+    arms!(
+        (false, false, false, false),
+        (false, false, false, true),
+        (false, false, true, false),
+        (false, false, true, true),
+        (false, true, false, false),
+        (false, true, false, true),
+        (false, true, true, false),
+        (false, true, true, true),
+        (true, false, false, false),
+        (true, false, false, true),
+        (true, false, true, false),
+        (true, false, true, true),
+        (true, true, false, false),
+        (true, true, false, true),
+        (true, true, true, false),
+        (true, true, true, true)
+    )
 }
 
 /// The saved derivatives of a ternary loss.
@@ -153,7 +205,7 @@ pub(crate) fn ternary_loss<L: Ternary>(
             }
         }
         let sums =
-            map_claimed(work, |(r, outs)| ternary_chunk(loss, [&xa[r.clone()], &xb[r.clone()], &xc[r]], scale, outs));
+            map_claimed(work, |(r, outs)| run_chunk(loss, [&xa[r.clone()], &xb[r.clone()], &xc[r]], scale, outs));
         let total = pairwise_sum(&sums);
         let storage = match reduction {
             Reduction::None => T::wrap(vals),
