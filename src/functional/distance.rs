@@ -163,3 +163,36 @@ pub fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: isize, eps: f64) -> Resu
     let stats = if tracked { stats } else { Tensor::zeros(&[0], a.dtype()) };
     Ok(Tensor::from_op(storage, &out_shape, CosineSimilarityBackward { rows, d, eps, stats }, &[&a, &b]))
 }
+
+/// [`cosine_similarity`] from differentiable tensor ops, the same formula
+/// (the norms' floors added as detached constants, so the gradient passes
+/// them): what a second-order gradient differentiates.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn cosine_similarity_composite(x1: &Tensor, x2: &Tensor, dim: isize, eps: f64) -> Result<Tensor> {
+    let floored = |x: &Tensor| -> Result<Tensor> {
+        let n = x.mul(x)?.sum(dim, true)?.sqrt();
+        let lift = n.detach().clamp(Some(eps), None)?.sub(&n.detach())?;
+        n.add(&lift)
+    };
+    x1.div(&floored(x1)?)?.mul(&x2.div(&floored(x2)?)?)?.sum(dim, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DType;
+
+    #[test]
+    fn cosine_similarity_composite_equals_fused() {
+        let rng = &mut rand::rng();
+        let a = Tensor::randn(&[3, 4], DType::F64, rng);
+        let b = Tensor::randn(&[3, 4], DType::F64, rng);
+        for dim in [0isize, 1] {
+            super::super::loss::assert_same(
+                &[&a, &b],
+                |t| cosine_similarity(t[0], t[1], dim, 1e-8),
+                |t| cosine_similarity_composite(t[0], t[1], dim, 1e-8),
+            );
+        }
+    }
+}

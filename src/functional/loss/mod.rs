@@ -4,6 +4,8 @@ mod bce;
 mod bce_with_logits;
 mod classes;
 mod composite;
+#[cfg(test)]
+pub(crate) use composite::assert_same;
 mod cosine_embedding;
 mod cross_entropy;
 mod gaussian_nll;
