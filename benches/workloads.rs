@@ -85,6 +85,88 @@ fn elementwise(c: &mut Criterion) {
     run("smooth_l1_fwd_bwd_4M", &|| F::smooth_l1_loss(&x, &y, &Default::default()).unwrap());
 }
 
+/// `n` labels ±1, as f32.
+fn signs(n: usize, r: &mut StdRng) -> Tensor {
+    use rand::RngExt;
+    let v: Vec<f32> = (0..n).map(|_| if r.random_range(0..2) == 0 { -1.0 } else { 1.0 }).collect();
+    Tensor::from_vec(v, &[n]).unwrap()
+}
+
+/// The divergence, likelihood and margin losses (the PyTorch side's "second part").
+fn divergence_margin_losses(c: &mut Criterion) {
+    const N: usize = 1 << 22;
+    let mut r = rng();
+    let x = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let y = Tensor::rand(&[N], DType::F32, &mut r);
+    let sign = signs(N, &mut r);
+    let counts = {
+        use rand_distr::{Distribution, Poisson};
+        let rates = Tensor::rand(&[N], DType::F32, &mut r).to_vec::<f32>().unwrap();
+        let v: Vec<f32> = rates.iter().map(|&l| Poisson::new(4.0 * l.max(1e-6)).unwrap().sample(&mut r)).collect();
+        Tensor::from_vec(v, &[N]).unwrap()
+    };
+    let mut run = |name: &str, f: &dyn Fn() -> Tensor| {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                x.zero_grad();
+                f().backward().unwrap();
+            })
+        });
+    };
+    let batchmean = F::KlDivOptions { reduction: Reduction::BatchMean, log_target: false };
+    run("kl_div_fwd_bwd_4M", &|| F::kl_div(&x, &y, &batchmean).unwrap());
+    run("poisson_nll_fwd_bwd_4M", &|| F::poisson_nll_loss(&x, &counts, &Default::default()).unwrap());
+    run("soft_margin_fwd_bwd_4M", &|| F::soft_margin_loss(&x, &sign, &Default::default()).unwrap());
+    run("hinge_embedding_fwd_bwd_4M", &|| F::hinge_embedding_loss(&x, &sign, &Default::default()).unwrap());
+
+    let mu = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let target = Tensor::randn(&[N], DType::F32, &mut r);
+    let var = Tensor::rand(&[N], DType::F32, &mut r).add_scalar(0.1).unwrap().requires_grad();
+    c.bench_function("gaussian_nll_fwd_bwd_4M", |b| {
+        b.iter(|| {
+            mu.zero_grad();
+            var.zero_grad();
+            F::gaussian_nll_loss(&mu, &target, &var, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let a = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let bb = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let sign = signs(N, &mut r);
+    let opts = F::MarginRankingOptions { margin: 0.1, ..Default::default() };
+    c.bench_function("margin_ranking_fwd_bwd_4M", |b| {
+        b.iter(|| {
+            a.zero_grad();
+            bb.zero_grad();
+            F::margin_ranking_loss(&a, &bb, &sign, &opts).unwrap().backward().unwrap();
+        })
+    });
+
+    let x = Tensor::randn(&[2048, 1000], DType::F32, &mut r).requires_grad();
+    let multi = Tensor::from_vec(
+        signs(2048 * 1000, &mut r).add_scalar(1.0).unwrap().mul_scalar(0.5).unwrap().to_vec::<f32>().unwrap(),
+        &[2048, 1000],
+    )
+    .unwrap();
+    c.bench_function("multilabel_soft_margin_fwd_bwd_2048x1000", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::multilabel_soft_margin_loss(&x, &multi, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let x1 = Tensor::randn(&[4096, 512], DType::F32, &mut r).requires_grad();
+    let x2 = Tensor::randn(&[4096, 512], DType::F32, &mut r).requires_grad();
+    let sign = signs(4096, &mut r);
+    c.bench_function("cosine_embedding_fwd_bwd_4096x512", |b| {
+        b.iter(|| {
+            x1.zero_grad();
+            x2.zero_grad();
+            F::cosine_embedding_loss(&x1, &x2, &sign, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+}
+
 fn overhead(c: &mut Criterion) {
     let a = Tensor::scalar(0.5f32).requires_grad();
     let bb = Tensor::scalar(-1.5f32).requires_grad();
@@ -216,6 +298,6 @@ fn save_load(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cross_entropy, elementwise, overhead, layers, cnn_digits, memcpy, save_load
+    targets = cross_entropy, elementwise, divergence_margin_losses, overhead, layers, cnn_digits, memcpy, save_load
 }
 criterion_main!(benches);

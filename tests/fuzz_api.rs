@@ -226,3 +226,77 @@ proptest! {
         prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
     }
 }
+
+/// The divergence, likelihood, margin and distance surface: the same kind of
+/// random tensors, dtypes and odd options, through functionals and modules.
+fn call_divergence_margin(seed: u64) -> Result<Tensor> {
+    let r = &mut StdRng::seed_from_u64(seed);
+    let xs = shape(r);
+    let xd = dtype(r);
+    let x = tensor(r, &xs, xd);
+    let x = if r.random_range(0..2) == 0 { x.requires_grad() } else { x };
+    let other = |r: &mut StdRng| -> Tensor {
+        let s = match r.random_range(0..3) {
+            0 => xs.clone(),
+            1 => xs[..xs.len().saturating_sub(1)].to_vec(),
+            _ => shape(r),
+        };
+        let d = if r.random_range(0..3) == 0 { dtype(r) } else { xd };
+        let t = tensor(r, &s, d);
+        if r.random_range(0..2) == 0 && t.dtype().is_float() { t.requires_grad() } else { t }
+    };
+    let (t, v) = (other(r), other(r));
+    let red = [Reduction::None, Reduction::Mean, Reduction::Sum, Reduction::BatchMean][r.random_range(0..4)];
+    let flag = r.random_range(0..2) == 0;
+    let w0 = other(r);
+    let w = maybe(r, w0);
+    let dim = r.random_range(-8..8i64) as isize;
+    match r.random_range(0..13) {
+        0 => F::kl_div(&x, &t, &F::KlDivOptions { reduction: red, log_target: flag }),
+        1 => F::poisson_nll_loss(
+            &x,
+            &t,
+            &F::PoissonNllOptions { log_input: flag, full: !flag, eps: odd_f64(r), reduction: red },
+        ),
+        2 => F::gaussian_nll_loss(&x, &t, &v, &F::GaussianNllOptions { full: flag, eps: odd_f64(r), reduction: red }),
+        3 => F::margin_ranking_loss(&x, &t, &v, &F::MarginRankingOptions { margin: odd_f64(r), reduction: red }),
+        4 => F::hinge_embedding_loss(&x, &t, &F::HingeEmbeddingOptions { margin: odd_f64(r), reduction: red }),
+        5 => F::soft_margin_loss(&x, &t, &F::SoftMarginOptions { reduction: red }),
+        6 => F::multilabel_soft_margin_loss(&x, &t, &F::MultilabelSoftMarginOptions { weight: w, reduction: red }),
+        7 => F::cosine_embedding_loss(&x, &t, &v, &F::CosineEmbeddingOptions { margin: odd_f64(r), reduction: red }),
+        8 => F::pairwise_distance(&x, &t, odd_f64(r), odd_f64(r), flag),
+        9 => F::cosine_similarity(&x, &t, dim, odd_f64(r)),
+        10 => F::linear(&x, &t, w.as_ref()),
+        11 => match r.random_range(0..4) {
+            0 => nn::KlDivLoss::new().log_target(flag).reduction(red).forward(&x, &t),
+            1 => nn::GaussianNllLoss::new().eps(odd_f64(r)).forward(&x, &t, &v),
+            2 => nn::CosineEmbeddingLoss::new().margin(odd_f64(r)).forward(&x, &t, &v),
+            _ => nn::MarginRankingLoss::new().margin(odd_f64(r)).reduction(red).forward(&x, &t, &v),
+        },
+        _ => match r.random_range(0..4) {
+            0 => nn::PoissonNllLoss::new().log_input(flag).full(flag).forward(&x, &t),
+            1 => nn::HingeEmbeddingLoss::new().margin(odd_f64(r)).forward(&x, &t),
+            2 => nn::SoftMarginLoss::new().reduction(red).forward(&x, &t),
+            _ => match w {
+                Some(w) => nn::MultiLabelSoftMarginLoss::new().weight(w).forward(&x, &t),
+                None => nn::MultiLabelSoftMarginLoss::new().reduction(red).forward(&x, &t),
+            },
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+    #[test]
+    fn no_divergence_margin_call_panics(seed in any::<u64>()) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(out) = call_divergence_margin(seed)
+                && out.tracks_grad()
+                && out.dtype().is_float()
+            {
+                let _ = out.backward_with(&out.full_like(1.0));
+            }
+        }));
+        prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
+    }
+}

@@ -13,6 +13,7 @@
 
 mod activation;
 mod conv;
+mod distance;
 mod dropout;
 pub(crate) mod embedding;
 mod linear;
@@ -23,6 +24,7 @@ mod reduction;
 
 pub use activation::{gelu, leaky_relu, log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};
+pub use distance::{cosine_similarity, pairwise_distance};
 pub use dropout::dropout;
 pub use embedding::{embedding, embedding_with_padding};
 pub use linear::linear;

@@ -58,6 +58,10 @@ pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::Linear;
 pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
+pub use loss::{
+    CosineEmbeddingLoss, GaussianNllLoss, HingeEmbeddingLoss, KlDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+    PoissonNllLoss, SoftMarginLoss,
+};
 pub use norm::LayerNorm;
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
