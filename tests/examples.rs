@@ -14,6 +14,10 @@ mod train_digits;
 #[allow(dead_code)]
 mod train_digits_cnn;
 
+#[path = "../examples/distillation.rs"]
+#[allow(dead_code)]
+mod distillation;
+
 #[path = "../examples/train_breast_cancer.rs"]
 #[allow(dead_code)]
 mod train_breast_cancer;
@@ -50,6 +54,13 @@ fn train_digits_cnn_reaches_98_percent() {
     let acc = train_digits_cnn::train(train_digits_cnn::EPOCHS, 0, &mut |e| log.push(e.clone())).unwrap();
     assert!(acc >= 0.98, "test accuracy {acc}");
     assert!(log.last().unwrap().train_loss < log[0].train_loss / 2.0, "{log:?}");
+}
+
+#[test]
+fn distillation_beats_the_few_labels() {
+    let r = distillation::run(0).unwrap();
+    assert!(r.teacher >= 0.96, "{r:?}");
+    assert!(r.student_distilled >= 0.93 && r.student_distilled >= r.student_labels + 0.05, "{r:?}");
 }
 
 #[test]
