@@ -4,20 +4,34 @@ mod bce;
 mod bce_with_logits;
 mod classes;
 mod cross_entropy;
+mod ctc;
 mod huber;
 mod kept;
 mod l1;
+mod linear_cross_entropy;
 mod log_softmax_nll;
 mod mse;
+mod multi_margin;
+mod multilabel_margin;
 mod nll;
 mod pointwise;
+mod rows;
 mod smooth_l1;
+mod triplet;
 
 pub use bce::{BceOptions, binary_cross_entropy};
 pub use bce_with_logits::{BceWithLogitsOptions, binary_cross_entropy_with_logits};
 pub use cross_entropy::{CrossEntropyOptions, cross_entropy};
+pub use ctc::{CtcLossOptions, ctc_loss};
 pub use huber::{HuberOptions, huber_loss};
 pub use l1::{L1Options, l1_loss};
+pub use linear_cross_entropy::{LinearCrossEntropyOptions, linear_cross_entropy};
 pub use mse::{MseOptions, mse_loss};
+pub use multi_margin::{MultiMarginOptions, multi_margin_loss};
+pub use multilabel_margin::{MultilabelMarginOptions, multilabel_margin_loss};
 pub use nll::{NllLossOptions, nll_loss};
 pub use smooth_l1::{SmoothL1Options, smooth_l1_loss};
+pub use triplet::{
+    Distance, TripletMarginOptions, TripletMarginWithDistanceOptions, triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+};

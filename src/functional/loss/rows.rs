@@ -1,0 +1,82 @@
+//! What the row-wise losses of this crate's second set share: a loss made
+//! sample by sample whose forward also writes each sample's derivative, the
+//! backward node that scales it, and the reduction of a composite loss.
+
+use crate::autograd::Backward;
+use crate::tensor::Tensor;
+use crate::tensor::ops::float_op2;
+use crate::{Error, Reduction, Result};
+
+/// The backward of a loss whose forward wrote `d`, the derivative of each
+/// sample's loss in the input (the input's shape, `rows` samples of equal
+/// size). The backward only scales: row `r` by the upstream gradient that
+/// reaches sample `r` (`g[r]`, `g`, or `g / rows` for `None`, `Sum`, `Mean`).
+pub(crate) struct RowGradBackward {
+    pub name: &'static str,
+    pub op: &'static str,
+    pub d: Tensor,
+    pub rows: usize,
+    pub reduction: Reduction,
+}
+
+impl Backward for RowGradBackward {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let op = self.op;
+        let gx = float_op2!(op, self.d, grad, "grad", |ds, g| {
+            let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
+            let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
+            let per_row = |r: usize| -> T {
+                match g.len() {
+                    1 if self.reduction == Reduction::Mean => g[0] / T::from_f64(self.rows as f64),
+                    1 if self.reduction == Reduction::Sum => g[0],
+                    _ => g[r.min(g.len() - 1)],
+                }
+            };
+            if width > 0 {
+                for (r, (o, d)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {
+                    let s = per_row(r);
+                    o.iter_mut().zip(d).for_each(|(o, &d)| *o = s * d);
+                }
+            }
+            Tensor::from_storage(T::wrap(out), x.shape())
+        });
+        let mut grads = vec![Some(gx)];
+        grads.resize(inputs.len(), None);
+        Ok(grads)
+    }
+}
+
+/// Reduces per-sample losses built from tensor ops: as they are, their mean,
+/// or their sum.
+pub(crate) fn reduce(op: &'static str, loss: Tensor, reduction: Reduction) -> Result<Tensor> {
+    #[allow(unreachable_patterns)] // a reduction this loss does not define
+    match reduction {
+        Reduction::None => Ok(loss),
+        Reduction::Mean => Ok(loss.mean_all()),
+        Reduction::Sum => Ok(loss.sum_all()),
+        other => Err(Error::value(op, format!("reduction = {other:?} is not defined for {op}"))),
+    }
+}
+
+/// Checks a reduction this loss accepts (all but the ones defined for one
+/// loss only).
+pub(crate) fn check_reduction(op: &'static str, reduction: Reduction) -> Result<()> {
+    #[allow(unreachable_patterns)] // a reduction this loss does not define
+    match reduction {
+        Reduction::None | Reduction::Mean | Reduction::Sum => Ok(()),
+        other => Err(Error::value(op, format!("reduction = {other:?} is not defined for {op}"))),
+    }
+}
+
+/// Reduces per-sample losses computed in a kernel (mean: the sum over `rows`).
+pub(crate) fn reduce_values<T: crate::tensor::Float>(losses: &[T], reduction: Reduction) -> Vec<T> {
+    if reduction == Reduction::None {
+        return losses.to_vec();
+    }
+    let s = crate::cpu::sum::pairwise_sum(losses);
+    if reduction == Reduction::Mean { vec![s / T::from_f64(losses.len() as f64)] } else { vec![s] }
+}
