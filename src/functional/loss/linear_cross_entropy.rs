@@ -424,3 +424,42 @@ pub(crate) fn linear_cross_entropy_composite(
     let z = crate::functional::linear(input, linear_weight, linear_bias)?;
     cross_entropy(&z, target, &opts.cross_entropy(opts.reduction))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functional::loss::rows::{assert_near, value_and_grads};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_chunked_loss_equals_its_composite() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let x = Tensor::randn(&[9, 4], DType::F64, &mut rng);
+        let w = Tensor::randn(&[6, 4], DType::F64, &mut rng);
+        let b = Tensor::randn(&[6], DType::F64, &mut rng);
+        let cw = Tensor::rand(&[6], DType::F64, &mut rng);
+        let t = Tensor::from_vec(vec![0i64, 5, 2, 1, 1, 3, 4, 0, 5], &[9]).unwrap();
+        let probs = crate::functional::softmax(&Tensor::randn(&[9, 6], DType::F64, &mut rng), 1).unwrap();
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            for (target, weight, eps) in
+                [(&t, None, 0.0), (&t, Some(cw.clone()), 0.1), (&probs, None, 0.2), (&probs, Some(cw.clone()), 0.0)]
+            {
+                let o = LinearCrossEntropyOptions {
+                    weight,
+                    ignore_index: 1,
+                    reduction,
+                    label_smoothing: eps,
+                    chunk_rows: Some(2),
+                };
+                let inputs = [x.clone(), w.clone(), b.clone()];
+                let fused = value_and_grads(|v| linear_cross_entropy(&v[0], &v[1], target, Some(&v[2]), &o), &inputs);
+                let comp =
+                    value_and_grads(|v| linear_cross_entropy_composite(&v[0], &v[1], target, Some(&v[2]), &o), &inputs);
+                assert_near("value", &fused.0, &comp.0);
+                for i in 0..3 {
+                    assert_near("grad", &fused.1[i], &comp.1[i]);
+                }
+            }
+        }
+    }
+}

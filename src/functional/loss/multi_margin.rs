@@ -193,3 +193,29 @@ pub(crate) fn multi_margin_composite(input: &Tensor, target: &Tensor, opts: &Mul
     let loss = if input.ndim() == 1 { loss.reshape(&[])? } else { loss };
     reduce(OP, loss, opts.reduction)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functional::loss::rows::{assert_near, value_and_grads};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_fused_loss_equals_its_composite() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let x = Tensor::randn(&[7, 5], DType::F64, &mut rng);
+        let t = Tensor::from_vec(vec![0i64, 4, 2, 2, 1, 3, 0], &[7]).unwrap();
+        let w = Tensor::rand(&[5], DType::F64, &mut rng);
+        for p in [1, 2] {
+            for weight in [None, Some(w.clone())] {
+                for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+                    let o = MultiMarginOptions { p, margin: 0.7, weight: weight.clone(), reduction };
+                    let fused = value_and_grads(|v| multi_margin_loss(&v[0], &t, &o), &[x.clone()]);
+                    let comp = value_and_grads(|v| multi_margin_composite(&v[0], &t, &o), &[x.clone()]);
+                    assert_near("value", &fused.0, &comp.0);
+                    assert_near("grad", &fused.1[0], &comp.1[0]);
+                }
+            }
+        }
+    }
+}

@@ -174,3 +174,25 @@ pub(crate) fn multilabel_margin_composite(
     let loss = if input.ndim() == 1 { loss.reshape(&[])? } else { loss };
     reduce(OP, loss, opts.reduction)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functional::loss::rows::{assert_near, value_and_grads};
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_fused_loss_equals_its_composite() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let x = Tensor::randn(&[4, 5], DType::F64, &mut rng);
+        let t =
+            Tensor::from_vec(vec![3i64, 0, -1, 1, 2, 1, 2, 3, 4, 0, -1, 0, 0, 0, 0, 4, -1, 2, 2, 2], &[4, 5]).unwrap();
+        for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+            let o = MultilabelMarginOptions { reduction };
+            let fused = value_and_grads(|v| multilabel_margin_loss(&v[0], &t, &o), &[x.clone()]);
+            let comp = value_and_grads(|v| multilabel_margin_composite(&v[0], &t, &o), &[x.clone()]);
+            assert_near("value", &fused.0, &comp.0);
+            assert_near("grad", &fused.1[0], &comp.1[0]);
+        }
+    }
+}

@@ -80,3 +80,24 @@ pub(crate) fn reduce_values<T: crate::tensor::Float>(losses: &[T], reduction: Re
     let s = crate::cpu::sum::pairwise_sum(losses);
     if reduction == Reduction::Mean { vec![s / T::from_f64(losses.len() as f64)] } else { vec![s] }
 }
+
+/// Test helper: the value and the gradients (of `Σ out ⊙ v` for a fixed
+/// `v`) of `f` at `inputs` (F64 leaves), to compare two formulas.
+#[cfg(test)]
+pub(crate) fn value_and_grads(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor]) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.detach().requires_grad()).collect();
+    let out = f(&leaves).unwrap();
+    let v: Vec<f64> = (0..out.numel()).map(|i| 0.5 + 0.25 * i as f64).collect();
+    out.backward_with(&Tensor::from_vec(v, out.shape()).unwrap()).unwrap();
+    let grads = leaves.iter().map(|l| l.grad().map_or(vec![], |g| g.to_vec::<f64>().unwrap())).collect();
+    (out.to_vec::<f64>().unwrap(), grads)
+}
+
+/// Test helper: `a` and `b` agree within `1e-12` relative.
+#[cfg(test)]
+pub(crate) fn assert_near(what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-12 * (1.0 + x.abs().max(y.abs())), "{what}[{i}]: {x} vs {y}");
+    }
+}
