@@ -179,7 +179,7 @@ impl Want {
 /// Runs the chunks: the logits `x·Wᵀ + b` of each, its cross-entropy (per
 /// row for `upstream = Some(g)` or `Reduction::None`, else summed), and (if
 /// `want.any()`) the gradients of the sum `Σ_rows s_r·ℓ_r` with `s_r = g_r`
-/// (`upstream`) or 1.
+/// (`upstream`) or 1, times `scale`.
 fn pass(
     (x, w, t, b): (&Tensor, &Tensor, &Tensor, Option<&Tensor>),
     d: Dims,
@@ -187,6 +187,7 @@ fn pass(
     per_row: bool,
     upstream: Option<&Tensor>,
     want: Want,
+    scale: f64,
 ) -> Result<Pass> {
     let Dims { n, fin, c, rows, probs } = d;
     let reduction = if per_row { Reduction::None } else { Reduction::Sum };
@@ -264,6 +265,13 @@ fn pass(
         if !per_row {
             values.push(total);
         }
+        // a mean's divisor, applied in place (no second buffer of W's size)
+        if scale != 1.0 {
+            let k = T::from_f64(scale);
+            for v in [&mut gx, &mut gw, &mut gb, &mut gt] {
+                v.iter_mut().for_each(|e| *e *= k);
+            }
+        }
         let vl = values.len();
         Pass {
             values: Tensor::from_storage(T::wrap(values), &[vl]),
@@ -331,7 +339,7 @@ impl Backward for LceBackward {
                 };
                 let g = grad.reshape(&[self.dims.n as isize])?;
                 // the chunks' cross-entropy records its own small graph
-                let p = enable_grad(|| pass((x, w, t, b), self.dims, &self.opts, true, Some(&g), want))?;
+                let p = enable_grad(|| pass((x, w, t, b), self.dims, &self.opts, true, Some(&g), want, 1.0))?;
                 [p.gx, p.gw, p.gb, p.gt]
             }
         };
@@ -387,22 +395,13 @@ pub fn linear_cross_entropy(
     };
     let reduced = opts.reduction != Reduction::None;
     let args = (input, linear_weight, target, linear_bias);
-    let p = pass(
-        args,
-        d,
-        opts,
-        !reduced,
-        None,
-        if reduced { want } else { Want { x: false, w: false, b: false, t: false } },
-    )?;
     let denom = if opts.reduction == Reduction::Mean { divisor(target, d, opts)? } else { 1.0 };
-    let scale = |g: Option<Tensor>| -> Result<Option<Tensor>> {
-        g.map(|g| if denom == 1.0 { Ok(g) } else { g.div_scalar(denom) }).transpose()
-    };
+    let none = Want { x: false, w: false, b: false, t: false };
+    let p = pass(args, d, opts, !reduced, None, if reduced { want } else { none }, 1.0 / denom)?;
     let values = if opts.reduction == Reduction::Mean { p.values.div_scalar(denom)? } else { p.values };
     let shape: Shape = if reduced || input.ndim() == 1 { Shape::new() } else { Shape::from_slice(&[d.n]) };
     let values = values.reshape(&shape.iter().map(|&s| s as isize).collect::<Vec<_>>())?.detach();
-    let saved = if reduced { Some([scale(p.gx)?, scale(p.gw)?, scale(p.gb)?, scale(p.gt)?]) } else { None };
+    let saved = reduced.then_some([p.gx, p.gw, p.gb, p.gt]);
     let node = LceBackward { dims: d, opts: opts.clone(), saved };
     let mut inputs = vec![input, linear_weight, target];
     inputs.extend(linear_bias);
