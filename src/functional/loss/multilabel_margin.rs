@@ -3,7 +3,7 @@
 //! Fused: one pass over each row makes the loss and, when the input tracks
 //! gradients, its derivative; the backward only scales it (see `rows`).
 
-use super::rows::{RowGradBackward, check_reduction, reduce, reduce_values};
+use super::rows::{RowGradBackward, check_reduction, reduce, reduce_values, reduction_scale};
 use crate::autograd::is_grad_enabled;
 use crate::cpu::par::chunks3;
 use crate::tensor::ops::float_op;
@@ -58,13 +58,14 @@ fn labels(t: &[i64]) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// One row: `Σ_{j ∈ labels} Σ_{i ∉ labels} max(0, 1 − x_j + x_i) / C`, and
-/// (if `d` is not empty) its derivative in the row. `is_label` is scratch.
-fn row<T: Float>(x: &[T], t: &[i64], is_label: &mut [bool], d: &mut [T]) -> T {
+/// (if `d` is not empty) its derivative in the row times `scale`. `is_label`
+/// is scratch.
+fn row<T: Float>(x: &[T], t: &[i64], is_label: &mut [bool], scale: T, d: &mut [T]) -> T {
     let c = T::from_f64(x.len() as f64);
     is_label.iter_mut().for_each(|b| *b = false);
     labels(t).for_each(|j| is_label[j] = true);
     d.iter_mut().for_each(|v| *v = T::zero());
-    let g = T::one() / c;
+    let g = T::one() / c * scale;
     let mut sum = T::zero();
     for j in labels(t) {
         let base = T::one() - x[j];
@@ -108,6 +109,8 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, opts: &Multilabel
     let want_grad = is_grad_enabled() && input.tracks_grad();
     let (values, d) = float_op!(OP, "input", input, |xs| {
         let mut d = crate::cpu::alloc::scratch::<T>(if want_grad { xs.len() } else { 0 });
+        // a reduced loss's derivative carries the reduction (see `rows`)
+        let scale = T::from_f64(reduction_scale(opts.reduction, n));
         let chunk = (CHUNK / c).max(1) * c;
         let parts = chunks3(xs.len(), chunk, &mut d, &mut [], &mut [], |r, d, _, _| {
             let mut is_label = vec![false; c];
@@ -116,7 +119,7 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, opts: &Multilabel
                 .map(|j| {
                     let dj =
                         if d.is_empty() { &mut [][..] } else { &mut d[(j - rows.start) * c..(j - rows.start + 1) * c] };
-                    row(&xs[j * c..(j + 1) * c], &t[j * c..(j + 1) * c], &mut is_label, dj)
+                    row(&xs[j * c..(j + 1) * c], &t[j * c..(j + 1) * c], &mut is_label, scale, dj)
                 })
                 .collect::<Vec<T>>()
         });

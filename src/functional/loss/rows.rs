@@ -7,16 +7,22 @@ use crate::tensor::Tensor;
 use crate::tensor::ops::float_op2;
 use crate::{Error, Reduction, Result};
 
-/// The backward of a loss whose forward wrote `d`, the derivative of each
-/// sample's loss in the input (the input's shape, `rows` samples of equal
-/// size). The backward only scales: row `r` by the upstream gradient that
-/// reaches sample `r` (`g[r]`, `g`, or `g / rows` for `None`, `Sum`, `Mean`).
+/// The backward of a loss whose forward wrote `d`, the derivative of the
+/// loss in the input (the input's shape, `rows` samples of equal size): for
+/// a reduced loss the derivative of the reduced value (so for the usual
+/// upstream gradient of 1 the backward hands `d` over without a pass), for
+/// `None` each sample's own, scaled row by row by its upstream gradient.
 pub(crate) struct RowGradBackward {
     pub name: &'static str,
     pub op: &'static str,
     pub d: Tensor,
     pub rows: usize,
     pub reduction: Reduction,
+}
+
+/// The factor a reduced loss's derivative carries: `1 / rows` for `Mean`.
+pub(crate) fn reduction_scale(reduction: Reduction, rows: usize) -> f64 {
+    if reduction == Reduction::Mean { 1.0 / rows as f64 } else { 1.0 }
 }
 
 impl Backward for RowGradBackward {
@@ -26,23 +32,21 @@ impl Backward for RowGradBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let x = &inputs[0];
         let op = self.op;
+        let reduced = self.reduction != Reduction::None;
         let gx = float_op2!(op, self.d, grad, "grad", |ds, g| {
-            let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
-            let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
-            let per_row = |r: usize| -> T {
-                match g.len() {
-                    1 if self.reduction == Reduction::Mean => g[0] / T::from_f64(self.rows as f64),
-                    1 if self.reduction == Reduction::Sum => g[0],
-                    _ => g[r.min(g.len() - 1)],
+            if reduced && g.len() == 1 && g[0] == T::one() {
+                self.d.clone()
+            } else {
+                let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
+                let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
+                if width > 0 {
+                    for (r, (o, d)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {
+                        let s = if reduced { g[0] } else { g[r] };
+                        o.iter_mut().zip(d).for_each(|(o, &d)| *o = s * d);
+                    }
                 }
-            };
-            if width > 0 {
-                for (r, (o, d)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {
-                    let s = per_row(r);
-                    o.iter_mut().zip(d).for_each(|(o, &d)| *o = s * d);
-                }
+                Tensor::from_storage(T::wrap(out), x.shape())
             }
-            Tensor::from_storage(T::wrap(out), x.shape())
         });
         let mut grads = vec![Some(gx)];
         grads.resize(inputs.len(), None);
