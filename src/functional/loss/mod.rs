@@ -18,6 +18,7 @@ mod pointwise;
 mod rows;
 mod smooth_l1;
 mod triplet;
+mod triplet_rows;
 
 pub use bce::{BceOptions, binary_cross_entropy};
 pub use bce_with_logits::{BceWithLogitsOptions, binary_cross_entropy_with_logits};

@@ -183,8 +183,13 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, opts: &MultiMarginOpti
     let shape: &[usize] = if opts.reduction == Reduction::None { &out } else { &[] };
     Ok(match d {
         Some(d) => {
-            let node =
-                RowGradBackward { name: "MultiMarginLossBackward0", op: OP, d, rows: n, reduction: opts.reduction };
+            let node = RowGradBackward {
+                name: "MultiMarginLossBackward0",
+                op: OP,
+                d: vec![Some(d)],
+                rows: n,
+                reduction: opts.reduction,
+            };
             Tensor::from_op(values, shape, node, &[input, target])
         }
         None => Tensor::from_storage(values, shape),

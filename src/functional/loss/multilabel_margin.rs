@@ -133,7 +133,7 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, opts: &Multilabel
             let node = RowGradBackward {
                 name: "MultilabelMarginLossBackward0",
                 op: OP,
-                d,
+                d: vec![Some(d)],
                 rows: n,
                 reduction: opts.reduction,
             };

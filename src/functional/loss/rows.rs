@@ -7,15 +7,16 @@ use crate::tensor::Tensor;
 use crate::tensor::ops::float_op2;
 use crate::{Error, Reduction, Result};
 
-/// The backward of a loss whose forward wrote `d`, the derivative of the
-/// loss in the input (the input's shape, `rows` samples of equal size): for
-/// a reduced loss the derivative of the reduced value (so for the usual
-/// upstream gradient of 1 the backward hands `d` over without a pass), for
-/// `None` each sample's own, scaled row by row by its upstream gradient.
+/// The backward of a loss whose forward wrote `d[i]`, the derivative of the
+/// loss in its input `i` (that input's shape, `rows` samples of equal size;
+/// `None` where the input gets no gradient): for a reduced loss the
+/// derivative of the reduced value (so for the usual upstream gradient of 1
+/// the backward hands `d` over without a pass), for `None` each sample's
+/// own, scaled row by row by its upstream gradient.
 pub(crate) struct RowGradBackward {
     pub name: &'static str,
     pub op: &'static str,
-    pub d: Tensor,
+    pub d: Vec<Option<Tensor>>,
     pub rows: usize,
     pub reduction: Reduction,
 }
@@ -25,30 +26,35 @@ pub(crate) fn reduction_scale(reduction: Reduction, rows: usize) -> f64 {
     if reduction == Reduction::Mean { 1.0 / rows as f64 } else { 1.0 }
 }
 
+impl RowGradBackward {
+    /// The gradient of one input from its kept derivative `d`.
+    fn scaled(&self, d: &Tensor, grad: &Tensor) -> Result<Tensor> {
+        let reduced = self.reduction != Reduction::None;
+        Ok(float_op2!(self.op, d, grad, "grad", |ds, g| {
+            if reduced && g.len() == 1 && g[0] == T::one() {
+                d.clone()
+            } else {
+                let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
+                let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
+                if width > 0 {
+                    for (r, (o, dr)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {
+                        let s = if reduced { g[0] } else { g[r] };
+                        o.iter_mut().zip(dr).for_each(|(o, &v)| *o = s * v);
+                    }
+                }
+                Tensor::from_storage(T::wrap(out), d.shape())
+            }
+        }))
+    }
+}
+
 impl Backward for RowGradBackward {
     fn name(&self) -> &'static str {
         self.name
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let x = &inputs[0];
-        let op = self.op;
-        let reduced = self.reduction != Reduction::None;
-        let gx = float_op2!(op, self.d, grad, "grad", |ds, g| {
-            if reduced && g.len() == 1 && g[0] == T::one() {
-                self.d.clone()
-            } else {
-                let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
-                let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
-                if width > 0 {
-                    for (r, (o, d)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {
-                        let s = if reduced { g[0] } else { g[r] };
-                        o.iter_mut().zip(d).for_each(|(o, &d)| *o = s * d);
-                    }
-                }
-                Tensor::from_storage(T::wrap(out), x.shape())
-            }
-        });
-        let mut grads = vec![Some(gx)];
+        let mut grads: Vec<Option<Tensor>> =
+            self.d.iter().map(|d| d.as_ref().map(|d| self.scaled(d, grad)).transpose()).collect::<Result<_>>()?;
         grads.resize(inputs.len(), None);
         Ok(grads)
     }

@@ -1,6 +1,6 @@
-//! Triplet losses: `F.triplet_margin_loss` and
-//! `F.triplet_margin_with_distance_loss`, built from differentiable tensor
-//! ops (so gradients of gradients come with them).
+//! Triplet losses: `F.triplet_margin_loss` (fused for equal shapes, see
+//! `triplet_rows`) and `F.triplet_margin_with_distance_loss`, built from
+//! differentiable tensor ops (so gradients of gradients come with it).
 
 use super::rows::reduce;
 use crate::{Error, Reduction, Result, Tensor};
@@ -157,8 +157,55 @@ pub fn triplet_margin_loss(
     if !opts.margin.is_finite() || !opts.eps.is_finite() {
         return Err(Error::value(OP, format!("margin = {}, eps = {}: expected finite numbers", opts.margin, opts.eps)));
     }
+    let same = anchor.shape() == positive.shape() && anchor.shape() == negative.shape();
+    if same && (1..=2).contains(&anchor.ndim()) && opts.p.is_finite() {
+        return super::triplet_rows::triplet_fused(anchor, positive, negative, opts);
+    }
+    triplet_margin_composite(anchor, positive, negative, opts)
+}
+
+/// [`triplet_margin_loss`] from differentiable tensor ops (the pairwise
+/// distances, minimum, clamp): the path for broadcast shapes and the max
+/// norm, and the formula the engine differentiates for gradients of
+/// gradients of the fused path.
+pub(crate) fn triplet_margin_composite(
+    anchor: &Tensor,
+    positive: &Tensor,
+    negative: &Tensor,
+    opts: &TripletMarginOptions,
+) -> Result<Tensor> {
+    const OP: &str = "triplet_margin_loss";
     let dist = |x: &Tensor, y: &Tensor| pairwise_distance(OP, x, y, opts.p, opts.eps);
     hinge(OP, dist, (anchor, positive, negative), opts.margin, opts.swap, opts.reduction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functional::loss::rows::{assert_near, value_and_grads};
+    use crate::tensor::DType;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_fused_loss_equals_its_composite() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for shape in [&[6usize, 5][..], &[4]] {
+            let inputs: Vec<Tensor> = (0..3).map(|_| Tensor::randn(shape, DType::F64, &mut rng)).collect();
+            for p in [1.0, 2.0, 3.0, 1.5] {
+                for swap in [false, true] {
+                    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+                        let o = TripletMarginOptions { margin: 0.8, p, eps: 1e-6, swap, reduction };
+                        let fused = value_and_grads(|v| triplet_margin_loss(&v[0], &v[1], &v[2], &o), &inputs);
+                        let comp = value_and_grads(|v| triplet_margin_composite(&v[0], &v[1], &v[2], &o), &inputs);
+                        assert_near("value", &fused.0, &comp.0);
+                        for i in 0..3 {
+                            assert_near("grad", &fused.1[i], &comp.1[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Triplet margin loss with any distance (`F.triplet_margin_with_distance_loss`,
