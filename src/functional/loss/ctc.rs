@@ -1,9 +1,10 @@
 //! Connectionist temporal classification: `F.ctc_loss`.
 //!
-//! Per sample, the forward variables `log α` over the blank-extended target
-//! (in log space, one time step after another) give the negative
+//! Per sample, the forward variables `α` over the blank-extended target
+//! (in probability space, rescaled at each time step; in log space where a
+//! probability underflows or no alignment exists) give the negative
 //! log-likelihood; when the log-probabilities track gradients the backward
-//! variables `log β` are run in the forward too, and the sample's gradient
+//! variables `β` are run in the forward too, and the sample's gradient
 //! (PyTorch's: `exp(lp) − exp(log Σ_{s: l'_s = c} α_t(s)·β_t(s) + nll − lp)`,
 //! which is the gradient through a `log_softmax` producing `lp`) is kept; the
 //! backward only scales it. Samples run in parallel.
@@ -214,6 +215,115 @@ fn sample<T: Float>(lp: &[T], stride: usize, c: usize, blank: usize, s: &Sample,
     (nll, lcab)
 }
 
+/// [`sample`] in probability space with each time step's variables
+/// rescaled to sum to 1 (the logarithms of the scales add up to the
+/// likelihood): one `exp` per log-probability instead of several per
+/// recursion step. `None` where a probability or a scale is 0 or not
+/// finite (an impossible alignment, an underflow): [`sample`] handles those.
+fn sample_scaled<T: Float>(
+    lp: &[T],
+    stride: usize,
+    c: usize,
+    blank: usize,
+    s: &Sample,
+    grad: bool,
+) -> Option<(T, Vec<T>)> {
+    let (il, tl) = (s.il, s.target.len());
+    if il == 0 {
+        return None;
+    }
+    let w = 2 * tl + 1;
+    let prime = |k: usize| if k % 2 == 0 { blank } else { s.target[k / 2] as usize };
+    let ok = |v: T| v > T::zero() && v.is_finite();
+    // the probabilities, (il, C)
+    let mut pr = vec![T::zero(); il * c];
+    for t in 0..il {
+        for (k, p) in pr[t * c..(t + 1) * c].iter_mut().enumerate() {
+            *p = lp[t * stride + k].exp();
+        }
+    }
+    if !(0..w).all(|k| (0..il).all(|t| ok(pr[t * c + prime(k)]))) {
+        return None;
+    }
+    let (mut al, mut logc) = (vec![T::zero(); il * w], vec![T::zero(); il]);
+    let normalise = |v: &mut [T]| -> Option<T> {
+        let z = v.iter().fold(T::zero(), |a, &x| a + x);
+        if !ok(z) {
+            return None;
+        }
+        v.iter_mut().for_each(|x| *x = *x / z);
+        Some(z.ln())
+    };
+    al[0] = pr[blank];
+    if tl > 0 {
+        al[1] = pr[prime(1)];
+    }
+    logc[0] = normalise(&mut al[..w])?;
+    for t in 1..il {
+        let (prev, cur) = al[(t - 1) * w..(t + 1) * w].split_at_mut(w);
+        for k in 0..w {
+            let p = prime(k);
+            let mut v = prev[k];
+            if k > 0 {
+                v += prev[k - 1];
+            }
+            if k > 1 && prime(k - 2) != p {
+                v += prev[k - 2];
+            }
+            cur[k] = v * pr[t * c + p];
+        }
+        logc[t] = normalise(cur)?;
+    }
+    let last = &al[(il - 1) * w..il * w];
+    let end = if tl == 0 { last[0] } else { last[w - 1] + last[w - 2] };
+    if !ok(end) {
+        return None;
+    }
+    let nll = -(logc.iter().fold(T::zero(), |a, &v| a + v) + end.ln());
+    if !grad {
+        return Some((nll, Vec::new()));
+    }
+    let (mut be, mut logd) = (vec![T::zero(); il * w], vec![T::zero(); il]);
+    let t = il - 1;
+    be[t * w + w - 1] = pr[t * c + blank];
+    if tl > 0 {
+        be[t * w + w - 2] = pr[t * c + prime(w - 2)];
+    }
+    logd[t] = normalise(&mut be[t * w..(t + 1) * w])?;
+    for t in (0..il - 1).rev() {
+        let (cur, next) = be[t * w..(t + 2) * w].split_at_mut(w);
+        for k in 0..w {
+            let p = prime(k);
+            let mut v = next[k];
+            if k + 1 < w {
+                v += next[k + 1];
+            }
+            if k + 2 < w && prime(k + 2) != p {
+                v += next[k + 2];
+            }
+            cur[k] = v * pr[t * c + p];
+        }
+        logd[t] = normalise(cur)?;
+    }
+    // α_t(s)·β_t(s) / P = α̂·β̂ · exp(Σ_{τ≤t} log c_τ + Σ_{τ≥t} log d_τ + nll)
+    let mut g = vec![T::zero(); il * c];
+    let (mut cum_c, mut cum_d) = (T::zero(), logd.iter().fold(T::zero(), |a, &v| a + v));
+    for t in 0..il {
+        cum_c += logc[t];
+        let f = (cum_c + cum_d + nll).exp();
+        cum_d -= logd[t];
+        let row = &mut g[t * c..(t + 1) * c];
+        for k in 0..w {
+            row[prime(k)] += al[t * w + k] * be[t * w + k];
+        }
+        for (k, gk) in row.iter_mut().enumerate() {
+            let p = pr[t * c + k];
+            *gk = p - *gk * f / p;
+        }
+    }
+    Some((nll, g))
+}
+
 /// Keeps the per-sample gradient `(T, N, C)` (for an upstream gradient of 1
 /// on each sample's loss) and each sample's scale under the reduction.
 struct CtcBackward {
@@ -322,7 +432,11 @@ pub fn ctc_loss(
     let (values, d) = float_op!(OP, "log_probs", log_probs, |lps| {
         let stride = n * c;
         let work: Vec<usize> = (0..n).collect();
-        let results = map_claimed(work, |b| sample(&lps[b * c..], stride, c, blank, &samples[b], want_grad));
+        let results = map_claimed(work, |b| {
+            let (lp, s) = (&lps[b * c..], &samples[b]);
+            sample_scaled(lp, stride, c, blank, s, want_grad)
+                .unwrap_or_else(|| sample(lp, stride, c, blank, s, want_grad))
+        });
         let mut nll: Vec<T> = results.iter().map(|r| r.0).collect();
         let mut d = crate::cpu::alloc::zeros::<T>(if want_grad { lps.len() } else { 0 });
         for (b, (l, g)) in nll.iter_mut().zip(&results).enumerate() {
@@ -357,4 +471,35 @@ pub fn ctc_loss(
         }
         None => Tensor::from_storage(values, &shape),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    /// The rescaled probability-space recursions give the log-space ones'
+    /// likelihood and gradient, with repeats, an empty target and the blank
+    /// anywhere.
+    #[test]
+    fn rescaled_and_log_space_recursions_agree() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let (t, c) = (12, 5);
+        let x = Tensor::randn(&[t, 1, c], DType::F64, &mut rng);
+        let lp = crate::functional::log_softmax(&x, 2).unwrap().to_vec::<f64>().unwrap();
+        for (blank, target) in [(0, vec![1i64, 1, 2, 4]), (4, vec![0, 3, 3]), (2, vec![]), (1, vec![0, 2, 3, 4, 0])] {
+            for il in [t, 7] {
+                let s = Sample { il, target: &target };
+                let (a, ga) = sample(&lp, c, c, blank, &s, true);
+                let (b, gb) = sample_scaled(&lp, c, c, blank, &s, true).expect("a feasible alignment");
+                assert!((a - b).abs() <= 1e-12 * a.abs().max(1.0), "nll {a} vs {b}");
+                for (u, v) in ga.iter().zip(&gb) {
+                    assert!((u - v).abs() <= 1e-12, "grad {u} vs {v}");
+                }
+            }
+        }
+        // no alignment of 3 labels in 2 steps: the log-space path takes it
+        let s = Sample { il: 2, target: &[1, 2, 3] };
+        assert!(sample_scaled(&lp, c, c, 0, &s, true).is_none());
+    }
 }
