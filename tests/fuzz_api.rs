@@ -188,7 +188,7 @@ fn call_margin_sequence_losses(seed: u64) -> Result<Tensor> {
     let xd = if plausible { [DType::F32, DType::F64][r.random_range(0..2)] } else { dtype(r) };
     let x = tensor(r, &xs, xd);
     let x = if r.random_range(0..2) == 0 { x.requires_grad() } else { x };
-    let mut other = |r: &mut StdRng| {
+    let other = |r: &mut StdRng| {
         let s = match r.random_range(0..3) {
             0 => xs.clone(),
             1 => xs[..xs.len().saturating_sub(1)].to_vec(),

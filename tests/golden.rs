@@ -148,7 +148,7 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
 /// `distance_function: "cosine"`.
 fn cosine_distance(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let unit = |x: &Tensor| -> Result<Tensor> { x.div(&x.mul(x)?.sum(-1, true)?.sqrt().clamp(Some(1e-8), None)?) };
-    Ok(unit(a)?.mul(&unit(b)?)?.sum(-1, false)?.neg().add_scalar(1.0)?)
+    unit(a)?.mul(&unit(b)?)?.sum(-1, false)?.neg().add_scalar(1.0)
 }
 
 /// The margin, triplet, CTC and chunked linear cross-entropy losses; `None`

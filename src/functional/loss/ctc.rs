@@ -87,7 +87,7 @@ fn check<'a>(
     let mut samples = Vec::with_capacity(n);
     let mut offset = 0usize;
     let padded = if unbatched { true } else { tshape.len() == 2 };
-    if !unbatched && !(tshape.len() == 2 && tshape[0] == n || tshape.len() == 1) {
+    if !(unbatched || tshape.len() == 1 || tshape.len() == 2 && tshape[0] == n) {
         return Err(Error::shape(
             OP,
             format!("targets has shape {tshape:?}; expected padded ({n}, S) or concatenated (sum of target_lengths,)"),
@@ -153,7 +153,7 @@ fn sample<T: Float>(lp: &[T], stride: usize, c: usize, blank: usize, s: &Sample,
         return (nll, Vec::new());
     }
     let w = 2 * tl + 1;
-    let prime = |k: usize| if k % 2 == 0 { blank } else { s.target[k / 2] as usize };
+    let prime = |k: usize| if k.is_multiple_of(2) { blank } else { s.target[k / 2] as usize };
     let at = |t: usize, k: usize| lp[t * stride + k];
     let mut la = vec![ninf; il * w];
     la[0] = at(0, blank);
@@ -233,7 +233,7 @@ fn sample_scaled<T: Float>(
         return None;
     }
     let w = 2 * tl + 1;
-    let prime = |k: usize| if k % 2 == 0 { blank } else { s.target[k / 2] as usize };
+    let prime = |k: usize| if k.is_multiple_of(2) { blank } else { s.target[k / 2] as usize };
     let ok = |v: T| v > T::zero() && v.is_finite();
     // the probabilities, (il, C)
     let mut pr = vec![T::zero(); il * c];
@@ -251,7 +251,7 @@ fn sample_scaled<T: Float>(
         if !ok(z) {
             return None;
         }
-        v.iter_mut().for_each(|x| *x = *x / z);
+        v.iter_mut().for_each(|x| *x /= z);
         Some(z.ln())
     };
     al[0] = pr[blank];

@@ -237,8 +237,8 @@ mod tests {
             for weight in [None, Some(w.clone())] {
                 for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
                     let o = MultiMarginOptions { p, margin: 0.7, weight: weight.clone(), reduction };
-                    let fused = value_and_grads(|v| multi_margin_loss(&v[0], &t, &o), &[x.clone()]);
-                    let comp = value_and_grads(|v| multi_margin_composite(&v[0], &t, &o), &[x.clone()]);
+                    let fused = value_and_grads(|v| multi_margin_loss(&v[0], &t, &o), std::slice::from_ref(&x));
+                    let comp = value_and_grads(|v| multi_margin_composite(&v[0], &t, &o), std::slice::from_ref(&x));
                     assert_near("value", &fused.0, &comp.0);
                     assert_near("grad", &fused.1[0], &comp.1[0]);
                 }

@@ -192,8 +192,8 @@ mod tests {
             Tensor::from_vec(vec![3i64, 0, -1, 1, 2, 1, 2, 3, 4, 0, -1, 0, 0, 0, 0, 4, -1, 2, 2, 2], &[4, 5]).unwrap();
         for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
             let o = MultilabelMarginOptions { reduction };
-            let fused = value_and_grads(|v| multilabel_margin_loss(&v[0], &t, &o), &[x.clone()]);
-            let comp = value_and_grads(|v| multilabel_margin_composite(&v[0], &t, &o), &[x.clone()]);
+            let fused = value_and_grads(|v| multilabel_margin_loss(&v[0], &t, &o), std::slice::from_ref(&x));
+            let comp = value_and_grads(|v| multilabel_margin_composite(&v[0], &t, &o), std::slice::from_ref(&x));
             assert_near("value", &fused.0, &comp.0);
             assert_near("grad", &fused.1[0], &comp.1[0]);
         }

@@ -34,7 +34,7 @@ impl RowGradBackward {
             if reduced && g.len() == 1 && g[0] == T::one() {
                 d.clone()
             } else {
-                let width = if self.rows == 0 { 0 } else { ds.len() / self.rows };
+                let width = ds.len().checked_div(self.rows).unwrap_or(0);
                 let mut out = crate::cpu::alloc::scratch::<T>(ds.len());
                 if width > 0 {
                     for (r, (o, dr)) in out.chunks_exact_mut(width).zip(ds.chunks_exact(width)).enumerate() {

@@ -179,35 +179,6 @@ pub(crate) fn triplet_margin_composite(
     hinge(OP, dist, (anchor, positive, negative), opts.margin, opts.swap, opts.reduction)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::functional::loss::rows::{assert_near, value_and_grads};
-    use crate::tensor::DType;
-    use rand::SeedableRng;
-
-    #[test]
-    fn the_fused_loss_equals_its_composite() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
-        for shape in [&[6usize, 5][..], &[4]] {
-            let inputs: Vec<Tensor> = (0..3).map(|_| Tensor::randn(shape, DType::F64, &mut rng)).collect();
-            for p in [1.0, 2.0, 3.0, 1.5] {
-                for swap in [false, true] {
-                    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
-                        let o = TripletMarginOptions { margin: 0.8, p, eps: 1e-6, swap, reduction };
-                        let fused = value_and_grads(|v| triplet_margin_loss(&v[0], &v[1], &v[2], &o), &inputs);
-                        let comp = value_and_grads(|v| triplet_margin_composite(&v[0], &v[1], &v[2], &o), &inputs);
-                        assert_near("value", &fused.0, &comp.0);
-                        for i in 0..3 {
-                            assert_near("grad", &fused.1[i], &comp.1[i]);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Triplet margin loss with any distance (`F.triplet_margin_with_distance_loss`,
 /// `nn.TripletMarginWithDistanceLoss`):
 /// `ℓ_n = max(d(a_n, p_n) − d(a_n, n_n) + margin, 0)`, `d` the given
@@ -258,4 +229,33 @@ pub fn triplet_margin_with_distance_loss(
         Ok(d)
     };
     hinge(OP, dist, (anchor, positive, negative), opts.margin, opts.swap, opts.reduction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::functional::loss::rows::{assert_near, value_and_grads};
+    use crate::tensor::DType;
+    use rand::SeedableRng;
+
+    #[test]
+    fn the_fused_loss_equals_its_composite() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        for shape in [&[6usize, 5][..], &[4]] {
+            let inputs: Vec<Tensor> = (0..3).map(|_| Tensor::randn(shape, DType::F64, &mut rng)).collect();
+            for p in [1.0, 2.0, 3.0, 1.5] {
+                for swap in [false, true] {
+                    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+                        let o = TripletMarginOptions { margin: 0.8, p, eps: 1e-6, swap, reduction };
+                        let fused = value_and_grads(|v| triplet_margin_loss(&v[0], &v[1], &v[2], &o), &inputs);
+                        let comp = value_and_grads(|v| triplet_margin_composite(&v[0], &v[1], &v[2], &o), &inputs);
+                        assert_near("value", &fused.0, &comp.0);
+                        for i in 0..3 {
+                            assert_near("grad", &fused.1[i], &comp.1[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

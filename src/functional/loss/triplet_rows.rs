@@ -79,7 +79,6 @@ fn factor<T: Float>(deg: T, nv: T, s: T) -> T {
 /// and `w = kw·f(· − n + ε)` (the negative's vector: `p − n` with the swap,
 /// else `a − n`); `f` is the norm's elementwise gradient shape.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)] // three rows in, three gradients out, and the factors
 fn write_grads<T: Float>(
     (a, p, n): (&[T], &[T], &[T]),
     (ga, gp, gn): (&mut [T], &mut [T], &mut [T]),
@@ -104,7 +103,8 @@ dispatch! {
     /// The losses of rows of `d` elements (`losses[j]` for row `j`) and, if
     /// `ga` is not empty, the three gradients of each (zero where the hinge
     /// is inactive).
-    fn rows_kernel<T: Float>(a: &[T], p: &[T], n: &[T], d: usize, prm: Params<T>, ga: &mut [T], gp: &mut [T], gn: &mut [T], losses: &mut [T]) {
+    fn rows_kernel<T: Float>(x: (&[T], &[T], &[T]), d: usize, prm: Params<T>, g: (&mut [T], &mut [T], &mut [T]), losses: &mut [T]) {
+        let ((a, p, n), (ga, gp, gn)) = (x, g);
         let two = T::from_f64(2.0);
         for (j, loss) in losses.iter_mut().enumerate() {
             let el = j * d..(j + 1) * d;
@@ -167,7 +167,7 @@ pub(crate) fn triplet_fused(a: &Tensor, p: &Tensor, n: &Tensor, opts: &TripletMa
             let (r0, r1) = (r.start / d1, r.end / d1);
             let el = r0 * d..r1 * d;
             let mut losses = vec![T::zero(); r1 - r0];
-            rows_kernel(&av[el.clone()], &pv[el.clone()], &nv[el], d, prm, ga, gp, gn, &mut losses);
+            rows_kernel((&av[el.clone()], &pv[el.clone()], &nv[el]), d, prm, (ga, gp, gn), &mut losses);
             losses
         });
         let mut losses: Vec<T> = parts.concat();
