@@ -2,7 +2,7 @@
 //! spell one to three labels (each held for two to four frames, with gaps);
 //! a per-frame network trained with `CtcLoss` learns to read the label
 //! sequence without any frame alignment. Greedy decoding (most likely class
-//! per frame, repeats merged, blanks dropped) reads more and more test
+//! per frame, repeats merged, blanks removed) reads more and more test
 //! sequences exactly.
 //!
 //! Run: `cargo run --release --example ctc_toy`

@@ -24,7 +24,7 @@ const OP: &str = "linear_cross_entropy";
 
 /// Bytes of one chunk's logits when `chunk_rows` is not given: with the
 /// chunk's logit gradient, twice this is alive at a time.
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BYTES: usize = 10 << 20;
 
 /// Options of [`linear_cross_entropy`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ pub struct LinearCrossEntropyOptions {
     pub reduction: Reduction,
     /// Label smoothing ε in [0, 1] (default 0.0).
     pub label_smoothing: f64,
-    /// Rows per chunk (default `None`: as many as fit 8 MiB of logits, at least one).
+    /// Rows per chunk (default `None`: as many as fit 10 MiB of logits, at least one).
     pub chunk_rows: Option<usize>,
 }
 
@@ -363,7 +363,7 @@ impl Backward for LceBackward {
 /// the unreduced loss is `(N,)`.
 ///
 /// Memory: one chunk's logits and logit gradient at a time (by default
-/// at most 8 MiB each; see `chunk_rows`), plus the gradients of `x`, `W` and
+/// at most 10 MiB each; see `chunk_rows`), plus the gradients of `x`, `W` and
 /// `b` that a reduced loss makes in the forward and hands to the backward.
 ///
 /// ```
