@@ -295,9 +295,52 @@ fn save_load(c: &mut Criterion) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+fn margin_sequence_losses(c: &mut Criterion) {
+    let mut r = rng();
+    let x = Tensor::randn(&[2048, 1000], DType::F32, &mut r).requires_grad();
+    let t = Tensor::randint(0, 1000, &[2048], &mut r);
+    c.bench_function("multi_margin_fwd_bwd_2048x1000", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::multi_margin_loss(&x, &t, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let xs: Vec<Tensor> = (0..3).map(|_| Tensor::randn(&[4096, 512], DType::F32, &mut r).requires_grad()).collect();
+    c.bench_function("triplet_margin_fwd_bwd_4096x512", |b| {
+        b.iter(|| {
+            xs.iter().for_each(Tensor::zero_grad);
+            F::triplet_margin_loss(&xs[0], &xs[1], &xs[2], &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let (tt, n, k, s) = (100, 16, 32, 30);
+    let lp = F::log_softmax(&Tensor::randn(&[tt, n, k], DType::F32, &mut r), 2).unwrap().detach().requires_grad();
+    let tg = Tensor::randint(1, k as i64, &[n, s], &mut r);
+    let il = Tensor::from_vec(vec![tt as i64; n], &[n]).unwrap();
+    let tl = Tensor::randint(10, s as i64 + 1, &[n], &mut r);
+    c.bench_function("ctc_fwd_bwd_T100_N16_C32_S30", |b| {
+        b.iter(|| {
+            lp.zero_grad();
+            F::ctc_loss(&lp, &tg, &il, &tl, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let x = Tensor::randn(&[2048, 256], DType::F32, &mut r).requires_grad();
+    let w = Tensor::randn(&[32768, 256], DType::F32, &mut r).mul_scalar(0.05).unwrap().requires_grad();
+    let t = Tensor::randint(0, 32768, &[2048], &mut r);
+    c.bench_function("linear_ce_fwd_bwd_2048x256x32768", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            w.zero_grad();
+            F::linear_cross_entropy(&x, &w, &t, None, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cross_entropy, elementwise, divergence_margin_losses, overhead, layers, cnn_digits, memcpy, save_load
+    targets = cross_entropy, elementwise, divergence_margin_losses, margin_sequence_losses, overhead, layers, cnn_digits, memcpy, save_load
 }
 criterion_main!(benches);

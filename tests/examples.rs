@@ -34,6 +34,14 @@ mod segmentation_2d;
 #[allow(dead_code)]
 mod pointcloud;
 
+#[path = "../examples/triplet_embedding.rs"]
+#[allow(dead_code)]
+mod triplet_embedding;
+
+#[path = "../examples/ctc_toy.rs"]
+#[allow(dead_code)]
+mod ctc_toy;
+
 #[test]
 fn train_digits_reaches_96_percent() {
     for seed in [0, 1] {
@@ -109,4 +117,22 @@ fn pointcloud_point_accuracy_rises() {
     let acc = pointcloud::train(60, 0, &mut |e| log.push(e.clone())).unwrap();
     assert!(acc > 0.6 && acc > log[0].metric, "point accuracy {} -> {acc}", log[0].metric);
     assert!(log.last().unwrap().train_loss < log[0].train_loss);
+}
+
+#[test]
+fn triplet_embedding_orders_test_triplets() {
+    let mut log = Vec::new();
+    let ordered = triplet_embedding::train(150, 0, &mut |e| log.push(e.clone())).unwrap();
+    assert!(ordered > 0.9, "ordered test triplets {ordered}");
+    assert!(ordered > log[0].metric, "{} -> {ordered}", log[0].metric);
+    let tail: f64 = log[log.len() - 10..].iter().map(|e| e.train_loss).sum::<f64>() / 10.0;
+    assert!(tail < log[0].train_loss / 2.0, "loss {} -> {tail}", log[0].train_loss);
+}
+
+#[test]
+fn ctc_toy_learns_to_read_sequences() {
+    let mut log = Vec::new();
+    let exact = ctc_toy::train(300, 0, &mut |e| log.push(e.clone())).unwrap();
+    assert!(exact > 0.8, "test sequences read exactly {exact}");
+    assert!(log.last().unwrap().train_loss < log[0].train_loss / 4.0, "{:?} -> {:?}", log[0], log.last());
 }

@@ -300,3 +300,139 @@ proptest! {
         prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
     }
 }
+
+/// The margin, triplet, CTC and chunked linear cross-entropy losses, and
+/// their modules, on the same kind of random input.
+fn call_margin_sequence_losses(seed: u64) -> Result<Tensor> {
+    let r = &mut StdRng::seed_from_u64(seed);
+    // half the time a float batch (N, C) or sequence (T, N, C) the losses accept
+    let plausible = r.random_range(0..2) == 0;
+    let xs = if plausible { (0..r.random_range(2..4)).map(|_| r.random_range(0..4)).collect() } else { shape(r) };
+    let xd = if plausible { [DType::F32, DType::F64][r.random_range(0..2)] } else { dtype(r) };
+    let x = tensor(r, &xs, xd);
+    let x = if r.random_range(0..2) == 0 { x.requires_grad() } else { x };
+    let other = |r: &mut StdRng| {
+        let s = match r.random_range(0..3) {
+            0 => xs.clone(),
+            1 => xs[..xs.len().saturating_sub(1)].to_vec(),
+            _ => shape(r),
+        };
+        let d = match r.random_range(0..3) {
+            0 => xd,
+            1 => DType::I64,
+            _ => dtype(r),
+        };
+        tensor(r, &s, d)
+    };
+    let (a, b) = (other(r), other(r));
+    let red = [Reduction::None, Reduction::Mean, Reduction::Sum][r.random_range(0..3)];
+    let wd = dtype(r);
+    let ws = if r.random_range(0..2) == 0 { xs.last().map(|&c| vec![c]).unwrap_or_default() } else { shape(r) };
+    let w = tensor(r, &ws, wd);
+    let w = maybe(r, w);
+    let lengths = |r: &mut StdRng| {
+        let n = if r.random_range(0..2) == 0 { xs.get(1).copied().unwrap_or(1) } else { r.random_range(0..4) };
+        let v: Vec<i64> = (0..n).map(|_| r.random_range(-2..6)).collect();
+        Tensor::from_vec(v, &[n]).unwrap()
+    };
+    match r.random_range(0..8) {
+        0 => F::multilabel_margin_loss(&x, &a, &F::MultilabelMarginOptions { reduction: red }),
+        1 => F::multi_margin_loss(
+            &x,
+            &a,
+            &F::MultiMarginOptions { p: r.random_range(-1..4), margin: odd_f64(r), weight: w, reduction: red },
+        ),
+        2 => F::triplet_margin_loss(
+            &x,
+            &a,
+            &b,
+            &F::TripletMarginOptions {
+                margin: odd_f64(r),
+                p: odd_f64(r),
+                eps: odd_f64(r),
+                swap: r.random_range(0..2) == 0,
+                reduction: red,
+            },
+        ),
+        3 => {
+            let distance_function: Option<F::Distance> = match r.random_range(0..3) {
+                0 => None,
+                1 => Some(std::sync::Arc::new(|p: &Tensor, q: &Tensor| p.sub(q)?.abs().sum(-1, false))),
+                // a distance of the wrong shape
+                _ => Some(std::sync::Arc::new(|p: &Tensor, q: &Tensor| p.sub(q))),
+            };
+            let o = F::TripletMarginWithDistanceOptions {
+                distance_function,
+                margin: odd_f64(r),
+                swap: r.random_range(0..2) == 0,
+                reduction: red,
+            };
+            F::triplet_margin_with_distance_loss(&x, &a, &b, &o)
+        }
+        4 => {
+            let (il, tl) = (lengths(r), lengths(r));
+            let o = F::CtcLossOptions {
+                blank: r.random_range(-1..4),
+                reduction: red,
+                zero_infinity: r.random_range(0..2) == 0,
+            };
+            F::ctc_loss(&x, &a, &il, &tl, &o)
+        }
+        5 => {
+            let o = F::LinearCrossEntropyOptions {
+                weight: w,
+                ignore_index: r.random_range(-3..5),
+                reduction: red,
+                label_smoothing: odd_f64(r),
+                chunk_rows: [None, Some(0), Some(1), Some(2)][r.random_range(0..4)],
+            };
+            let bias = maybe(r, b);
+            F::linear_cross_entropy(&x, &a, &t_like(r, &xs), bias.as_ref(), &o)
+        }
+        6 => match r.random_range(0..4) {
+            0 => nn::MultiMarginLoss::new().p(r.random_range(0..4)).margin(odd_f64(r)).forward(&x, &a),
+            1 => nn::MultiLabelMarginLoss::new().reduction(red).forward(&x, &a),
+            2 => nn::TripletMarginLoss::new().p(odd_f64(r)).swap(true).forward(&x, &a, &b),
+            _ => nn::TripletMarginWithDistanceLoss::new().margin(odd_f64(r)).forward(&x, &a, &b),
+        },
+        _ => {
+            let (il, tl) = (lengths(r), lengths(r));
+            match r.random_range(0..2) {
+                0 => nn::CtcLoss::new().blank(r.random_range(-1..4)).forward(&x, &a, &il, &tl),
+                _ => {
+                    let (fin, c) = (r.random_range(0..4), r.random_range(0..4));
+                    let head = nn::LinearCrossEntropyLoss::new(fin, c, r).bias(r.random_range(0..2) == 0);
+                    head.label_smoothing(odd_f64(r)).forward(&x, &a)
+                }
+            }
+        }
+    }
+}
+
+/// A class-index or class-probability target for rows of `xs`, or anything.
+fn t_like(r: &mut StdRng, xs: &[usize]) -> Tensor {
+    let lead = xs.get(..xs.len().saturating_sub(1)).unwrap_or(&[]).to_vec();
+    let s = match r.random_range(0..3) {
+        0 => lead,
+        1 => lead.into_iter().chain([r.random_range(0..4)]).collect(),
+        _ => shape(r),
+    };
+    let d = dtype(r);
+    tensor(r, &s, d)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+    #[test]
+    fn no_call_of_the_margin_sequence_losses_panics(seed in any::<u64>()) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(out) = call_margin_sequence_losses(seed)
+                && out.tracks_grad()
+                && out.dtype().is_float()
+            {
+                let _ = out.backward_with(&out.full_like(1.0));
+            }
+        }));
+        prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
+    }
+}

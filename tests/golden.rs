@@ -96,6 +96,9 @@ fn run_divergence_margin(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> O
 
 /// Calls the functional op a golden case names, with its options.
 pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
+    if let Some(r) = run_margin_sequence_losses(op, t, o) {
+        return r;
+    }
     if let Some(result) = run_divergence_margin(op, t, o) {
         return result;
     }
@@ -213,6 +216,94 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
     }
 }
 
+/// `1 − cosine_similarity(a, b)` over dim 1 (PyTorch's formula: each
+/// vector divided by its norm, then the dot product), the golden cases'
+/// `distance_function: "cosine"`.
+fn cosine_distance(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let unit = |x: &Tensor| -> Result<Tensor> { x.div(&x.mul(x)?.sum(-1, true)?.sqrt().clamp(Some(1e-8), None)?) };
+    unit(a)?.mul(&unit(b)?)?.sum(-1, false)?.neg().add_scalar(1.0)
+}
+
+/// The margin, triplet, CTC and chunked linear cross-entropy losses; `None`
+/// for any other op.
+fn run_margin_sequence_losses(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Option<Result<Tensor>> {
+    let int = |k: &str, default: i64| o.get(k).and_then(Value::as_i64).unwrap_or(default);
+    let flag = |k: &str| o.get(k).and_then(Value::as_bool).unwrap_or(false);
+    Some(match op {
+        "multilabel_margin_loss" => F::multilabel_margin_loss(
+            &t["input"],
+            &t["target"],
+            &F::MultilabelMarginOptions { reduction: reduction(o) },
+        ),
+        "multi_margin_loss" => F::multi_margin_loss(
+            &t["input"],
+            &t["target"],
+            &F::MultiMarginOptions {
+                p: int("p", 1),
+                margin: f(o, "margin", 1.0),
+                weight: opt_tensor(o, "weight"),
+                reduction: reduction(o),
+            },
+        ),
+        "triplet_margin_loss" => F::triplet_margin_loss(
+            &t["anchor"],
+            &t["positive"],
+            &t["negative"],
+            &F::TripletMarginOptions {
+                margin: f(o, "margin", 1.0),
+                p: f(o, "p", 2.0),
+                eps: f(o, "eps", 1e-6),
+                swap: flag("swap"),
+                reduction: reduction(o),
+            },
+        ),
+        "triplet_margin_with_distance_loss" => {
+            let distance_function: Option<F::Distance> = match o.get("distance_function").and_then(Value::as_str) {
+                None => None,
+                Some("cosine") => Some(std::sync::Arc::new(cosine_distance)),
+                Some(other) => panic!("unknown distance_function {other}"),
+            };
+            F::triplet_margin_with_distance_loss(
+                &t["anchor"],
+                &t["positive"],
+                &t["negative"],
+                &F::TripletMarginWithDistanceOptions {
+                    distance_function,
+                    margin: f(o, "margin", 1.0),
+                    swap: flag("swap"),
+                    reduction: reduction(o),
+                },
+            )
+        }
+        "ctc_loss" => F::ctc_loss(
+            &t["log_probs"],
+            &t["targets"],
+            &t["input_lengths"],
+            &t["target_lengths"],
+            &F::CtcLossOptions {
+                blank: int("blank", 0),
+                reduction: reduction(o),
+                zero_infinity: flag("zero_infinity"),
+            },
+        ),
+        "linear_cross_entropy" => F::linear_cross_entropy(
+            &t["input"],
+            &t["linear_weight"],
+            &t["target"],
+            t.get("linear_bias"),
+            &F::LinearCrossEntropyOptions {
+                weight: opt_tensor(o, "weight"),
+                ignore_index: int("ignore_index", -100),
+                reduction: reduction(o),
+                label_smoothing: f(o, "label_smoothing", 0.0),
+                // small chunks: the golden cases' few rows still span several
+                chunk_rows: Some(4),
+            },
+        ),
+        _ => return None,
+    })
+}
+
 /// Runs one case; `Err(description)` on any mismatch.
 fn check_case(case: &Value) -> std::result::Result<(), String> {
     let id = case["id"].as_str().unwrap();
@@ -289,6 +380,15 @@ golden!(
     pairwise_distance,
     cosine_similarity,
     linear_weight_1d
+);
+
+golden!(
+    multilabel_margin_loss,
+    multi_margin_loss,
+    triplet_margin_loss,
+    triplet_margin_with_distance_loss,
+    ctc_loss,
+    linear_cross_entropy
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

@@ -140,3 +140,29 @@ fn distance_helpers_pass_gradcheck() {
     let r = gradcheck(|t| F::cosine_similarity(&t[0], &t[1], 1, 1e-8), &[x.clone(), row], 1e-6, 1e-6, 1e-4).unwrap();
     assert!(r.passed, "cosine_similarity broadcast: {r:?}");
 }
+
+/// The margin, triplet, CTC (through a log-softmax) and chunked linear
+/// cross-entropy losses over random shapes and options, in f64: the
+/// gradients of every float input.
+#[test]
+fn margin_triplet_ctc_and_chunked_losses_pass_gradcheck() {
+    use common::more_losses::{MORE_LOSSES, random_more_case};
+    let (mut checked, mut configs) = (0, 0);
+    for (li, loss) in MORE_LOSSES.iter().enumerate() {
+        for seed in 0..30u64 {
+            let case = random_more_case(loss, DType::F64, 7000 + 100 * li as u64 + seed);
+            let value = case.functional(&case.floats).unwrap();
+            if value.to_vec::<f64>().unwrap().iter().any(|v| !v.is_finite()) {
+                // every target ignored under `mean`: 0/0, as in PyTorch
+                continue;
+            }
+            let r = gradcheck(|t| case.functional(t), &case.floats, 1e-6, 1e-6, 1e-4)
+                .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert!(r.passed, "{loss} seed {seed}: {r:?}\n{case:?}");
+            checked += r.checked;
+            configs += 1;
+        }
+    }
+    println!("gradcheck: {checked} gradient elements over {configs} configurations");
+    assert!(configs >= 170, "too few configurations were checked: {configs}");
+}

@@ -431,3 +431,103 @@ fn pair_losses_check_their_shapes_and_options() {
     let msg = err(F::linear(&a, &Tensor::zeros(&[4], DType::F32), Some(&Tensor::zeros(&[2], DType::F32))));
     assert!(msg.contains("1-D weight"), "{msg}");
 }
+
+#[test]
+fn margin_losses_reject_bad_targets_and_options() {
+    let x = Tensor::zeros(&[2, 3], DType::F32);
+    let msg = err(F::multi_margin_loss(&x, &i64s(&[0, 3], &[2]), &Default::default()));
+    assert_eq!(msg, "multi_margin_loss: target[1] = 3 is out of range for 3 classes");
+    let opts = F::MultiMarginOptions { p: 3, ..Default::default() };
+    assert!(err(F::multi_margin_loss(&x, &i64s(&[0, 1], &[2]), &opts)).contains("p = 3"));
+    let opts = F::MultiMarginOptions { weight: Some(f32s(&[1.0, 1.0], &[2])), ..Default::default() };
+    assert!(err(F::multi_margin_loss(&x, &i64s(&[0, 1], &[2]), &opts)).contains("weight has shape [2]"));
+    assert!(err(F::multi_margin_loss(&x, &f32s(&[0.0, 1.0], &[2]), &Default::default())).contains("dtype F32"));
+    let msg = err(F::multilabel_margin_loss(&x, &i64s(&[0, 3, -1, 1, -1, 0], &[2, 3]), &Default::default()));
+    assert!(msg.starts_with("multilabel_margin_loss: target[1] = 3 is out of range"), "{msg}");
+    let msg = err(F::multilabel_margin_loss(&x, &i64s(&[0, 1], &[2]), &Default::default()));
+    assert!(msg.contains("expected the input's shape [2, 3]"), "{msg}");
+}
+
+#[test]
+fn triplet_losses_reject_mismatched_embeddings_and_options() {
+    let a = Tensor::zeros(&[3, 4], DType::F64);
+    let n = Tensor::zeros(&[2, 4], DType::F64);
+    assert!(F::triplet_margin_loss(&a, &a, &n, &Default::default()).is_err());
+    let msg = err(F::triplet_margin_loss(&a, &a, &Tensor::zeros(&[4], DType::F64), &Default::default()));
+    assert!(msg.contains("expected the same number of dims"), "{msg}");
+    let opts = F::TripletMarginOptions { p: 0.0, ..Default::default() };
+    assert!(err(F::triplet_margin_loss(&a, &a, &a, &opts)).contains("p = 0"));
+    let opts = F::TripletMarginWithDistanceOptions { margin: 0.0, ..Default::default() };
+    assert!(err(F::triplet_margin_with_distance_loss(&a, &a, &a, &opts)).contains("margin = 0"));
+    // a distance returning one value per element rather than per triplet
+    let bad: F::Distance = std::sync::Arc::new(|x: &Tensor, y: &Tensor| x.sub(y));
+    let opts = F::TripletMarginWithDistanceOptions { distance_function: Some(bad), ..Default::default() };
+    let msg = err(F::triplet_margin_with_distance_loss(&a, &a, &a, &opts));
+    assert!(msg.contains("one value per triplet"), "{msg}");
+    let f = Tensor::zeros(&[3, 4], DType::F32);
+    assert!(err(F::triplet_margin_loss(&a, &f, &a, &Default::default())).contains("positive"));
+}
+
+#[test]
+fn ctc_loss_rejects_lengths_and_labels_out_of_range() {
+    let lp = Tensor::zeros(&[5, 2, 3], DType::F64);
+    let y = i64s(&[1, 2, 1, 1], &[2, 2]);
+    let len = |v: &[i64]| i64s(v, &[v.len()]);
+    let msg = err(F::ctc_loss(&lp, &y, &len(&[6, 5]), &len(&[2, 2]), &Default::default()));
+    assert_eq!(msg, "ctc_loss: input_lengths[0] = 6 exceeds the 5 time steps of log_probs");
+    let msg = err(F::ctc_loss(&lp, &i64s(&[1, 3, 1, 1], &[2, 2]), &len(&[5, 5]), &len(&[2, 2]), &Default::default()));
+    assert_eq!(msg, "ctc_loss: target value 3 of sample 0 (label 1) is out of range for 3 classes");
+    let msg = err(F::ctc_loss(&lp, &i64s(&[1, 0, 1, 1], &[2, 2]), &len(&[5, 5]), &len(&[2, 2]), &Default::default()));
+    assert_eq!(msg, "ctc_loss: target value 0 of sample 0 (label 1) is the blank (0)");
+    let msg = err(F::ctc_loss(&lp, &y, &len(&[5, 5]), &len(&[3, 2]), &Default::default()));
+    assert!(msg.contains("target_lengths[0] = 3 exceeds"), "{msg}");
+    let msg = err(F::ctc_loss(&lp, &i64s(&[1, 2, 1], &[3]), &len(&[5, 5]), &len(&[2, 2]), &Default::default()));
+    assert!(msg.contains("target_lengths sum to at least 4"), "{msg}");
+    let msg = err(F::ctc_loss(&lp, &y, &len(&[5]), &len(&[2, 2]), &Default::default()));
+    assert!(msg.contains("input_lengths has shape [1]"), "{msg}");
+    let msg = err(F::ctc_loss(&lp, &y, &len(&[5, -1]), &len(&[2, 2]), &Default::default()));
+    assert!(msg.contains("input_lengths[1] = -1"), "{msg}");
+    let opts = F::CtcLossOptions { blank: 3, ..Default::default() };
+    assert!(err(F::ctc_loss(&lp, &y, &len(&[5, 5]), &len(&[2, 2]), &opts)).contains("blank = 3"));
+    // an input too short for its target: an infinite loss, or zero with zero_infinity
+    let lp = F::log_softmax(&Tensor::zeros(&[2, 1, 3], DType::F64), 2).unwrap().requires_grad();
+    let y = i64s(&[1, 1, 2], &[1, 3]);
+    let none = F::CtcLossOptions { reduction: Reduction::None, ..Default::default() };
+    let loss = F::ctc_loss(&lp, &y, &len(&[2]), &len(&[3]), &none).unwrap();
+    assert_eq!(loss.to_vec::<f64>().unwrap(), vec![f64::INFINITY]);
+    let zi = F::CtcLossOptions { zero_infinity: true, ..none };
+    let loss = F::ctc_loss(&lp, &y, &len(&[2]), &len(&[3]), &zi).unwrap();
+    assert_eq!(loss.to_vec::<f64>().unwrap(), vec![0.0]);
+    loss.sum_all().backward().unwrap();
+    assert!(lp.grad().unwrap().to_vec::<f64>().unwrap().iter().all(|&g| g == 0.0));
+}
+
+#[test]
+fn linear_cross_entropy_rejects_mismatched_features_and_targets() {
+    let x = Tensor::zeros(&[3, 4], DType::F64);
+    let msg = err(F::linear_cross_entropy(
+        &x,
+        &Tensor::zeros(&[5, 3], DType::F64),
+        &i64s(&[0, 1, 2], &[3]),
+        None,
+        &Default::default(),
+    ));
+    assert!(msg.contains("equal in_features"), "{msg}");
+    let w = Tensor::zeros(&[5, 4], DType::F64);
+    let msg = err(F::linear_cross_entropy(&x, &w, &i64s(&[0, 5, 2], &[3]), None, &Default::default()));
+    assert_eq!(msg, "linear_cross_entropy: target[1] = 5 is out of range for 5 classes");
+    let b = Tensor::zeros(&[4], DType::F64);
+    assert!(
+        err(F::linear_cross_entropy(&x, &w, &i64s(&[0, 1, 2], &[3]), Some(&b), &Default::default()))
+            .contains("linear_bias")
+    );
+    let opts = F::LinearCrossEntropyOptions { chunk_rows: Some(0), ..Default::default() };
+    assert!(err(F::linear_cross_entropy(&x, &w, &i64s(&[0, 1, 2], &[3]), None, &opts)).contains("chunk_rows = 0"));
+    let opts = F::LinearCrossEntropyOptions { label_smoothing: 1.5, ..Default::default() };
+    assert!(err(F::linear_cross_entropy(&x, &w, &i64s(&[0, 1, 2], &[3]), None, &opts)).contains("label_smoothing"));
+    let msg = err(F::linear_cross_entropy(&x, &w, &Tensor::zeros(&[3, 4], DType::F64), None, &Default::default()));
+    assert!(msg.contains("class probabilities need [3, 5]"), "{msg}");
+    // nn: the module's forward reports the functional's errors
+    let head = nn::LinearCrossEntropyLoss::new(4, 5, &mut rand::rng());
+    assert!(head.forward(&Tensor::zeros(&[3, 2], DType::F32), &i64s(&[0, 1, 2], &[3])).is_err());
+}

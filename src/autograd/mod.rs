@@ -107,6 +107,19 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Runs `f` with gradient recording switched on on this thread (inside a
+/// backward, say: an op that differentiates a small graph of its own there).
+pub(crate) fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GRAD_ENABLED.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(true)));
+    f()
+}
+
 /// The backward pass from `root`, seeded with `seed`.
 pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
     // Reverse topological order by an iterative depth-first search (no recursion:

@@ -265,3 +265,39 @@ builder!(CosineEmbeddingLoss {
     /// The margin (default 0.0).
     margin: f64 => margin,
 });
+
+loss_module!(
+    /// Multi-label margin loss (`nn.MultiLabelMarginLoss`); see [`F::multilabel_margin_loss`].
+    ///
+    /// ```
+    /// use tapegrad::{nn, Tensor};
+    /// let x = Tensor::from_vec(vec![0.1f32, 0.2, 0.4, 0.8], &[1, 4])?;
+    /// let y = Tensor::from_vec(vec![3i64, 0, -1, 1], &[1, 4])?;
+    /// let loss = nn::MultiLabelMarginLoss::new().forward(&x, &y)?;
+    /// assert!((loss.item::<f32>()? - 0.85).abs() < 1e-6);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    MultiLabelMarginLoss, F::MultilabelMarginOptions, F::multilabel_margin_loss
+);
+
+loss_module!(
+    /// Multi-class margin (hinge) loss (`nn.MultiMarginLoss`); see [`F::multi_margin_loss`].
+    ///
+    /// ```
+    /// use tapegrad::{nn, Tensor};
+    /// let x = Tensor::from_vec(vec![0.1f32, 0.2, 0.4, 0.8], &[1, 4])?;
+    /// let y = Tensor::from_vec(vec![3i64], &[1])?;
+    /// let loss = nn::MultiMarginLoss::new().p(2).margin(0.5).forward(&x, &y)?;
+    /// assert!((loss.item::<f32>()? - 0.01 / 4.0).abs() < 1e-7);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    MultiMarginLoss, F::MultiMarginOptions, F::multi_margin_loss
+);
+builder!(MultiMarginLoss {
+    /// The exponent of the hinge, 1 or 2.
+    p: i64 => p,
+    /// The margin.
+    margin: f64 => margin,
+    /// Per-class weights, a 1-D tensor of C elements.
+    weight: Tensor => Some(weight),
+});

@@ -44,10 +44,12 @@ mod dropout;
 mod embedding;
 mod flatten;
 mod linear;
+mod linear_cross_entropy;
 mod loss;
 mod norm;
 mod pool;
 mod sequential;
+mod triplet_ctc_loss;
 pub mod utils;
 
 pub use activation::{Gelu, LeakyRelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
@@ -57,14 +59,17 @@ pub use dropout::Dropout;
 pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::Linear;
+pub use linear_cross_entropy::LinearCrossEntropyLoss;
 pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
 pub use loss::{
     CosineEmbeddingLoss, GaussianNllLoss, HingeEmbeddingLoss, KlDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
     PoissonNllLoss, SoftMarginLoss,
 };
+pub use loss::{MultiLabelMarginLoss, MultiMarginLoss};
 pub use norm::LayerNorm;
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
+pub use triplet_ctc_loss::{CtcLoss, TripletMarginLoss, TripletMarginWithDistanceLoss};
 
 use crate::{Error, Result, Tensor};
 use std::collections::BTreeMap;
