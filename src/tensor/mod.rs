@@ -520,6 +520,32 @@ impl Tensor {
         self.backward_with(&seed)
     }
 
+    /// `loss.backward(create_graph=True)`: like [`backward`](Tensor::backward),
+    /// but the backward pass is itself recorded, so the gradients accumulated
+    /// into the leaves' [`grad`](Tensor::grad) track gradients and can be
+    /// differentiated again (clear them with [`zero_grad`](Tensor::zero_grad)
+    /// to free that graph). Needs a one-element tensor.
+    ///
+    /// ```
+    /// use tapegrad::Tensor;
+    /// let x = Tensor::from_vec(vec![2.0f64], &[1])?.requires_grad();
+    /// x.pow(3.0)?.sum_all().backward_with_graph()?; // x.grad = 3x² = 12
+    /// let g = x.grad().unwrap();
+    /// x.zero_grad();
+    /// g.sum_all().backward()?;                      // d(3x²)/dx = 6x = 12
+    /// assert_eq!(x.grad().unwrap().to_vec::<f64>()?, vec![12.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn backward_with_graph(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(Error::autograd(
+                "backward_with_graph",
+                format!("self has shape {:?} ({} elements); it needs a one-element tensor", self.shape(), self.numel()),
+            ));
+        }
+        autograd::backward_with_graph(self)
+    }
+
     /// Back-propagates `grad` (the vector of the vector-Jacobian product), which
     /// must have this tensor's shape and dtype.
     pub fn backward_with(&self, grad: &Tensor) -> Result<()> {

@@ -28,6 +28,8 @@ pub(crate) enum Unary {
     Pow(f64),
     /// `min(max(x, lo), hi)`; an absent bound is ±inf.
     Clamp(f64, f64),
+    /// The standard normal CDF `Φ(x)`: the derivative of GELU needs it recorded.
+    NormalCdf,
 }
 
 /// Numerically stable logistic function: never computes `exp` of a large positive number.
@@ -46,6 +48,9 @@ pub(crate) fn stable_sigmoid<T: Float>(x: T) -> T {
 fn normal_cdf(x: f64) -> f64 {
     0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
 }
+
+/// `1/√(2π)`, the scale of the standard normal density.
+const PDF_SCALE: f64 = 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
 
 /// `x·Φ(x)`.
 #[inline(always)]
@@ -90,6 +95,7 @@ impl Unary {
             Unary::LeakyRelu(_) => "LeakyReluBackward0",
             Unary::Pow(_) => "PowBackward0",
             Unary::Clamp(..) => "ClampBackward1",
+            Unary::NormalCdf => "NormalCdfBackward",
         }
     }
 
@@ -128,6 +134,7 @@ impl Unary {
                     x.max(T::from_f64(lo)).min(T::from_f64(hi))
                 }
             }
+            Unary::NormalCdf => T::from_f64(normal_cdf(x.to_f64())),
         }
     }
 
@@ -174,6 +181,10 @@ impl Unary {
                     T::zero()
                 }
             }
+            Unary::NormalCdf => {
+                let v = x.to_f64();
+                T::from_f64((-0.5 * v * v).exp() * PDF_SCALE)
+            }
         }
     }
 }
@@ -203,7 +214,7 @@ impl<const C: u8> Fixed<C> {
             7 => Unary::Relu,
             8 => Unary::Sigmoid,
             9 => Unary::Gelu,
-            _ => self.0, // leaky_relu, pow and clamp carry run-time parameters
+            _ => self.0, // leaky_relu, pow and clamp carry run-time parameters (and Φ is rare)
         }
     }
 }
@@ -264,7 +275,7 @@ macro_rules! per_kind {
                 let $k = Fixed::<9>($kind);
                 $run
             }
-            Unary::LeakyRelu(_) | Unary::Pow(_) | Unary::Clamp(..) => {
+            Unary::LeakyRelu(_) | Unary::Pow(_) | Unary::Clamp(..) | Unary::NormalCdf => {
                 let $k = Fixed::<10>($kind);
                 $run
             }
@@ -292,6 +303,42 @@ impl Backward for UnaryBackward {
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let gx = match self.kind {
+            Unary::Neg => grad.neg(),
+            Unary::Exp => grad.mul(&x.exp())?,
+            Unary::Log => grad.div(x)?,
+            Unary::Log1p => grad.div(&x.add_scalar(1.0)?)?,
+            Unary::Sqrt => grad.div(&x.sqrt().mul_scalar(2.0)?)?,
+            Unary::Tanh => {
+                let y = x.tanh();
+                grad.mul(&y.mul(&y)?.neg().add_scalar(1.0)?)?
+            }
+            Unary::Sigmoid => {
+                let y = x.sigmoid();
+                grad.mul(&y.mul(&y.neg().add_scalar(1.0)?)?)?
+            }
+            // Φ(x) + x·φ(x)
+            Unary::Gelu => grad.mul(&apply(x, Unary::NormalCdf, "gelu")?.add(&x.mul(&normal_pdf(x)?)?)?)?,
+            Unary::NormalCdf => grad.mul(&normal_pdf(x)?)?,
+            Unary::Pow(p) if p != 0.0 => grad.mul(&x.pow(p - 1.0)?.mul_scalar(p)?)?,
+            // piecewise constant derivatives (abs, relu, leaky_relu, clamp, x⁰)
+            kind => grad.mul(&constant_derivative(x, kind)?)?,
+        };
+        Ok(vec![Some(gx)])
+    }
+}
+
+/// The standard normal density `φ(x) = exp(−x²/2)/√(2π)`, recorded.
+fn normal_pdf(x: &Tensor) -> Result<Tensor> {
+    x.mul(x)?.mul_scalar(-0.5)?.exp().mul_scalar(PDF_SCALE)
+}
+
+/// `df(x)` as an untracked tensor, for ops whose derivative is piecewise constant.
+fn constant_derivative(x: &Tensor, kind: Unary) -> Result<Tensor> {
+    let d = float_op!(kind.name(), "input", x, |v| T::wrap(v.iter().map(|&a| kind.df(a, kind.f(a))).collect()));
+    Ok(Tensor::from_storage(d, x.shape()))
 }
 
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
@@ -422,6 +469,9 @@ impl Backward for ToDtypeBackward {
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(Tensor::from_storage(grad.storage().convert(self.from), inputs[0].shape()))])
+    }
+    fn backward_graph(&self, _inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.to_dtype(self.from)?)])
     }
 }
 
