@@ -104,9 +104,11 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
             y.unwrap(),
             &F::MseOptions { reduction: reduction(o), weight: opt_tensor(o, "weight") },
         ),
-        "l1_loss" => {
-            F::l1_loss(x.unwrap(), y.unwrap(), &F::L1Options { reduction: reduction(o), weight: opt_tensor(o, "weight") })
-        }
+        "l1_loss" => F::l1_loss(
+            x.unwrap(),
+            y.unwrap(),
+            &F::L1Options { reduction: reduction(o), weight: opt_tensor(o, "weight") },
+        ),
         "log_softmax" => F::log_softmax(x.unwrap(), o["dim"].as_i64().unwrap() as isize),
         "softmax" => F::softmax(x.unwrap(), o["dim"].as_i64().unwrap() as isize),
         "sigmoid" => F::sigmoid(x.unwrap()),
@@ -165,7 +167,11 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
             let m1 = a.mul(a)?.sum(-1, false)?.add_scalar(1e-12)?;
             let m2 = b.mul(b)?.sum(-1, false)?.add_scalar(1e-12)?;
             let cos = a.mul(b)?.sum(-1, false)?.div(&m1.mul(&m2)?.sqrt())?;
-            let pos = Tensor::where_cond(&t.add_scalar(-1.0)?.abs().neg().add_scalar(1.0)?.relu(), &Tensor::scalar(1.0f64).to_dtype(a.dtype())?, &Tensor::scalar(0.0f64).to_dtype(a.dtype())?)?;
+            let pos = Tensor::where_cond(
+                &t.add_scalar(-1.0)?.abs().neg().add_scalar(1.0)?.relu(),
+                &Tensor::scalar(1.0f64).to_dtype(a.dtype())?,
+                &Tensor::scalar(0.0f64).to_dtype(a.dtype())?,
+            )?;
             let margin = f(o, "margin", 0.0);
             let v = Tensor::where_cond(&pos, &cos.neg().add_scalar(1.0)?, &cos.sub_scalar(margin)?.relu())?;
             reduce(v, reduction(o))
@@ -173,7 +179,10 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
         "triplet_margin_loss" => {
             let (a, p, n) = (&t["anchor"], &t["positive"], &t["negative"]);
             let eps = f(o, "eps", 1e-6);
-            let v = pairwise_distance(a, p, eps)?.sub(&pairwise_distance(a, n, eps)?)?.add_scalar(f(o, "margin", 1.0))?.relu();
+            let v = pairwise_distance(a, p, eps)?
+                .sub(&pairwise_distance(a, n, eps)?)?
+                .add_scalar(f(o, "margin", 1.0))?
+                .relu();
             reduce(v, reduction(o))
         }
         "pairwise_distance" => pairwise_distance(&t["x1"], &t["x2"], f(o, "eps", 1e-6)),

@@ -2,8 +2,8 @@
 //! `gradgradcheck`: analytic gradients from `backward` (and second
 //! derivatives from a `create_graph` pass) against central finite differences in f64.
 
-use crate::tensor::{DType, Storage};
 use super::{GradOptions, grad, with_grad};
+use crate::tensor::{DType, Storage};
 use crate::{Error, Result, Tensor, no_grad};
 use rand::SeedableRng;
 

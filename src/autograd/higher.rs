@@ -67,7 +67,9 @@ pub fn grad(outputs: &[Tensor], inputs: &[Tensor], opts: &GradOptions) -> Result
         if !x.tracks_grad() {
             return Err(Error::autograd(
                 OP,
-                format!("inputs[{i}] does not track gradients: mark it with requires_grad() or compute it from such a tensor"),
+                format!(
+                    "inputs[{i}] does not track gradients: mark it with requires_grad() or compute it from such a tensor"
+                ),
             ));
         }
     }
@@ -120,7 +122,11 @@ fn seeds(op: &'static str, outputs: &[Tensor], given: Option<&[Tensor]>, create_
                 if s.shape() != y.shape() {
                     return Err(Error::shape(
                         op,
-                        format!("grad_outputs[{i}] has shape {:?}, expected outputs[{i}]'s shape {:?}", s.shape(), y.shape()),
+                        format!(
+                            "grad_outputs[{i}] has shape {:?}, expected outputs[{i}]'s shape {:?}",
+                            s.shape(),
+                            y.shape()
+                        ),
                     ));
                 }
                 y.require_same_dtype(s, op, "grad_outputs")?;
@@ -267,8 +273,7 @@ fn engine(roots: &[Tensor], seeds: Vec<Tensor>, create_graph: bool, mode: Mode<'
                 }
                 Some(node) => {
                     let inputs = node.inputs();
-                    let needs: Vec<bool> =
-                        inputs.iter().map(|i| i.tracks_grad() && needed.contains(&i.id())).collect();
+                    let needs: Vec<bool> = inputs.iter().map(|i| i.tracks_grad() && needed.contains(&i.id())).collect();
                     if !needs.iter().any(|&n| n) {
                         continue;
                     }
@@ -349,10 +354,12 @@ pub(crate) fn composite_backward(
         if targets.is_empty() || !y.tracks_grad() {
             return Ok(out);
         }
-        let found = engine(std::slice::from_ref(&y), vec![grad.clone()], true, Mode::Targets {
-            targets: &targets,
-            stop: inputs,
-        })?;
+        let found = engine(
+            std::slice::from_ref(&y),
+            vec![grad.clone()],
+            true,
+            Mode::Targets { targets: &targets, stop: inputs },
+        )?;
         for (i, g) in pos.into_iter().zip(found) {
             out[i] = g;
         }

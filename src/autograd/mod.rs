@@ -36,8 +36,8 @@
 mod gradcheck;
 mod higher;
 pub use gradcheck::{GradcheckReport, gradcheck, gradgradcheck};
-pub(crate) use higher::{backward_with_graph, composite_backward, no_double_backward, with_grad};
 pub use higher::{GradOptions, grad};
+pub(crate) use higher::{backward_with_graph, composite_backward, no_double_backward, with_grad};
 
 use crate::{Result, Tensor};
 use smallvec::SmallVec;

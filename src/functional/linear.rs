@@ -53,9 +53,7 @@ impl Backward for LinearBackward {
         let g2 = grad.reshape_internal(&[self.m, self.fout])?;
         // dx = G·W, dW = Gᵀ·x, db = Σ_rows G
         let gx = needs[0].then(|| g2.matmul(w)?.reshape_internal(x.shape())).transpose()?;
-        let gw = needs[1]
-            .then(|| g2.t()?.matmul(&x.reshape_internal(&[self.m, self.fin])?))
-            .transpose()?;
+        let gw = needs[1].then(|| g2.t()?.matmul(&x.reshape_internal(&[self.m, self.fin])?)).transpose()?;
         let gb = needs.get(2).copied().unwrap_or(false).then(|| g2.sum(0, false)).transpose()?;
         Ok(vec![gx, gw, gb])
     }

@@ -479,8 +479,10 @@ impl Tensor {
     /// summed in the backward pass: no new buffer and tensor per addition);
     /// otherwise a new tensor, as [`add`](Tensor::add). The same values either way.
     pub(crate) fn add_owned(mut self, other: &Tensor) -> Result<Tensor> {
+        // (a recorded `other` must be added by a recorded op, as in a create_graph pass)
         if self.0.node.is_none()
             && !self.0.requires_grad
+            && !(other.tracks_grad() && autograd::is_grad_enabled())
             && self.shape() == other.shape()
             && let Some(inner) = Arc::get_mut(&mut self.0)
             && let Data::Fixed(storage) = &mut inner.data

@@ -15,8 +15,8 @@ use super::classes::{
 use super::kept::{Kept, KeptSlot, Taken};
 use super::log_softmax_nll::log_softmax_nll;
 use super::nll::{NllLossOptions, divisor, position_scale, reduce_classes};
-use crate::autograd::{Backward, composite_backward};
 use crate::autograd::is_grad_enabled;
+use crate::autograd::{Backward, composite_backward};
 use crate::cpu::alloc::{give_back, scratch, zeros};
 use crate::cpu::sum::pairwise_sum;
 use crate::kernels::softmax::{

@@ -8,7 +8,9 @@
 //! class dim ([`log_softmax_of`]), recording the loss on that output's input.
 
 use super::classes::{
-    Layout, TargetScan, bad_target, check_targets, check_weight, index_layout, scan_in_kernel, target_weights, index_loss_graph};
+    Layout, TargetScan, bad_target, check_targets, check_weight, index_layout, index_loss_graph, scan_in_kernel,
+    target_weights,
+};
 use super::kept::{Kept, KeptSlot, Taken};
 use super::nll::{NllLossOptions, divisor, position_scale, reduce_classes, reduced, target_scales};
 use crate::autograd::{Backward, composite_backward, is_grad_enabled};

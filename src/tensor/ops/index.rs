@@ -121,7 +121,12 @@ impl Tensor {
     /// `out[offsets[i]] += self[i]` into zeros of `shape` (recorded; its
     /// gradient reads at the offsets): the differentiable backward of a read.
     /// `name` is the op it is the backward of, for errors.
-    pub(crate) fn scatter_offsets(&self, offsets: Arc<Vec<usize>>, shape: &[usize], name: &'static str) -> Result<Tensor> {
+    pub(crate) fn scatter_offsets(
+        &self,
+        offsets: Arc<Vec<usize>>,
+        shape: &[usize],
+        name: &'static str,
+    ) -> Result<Tensor> {
         let out = float_op!(name, "grad", self, |g| {
             let mut out = crate::cpu::alloc::zeros::<T>(crate::tensor::shape::numel(shape));
             for (&o, &gv) in offsets.iter().zip(g) {
@@ -200,7 +205,12 @@ impl Tensor {
             shape[d] = idx.len();
         }
         let storage = take(self, &offsets);
-        Ok(Tensor::from_op(storage, &shape, ScatterBackward { offsets: Arc::new(offsets), name: "IndexSelectBackward0" }, &[self, index]))
+        Ok(Tensor::from_op(
+            storage,
+            &shape,
+            ScatterBackward { offsets: Arc::new(offsets), name: "IndexSelectBackward0" },
+            &[self, index],
+        ))
     }
 
     /// `a` where `cond` is non-zero, `b` elsewhere, all three broadcast together
