@@ -26,6 +26,18 @@ mod segmentation_2d;
 #[allow(dead_code)]
 mod pointcloud;
 
+#[path = "../examples/gradient_penalty.rs"]
+#[allow(dead_code)]
+mod gradient_penalty;
+
+#[path = "../examples/hessian.rs"]
+#[allow(dead_code)]
+mod hessian;
+
+#[path = "../examples/physics_informed.rs"]
+#[allow(dead_code)]
+mod physics_informed;
+
 #[test]
 fn train_digits_reaches_96_percent() {
     for seed in [0, 1] {
@@ -82,4 +94,27 @@ fn pointcloud_point_accuracy_rises() {
     let acc = pointcloud::train(60, 0, &mut |e| log.push(e.clone())).unwrap();
     assert!(acc > 0.6 && acc > log[0].metric, "point accuracy {} -> {acc}", log[0].metric);
     assert!(log.last().unwrap().train_loss < log[0].train_loss);
+}
+
+#[test]
+fn gradient_penalty_falls() {
+    let (first, last) = gradient_penalty::train(300, 0, &mut |_| {}).unwrap();
+    assert!(last < first / 4.0, "gradient penalty {first} -> {last}");
+}
+
+#[test]
+fn hessian_vector_products_match_finite_differences() {
+    for seed in 0..3 {
+        let (norm, err) = hessian::check(seed).unwrap();
+        assert!(norm > 0.1, "seed {seed}: |H·v| = {norm}");
+        assert!(err < 1e-6, "seed {seed}: relative difference {err}");
+    }
+}
+
+#[test]
+fn physics_informed_network_solves_the_ode() {
+    let mut log = Vec::new();
+    let err = physics_informed::train(1500, 0, &mut |e| log.push(e.clone())).unwrap();
+    assert!(err < 1e-2, "max|u − e^−t| = {err}");
+    assert!(log.last().unwrap().train_loss < log[0].train_loss / 100.0);
 }
