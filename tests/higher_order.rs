@@ -143,26 +143,30 @@ fn grad_options_are_checked() {
     let unused = Tensor::from_vec(vec![1.0f64], &[1]).unwrap().requires_grad();
     let y = x.mul(&x).unwrap();
     // a non-scalar output needs grad_outputs
-    let e = grad(&[y.clone()], std::slice::from_ref(&x), &GradOptions::default()).unwrap_err();
+    let e = grad(std::slice::from_ref(&y), std::slice::from_ref(&x), &GradOptions::default()).unwrap_err();
     assert!(e.to_string().contains("grad_outputs"), "{e}");
     let opts = GradOptions { grad_outputs: Some(vec![y.full_like(1.0)]), ..Default::default() };
     assert_eq!(
-        grad(&[y.clone()], std::slice::from_ref(&x), &opts).unwrap()[0].as_ref().unwrap().to_vec::<f64>().unwrap(),
+        grad(std::slice::from_ref(&y), std::slice::from_ref(&x), &opts).unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap(),
         vec![2.0, 4.0]
     );
     // a wrong grad_outputs shape
     let bad = GradOptions { grad_outputs: Some(vec![Tensor::ones(&[3], tapegrad::DType::F64)]), ..Default::default() };
-    assert!(grad(&[y.clone()], std::slice::from_ref(&x), &bad).is_err());
+    assert!(grad(std::slice::from_ref(&y), std::slice::from_ref(&x), &bad).is_err());
     // an unused input: an Err unless allow_unused
     let s = y.sum_all();
-    let e = grad(&[s.clone()], &[x.clone(), unused.clone()], &GradOptions::default()).unwrap_err();
+    let e = grad(std::slice::from_ref(&s), &[x.clone(), unused.clone()], &GradOptions::default()).unwrap_err();
     assert!(e.to_string().contains("inputs[1]") && e.to_string().contains("allow_unused"), "{e}");
     let opts = GradOptions { allow_unused: true, ..Default::default() };
-    let g = grad(&[s.clone()], &[x.clone(), unused], &opts).unwrap();
+    let g = grad(std::slice::from_ref(&s), &[x.clone(), unused], &opts).unwrap();
     assert!(g[0].is_some() && g[1].is_none());
     // an input that tracks no gradient, an output that tracks none
     let plain = Tensor::from_vec(vec![1.0f64], &[1]).unwrap();
-    assert!(grad(&[s.clone()], &[plain.clone()], &GradOptions::default()).is_err());
+    assert!(grad(std::slice::from_ref(&s), std::slice::from_ref(&plain), &GradOptions::default()).is_err());
     assert!(grad(&[plain.sum_all()], &[x], &GradOptions::default()).is_err());
 }
 
