@@ -307,16 +307,16 @@ impl Backward for UnaryBackward {
         let x = &inputs[0];
         let gx = match self.kind {
             Unary::Neg => grad.neg(),
-            Unary::Exp => grad.mul(&x.exp())?,
+            Unary::Exp => grad.mul(&self.output(x))?,
             Unary::Log => grad.div(x)?,
             Unary::Log1p => grad.div(&x.add_scalar(1.0)?)?,
-            Unary::Sqrt => grad.div(&x.sqrt().mul_scalar(2.0)?)?,
+            Unary::Sqrt => grad.div(&self.output(x).mul_scalar(2.0)?)?,
             Unary::Tanh => {
-                let y = x.tanh();
+                let y = self.output(x);
                 grad.mul(&y.mul(&y)?.neg().add_scalar(1.0)?)?
             }
             Unary::Sigmoid => {
-                let y = x.sigmoid();
+                let y = self.output(x);
                 grad.mul(&y.mul(&y.neg().add_scalar(1.0)?)?)?
             }
             // Φ(x) + x·φ(x)
@@ -327,6 +327,15 @@ impl Backward for UnaryBackward {
             kind => grad.mul(&constant_derivative(x, kind)?)?,
         };
         Ok(vec![Some(gx)])
+    }
+}
+
+impl UnaryBackward {
+    /// `f(x)` as a recorded tensor, its data the output the forward kept
+    /// (no second evaluation of `f`): what a derivative written in `y` reads.
+    fn output(&self, x: &Tensor) -> Tensor {
+        let node = UnaryBackward { kind: self.kind, out: self.out.clone() };
+        Tensor::from_op_shared(self.out.clone(), x.0.shape.clone(), node, &[x])
     }
 }
 
