@@ -128,6 +128,14 @@ fn a_constant_gradient_taken_with_create_graph_can_still_be_differentiated() {
     assert_eq!(g.to_vec::<f32>().unwrap(), vec![2.0; 3]);
     g.sum_all().backward().unwrap();
     assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), vec![0.0; 3]);
+    // the same for a gradient accumulated by backward_with_graph
+    let w = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap().requires_grad();
+    w.mul_scalar(3.0).unwrap().sum_all().backward_with_graph().unwrap();
+    let gw = w.grad().unwrap();
+    assert!(gw.tracks_grad());
+    w.zero_grad();
+    gw.sum_all().backward().unwrap();
+    assert_eq!(w.grad().unwrap().to_vec::<f64>().unwrap(), vec![0.0; 2]);
     // the same through a loss whose gradient is constant in its input (nll)
     let t = Tensor::from_vec(vec![1i64, 0], &[2]).unwrap();
     let z = Tensor::from_vec(vec![-0.5f32, -1.0, -2.0, -0.1], &[2, 2]).unwrap().requires_grad();

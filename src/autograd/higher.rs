@@ -268,7 +268,7 @@ fn engine(roots: &[Tensor], seeds: Vec<Tensor>, create_graph: bool, mode: Mode<'
             match t.node() {
                 None => {
                     if matches!(mode, Mode::Leaves) && t.0.requires_grad {
-                        t.accumulate_grad(g)?;
+                        t.accumulate_grad(if create_graph { attach_constant(g, t)? } else { g })?;
                     }
                 }
                 Some(node) => {
