@@ -311,14 +311,7 @@ impl Backward for UnaryBackward {
             Unary::Log => grad.div(x)?,
             Unary::Log1p => grad.div(&x.add_scalar(1.0)?)?,
             Unary::Sqrt => grad.div(&self.output(x).mul_scalar(2.0)?)?,
-            Unary::Tanh => {
-                let y = self.output(x);
-                grad.mul(&y.mul(&y)?.neg().add_scalar(1.0)?)?
-            }
-            Unary::Sigmoid => {
-                let y = self.output(x);
-                grad.mul(&y.mul(&y.neg().add_scalar(1.0)?)?)?
-            }
+            Unary::Tanh | Unary::Sigmoid => output_grad(self.kind, grad, &self.output(x))?,
             // Φ(x) + x·φ(x)
             Unary::Gelu => grad.mul(&apply(x, Unary::NormalCdf, "gelu")?.add(&x.mul(&normal_pdf(x)?)?)?)?,
             Unary::NormalCdf => grad.mul(&normal_pdf(x)?)?,
@@ -336,6 +329,75 @@ impl UnaryBackward {
     fn output(&self, x: &Tensor) -> Tensor {
         let node = UnaryBackward { kind: self.kind, out: self.out.clone() };
         Tensor::from_op_shared(self.out.clone(), x.0.shape.clone(), node, &[x])
+    }
+}
+
+/// `dy/dx` of tanh (`1 − y²`) or sigmoid (`y·(1 − y)`) in terms of the output `y`.
+#[inline(always)]
+fn slope_of_output<T: Float>(kind: Unary, y: T) -> T {
+    if matches!(kind, Unary::Tanh) { T::one() - y * y } else { y * (T::one() - y) }
+}
+
+/// The derivative of [`slope_of_output`] in `y`: `−2y` or `1 − 2y`.
+#[inline(always)]
+fn slope_of_output_dy<T: Float>(kind: Unary, y: T) -> T {
+    let two_y = y + y;
+    if matches!(kind, Unary::Tanh) { -two_y } else { T::one() - two_y }
+}
+
+/// `g·dy/dx` for tanh or sigmoid written in their output `y` (PyTorch's
+/// `tanh_backward` / `sigmoid_backward`): one recorded op where the formula
+/// in primitives would be four, differentiable in `g` and in `y`.
+fn output_grad(kind: Unary, g: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let v = float_op2!(kind.name(), g, y, "output", |gs, ys| {
+        T::wrap(gs.iter().zip(ys.iter()).map(|(&a, &b)| a * slope_of_output(kind, b)).collect())
+    });
+    Ok(Tensor::from_op(v, g.shape(), OutputGradBackward { kind }, &[g, y]))
+}
+
+/// The backward of [`output_grad`] over `(g, y)`.
+struct OutputGradBackward {
+    kind: Unary,
+}
+
+impl Backward for OutputGradBackward {
+    fn name(&self) -> &'static str {
+        if matches!(self.kind, Unary::Tanh) { "TanhBackwardBackward0" } else { "SigmoidBackwardBackward0" }
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (g, y) = (&inputs[0], &inputs[1]);
+        let kind = self.kind;
+        let (dg, dy) = float_op2!(self.name(), g, y, "output", |gs, ys| {
+            let gg = grad.data::<T>(self.name(), "grad")?;
+            let dg = g.tracks_grad().then(|| {
+                let v = gg.iter().zip(ys.iter()).map(|(&a, &b)| a * slope_of_output(kind, b)).collect();
+                Tensor::from_storage(T::wrap(v), g.shape())
+            });
+            let dy = y.tracks_grad().then(|| {
+                let v = gg
+                    .iter()
+                    .zip(gs.iter().zip(ys.iter()))
+                    .map(|(&a, (&b, &c))| a * b * slope_of_output_dy(kind, c))
+                    .collect();
+                Tensor::from_storage(T::wrap(v), y.shape())
+            });
+            (dg, dy)
+        });
+        Ok(vec![dg, dy])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (g, y) = (&inputs[0], &inputs[1]);
+        let dg = needs[0].then(|| output_grad(self.kind, grad, y)).transpose()?;
+        let dy = needs[1]
+            .then(|| {
+                let slope = match self.kind {
+                    Unary::Tanh => y.mul_scalar(-2.0)?,
+                    _ => y.mul_scalar(-2.0)?.add_scalar(1.0)?,
+                };
+                grad.mul(g)?.mul(&slope)
+            })
+            .transpose()?;
+        Ok(vec![dg, dy])
     }
 }
 
