@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use std::hint::black_box;
 use std::time::Duration;
 use tapegrad::functional as F;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Reduction, Tensor, io, optim};
 
 fn rng() -> StdRng {
@@ -83,6 +83,88 @@ fn elementwise(c: &mut Criterion) {
     run("mse_fwd_bwd_4M", &|| F::mse_loss(&x, &y, &Default::default()).unwrap());
     run("l1_fwd_bwd_4M", &|| F::l1_loss(&x, &y, &Default::default()).unwrap());
     run("smooth_l1_fwd_bwd_4M", &|| F::smooth_l1_loss(&x, &y, &Default::default()).unwrap());
+}
+
+/// `n` labels ±1, as f32.
+fn signs(n: usize, r: &mut StdRng) -> Tensor {
+    use rand::RngExt;
+    let v: Vec<f32> = (0..n).map(|_| if r.random_range(0..2) == 0 { -1.0 } else { 1.0 }).collect();
+    Tensor::from_vec(v, &[n]).unwrap()
+}
+
+/// The divergence, likelihood and margin losses (the PyTorch side's "second part").
+fn divergence_margin_losses(c: &mut Criterion) {
+    const N: usize = 1 << 22;
+    let mut r = rng();
+    let x = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let y = Tensor::rand(&[N], DType::F32, &mut r);
+    let sign = signs(N, &mut r);
+    let counts = {
+        use rand_distr::{Distribution, Poisson};
+        let rates = Tensor::rand(&[N], DType::F32, &mut r).to_vec::<f32>().unwrap();
+        let v: Vec<f32> = rates.iter().map(|&l| Poisson::new(4.0 * l.max(1e-6)).unwrap().sample(&mut r)).collect();
+        Tensor::from_vec(v, &[N]).unwrap()
+    };
+    let mut run = |name: &str, f: &dyn Fn() -> Tensor| {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                x.zero_grad();
+                f().backward().unwrap();
+            })
+        });
+    };
+    let batchmean = F::KlDivOptions { reduction: Reduction::BatchMean, log_target: false };
+    run("kl_div_fwd_bwd_4M", &|| F::kl_div(&x, &y, &batchmean).unwrap());
+    run("poisson_nll_fwd_bwd_4M", &|| F::poisson_nll_loss(&x, &counts, &Default::default()).unwrap());
+    run("soft_margin_fwd_bwd_4M", &|| F::soft_margin_loss(&x, &sign, &Default::default()).unwrap());
+    run("hinge_embedding_fwd_bwd_4M", &|| F::hinge_embedding_loss(&x, &sign, &Default::default()).unwrap());
+
+    let mu = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let target = Tensor::randn(&[N], DType::F32, &mut r);
+    let var = Tensor::rand(&[N], DType::F32, &mut r).add_scalar(0.1).unwrap().requires_grad();
+    c.bench_function("gaussian_nll_fwd_bwd_4M", |b| {
+        b.iter(|| {
+            mu.zero_grad();
+            var.zero_grad();
+            F::gaussian_nll_loss(&mu, &target, &var, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let a = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let bb = Tensor::randn(&[N], DType::F32, &mut r).requires_grad();
+    let sign = signs(N, &mut r);
+    let opts = F::MarginRankingOptions { margin: 0.1, ..Default::default() };
+    c.bench_function("margin_ranking_fwd_bwd_4M", |b| {
+        b.iter(|| {
+            a.zero_grad();
+            bb.zero_grad();
+            F::margin_ranking_loss(&a, &bb, &sign, &opts).unwrap().backward().unwrap();
+        })
+    });
+
+    let x = Tensor::randn(&[2048, 1000], DType::F32, &mut r).requires_grad();
+    let multi = Tensor::from_vec(
+        signs(2048 * 1000, &mut r).add_scalar(1.0).unwrap().mul_scalar(0.5).unwrap().to_vec::<f32>().unwrap(),
+        &[2048, 1000],
+    )
+    .unwrap();
+    c.bench_function("multilabel_soft_margin_fwd_bwd_2048x1000", |b| {
+        b.iter(|| {
+            x.zero_grad();
+            F::multilabel_soft_margin_loss(&x, &multi, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
+
+    let x1 = Tensor::randn(&[4096, 512], DType::F32, &mut r).requires_grad();
+    let x2 = Tensor::randn(&[4096, 512], DType::F32, &mut r).requires_grad();
+    let sign = signs(4096, &mut r);
+    c.bench_function("cosine_embedding_fwd_bwd_4096x512", |b| {
+        b.iter(|| {
+            x1.zero_grad();
+            x2.zero_grad();
+            F::cosine_embedding_loss(&x1, &x2, &sign, &Default::default()).unwrap().backward().unwrap();
+        })
+    });
 }
 
 fn overhead(c: &mut Criterion) {
@@ -163,6 +245,40 @@ fn layers(c: &mut Criterion) {
     });
 }
 
+/// The digits CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Conv2d, BatchNorm2d,
+/// ReLU, AvgPool2d, Flatten, Linear, Tanh, LayerNorm, Dropout, Linear) on a
+/// batch of 64 images of 1×8×8: forward, cross_entropy, backward, Adam step.
+fn cnn_digits(c: &mut Criterion) {
+    let mut r = rng();
+    let pad = F::Conv2dOptions { padding: (1, 1), ..Default::default() };
+    let m = nn::Sequential::new(vec![
+        Box::new(nn::Conv2d::new(1, 8, (3, 3), &mut r).options(pad.clone())),
+        Box::new(nn::BatchNorm2d::new(8)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::MaxPool2d::new((2, 2))),
+        Box::new(nn::Conv2d::new(8, 16, (3, 3), &mut r).options(pad)),
+        Box::new(nn::BatchNorm2d::new(16)),
+        Box::new(nn::ReLU::new()),
+        Box::new(nn::AvgPool2d::new((2, 2))),
+        Box::new(nn::Flatten::new(1, -1)),
+        Box::new(nn::Linear::new(64, 32, &mut r)),
+        Box::new(nn::Tanh::new()),
+        Box::new(nn::LayerNorm::new(&[32])),
+        Box::new(nn::Dropout::new(0.1).seed(0)),
+        Box::new(nn::Linear::new(32, 10, &mut r)),
+    ]);
+    let mut opt = optim::Adam::new(m.parameters(), 1e-3);
+    let x = Tensor::randn(&[64, 1, 8, 8], DType::F32, &mut r);
+    let t = Tensor::randint(0, 10, &[64], &mut r);
+    c.bench_function("cnn_digits_train_step_b64", |b| {
+        b.iter(|| {
+            opt.zero_grad();
+            F::cross_entropy(&m.forward(&x).unwrap(), &t, &Default::default()).unwrap().backward().unwrap();
+            opt.step().unwrap();
+        })
+    });
+}
+
 /// The floor of a memory-bound loss: one copy of the 64 MiB of logits of
 /// `ce_*_2048x8192`, on all cores (as PyTorch's `copy_`, which the baseline
 /// script times as its floor).
@@ -203,6 +319,6 @@ fn save_load(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = cross_entropy, elementwise, overhead, layers, memcpy, save_load
+    targets = cross_entropy, elementwise, divergence_margin_losses, overhead, layers, cnn_digits, memcpy, save_load
 }
 criterion_main!(benches);

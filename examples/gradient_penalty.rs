@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
 use tapegrad::autograd::{GradOptions, grad};
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::optim::Adam;
 use tapegrad::{DType, Tensor};
 

@@ -10,7 +10,7 @@ use common::{Epoch, Res};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::time::Instant;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{Tensor, no_grad, optim};
 
 fn main() -> Res<()> {

@@ -10,7 +10,7 @@ use common::{Epoch, Res, data};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{Tensor, no_grad, optim};
 
 fn main() -> Res<()> {

@@ -14,6 +14,7 @@ use common::{Epoch, Res, data};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
+use tapegrad::data::Batches;
 use tapegrad::nn::{self, Module};
 use tapegrad::{Tensor, io, no_grad, optim};
 
@@ -96,6 +97,7 @@ pub fn train_model(epochs: usize, seed: u64, report: &mut dyn FnMut(&Epoch)) -> 
     let mut digits = data::digits()?;
     let (train_rows, test_rows) = data::split(digits.len(), seed);
     data::standardize(&mut digits, &train_rows);
+    let all_rows: Vec<usize> = (0..digits.len()).collect();
 
     // Model, loss and optimizer.
     let mut rng = StdRng::seed_from_u64(seed);
@@ -103,15 +105,16 @@ pub fn train_model(epochs: usize, seed: u64, report: &mut dyn FnMut(&Epoch)) -> 
     let loss_fn = nn::CrossEntropyLoss::new();
     let mut opt = optim::Adam::new(model.parameters(), 1e-3);
 
+    // Every digit as one tensor of pixels and one of labels; batches take their rows.
+    let (pixels, labels) = (digits.features(&all_rows)?, Tensor::from_vec(digits.y.clone(), &[digits.len()])?);
+
     let start = Instant::now();
     let mut accuracy = 0.0;
     for epoch in 1..=epochs {
         // One pass over the training rows in shuffled mini-batches of 64.
         let (mut loss_sum, mut seen) = (0.0, 0);
-        for batch in data::batches(&train_rows, 64, &mut rng) {
-            let (x, y) = digits.rows(&batch);
-            let x = Tensor::from_vec(x, &[batch.len(), 64])?;
-            let y = Tensor::from_vec(y, &[batch.len()])?;
+        for batch in Batches::over(train_rows.clone(), 64)?.shuffle(&mut rng) {
+            let (x, y) = (batch.select(&pixels)?, batch.select(&labels)?);
             opt.zero_grad();
             let loss = loss_fn.forward(&model.forward(&x)?, &y)?;
             loss.backward()?;

@@ -31,7 +31,7 @@ use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
 
 /// One tensor's data, borrowed until the serializer asks for its bytes.
@@ -39,6 +39,7 @@ enum Data<'a> {
     F32(Slice<'a, f32>),
     F64(Slice<'a, f64>),
     I64(Slice<'a, i64>),
+    Bool(Slice<'a, bool>),
 }
 
 /// One tensor as the serializer sees it.
@@ -82,6 +83,8 @@ impl View for &Raw<'_> {
             Data::F32(s) => le_bytes(s, f32::to_le_bytes),
             Data::F64(s) => le_bytes(s, f64::to_le_bytes),
             Data::I64(s) => le_bytes(s, i64::to_le_bytes),
+            // one byte per element, 0 or 1, as PyTorch writes `torch.bool`
+            Data::Bool(s) => Cow::Owned(s.iter().map(|&b| u8::from(b)).collect()),
         }
     }
     fn data_len(&self) -> usize {
@@ -89,6 +92,7 @@ impl View for &Raw<'_> {
             Data::F32(s) => s.len() * 4,
             Data::F64(s) => s.len() * 8,
             Data::I64(s) => s.len() * 8,
+            Data::Bool(s) => s.len(),
         }
     }
 }
@@ -101,13 +105,14 @@ fn raw<'a>(op: &'static str, name: &str, t: &'a Tensor) -> Result<Raw<'a>> {
         DType::F32 => (Dtype::F32, Data::F32(t.data::<f32>(op, name).map_err(with)?)),
         DType::F64 => (Dtype::F64, Data::F64(t.data::<f64>(op, name).map_err(with)?)),
         DType::I64 => (Dtype::I64, Data::I64(t.data::<i64>(op, name).map_err(with)?)),
+        DType::Bool => (Dtype::BOOL, Data::Bool(t.data::<bool>(op, name).map_err(with)?)),
     };
     Ok(Raw { dtype, shape, data })
 }
 
 /// Writes `state` to `path` as a safetensors file (PyTorch's
 /// `safetensors.torch.save_file(state, path)`): each tensor under its key,
-/// with its dtype (`F32`, `F64`, `I64`) and shape, data little-endian in
+/// with its dtype (`F32`, `F64`, `I64`, `BOOL`) and shape, data little-endian in
 /// row-major order. Replaces an existing file: the data goes to a temporary
 /// file beside `path`, renamed over it once complete.
 ///
@@ -145,8 +150,79 @@ fn describe(e: &SafeTensorError) -> String {
 /// cache between the read and the conversion, a multiple of every element size.
 const CHUNK: usize = 1 << 20;
 
-/// Reads `numel` elements of `N` little-endian bytes each from `file`,
-/// through `chunk`, into a vector with `from_le_bytes`.
+/// Numbers whose every bit pattern is a valid value, stored in the file as
+/// their own little-endian bytes.
+trait Plain: crate::tensor::Element {}
+impl Plain for f32 {}
+impl Plain for f64 {}
+impl Plain for i64 {}
+
+/// Reads of at least this many bytes are split among the cores.
+const PAR_READ: usize = 4 << 20;
+
+/// Fills `buf` from the file's bytes at `offset`.
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+/// Fills `buf` from the file's bytes at `offset` (a duplicated handle keeps
+/// its own position, so concurrent reads do not disturb one another).
+#[cfg(not(unix))]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    let mut f = file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    f.read_exact(buf)
+}
+
+/// `numel` values read from the file at `offset` straight into their
+/// vector: on a little-endian machine the file's bytes are the values'
+/// bytes, so they are copied once, from the page cache into a buffer of the
+/// buffer cache (already-mapped memory when a tensor of this size was freed
+/// before), by all cores for a large tensor.
+#[cfg(target_endian = "little")]
+fn read_plain<T: Plain, const N: usize>(
+    file: &File,
+    offset: u64,
+    numel: usize,
+    _from: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    debug_assert_eq!(std::mem::size_of::<T>(), N);
+    let mut out = crate::cpu::alloc::scratch::<T>(numel);
+    // SAFETY: `T` is f32, f64 or i64 (`Plain`): `N` bytes, no padding, and
+    // every bit pattern is a valid value, so writing arbitrary bytes through
+    // this view leaves valid values; the view covers exactly the vector's
+    // initialized elements and ends before `out` is used again.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(&out[..])) };
+    if bytes.len() < PAR_READ {
+        read_exact_at(file, bytes, offset)?;
+    } else {
+        let parts: Vec<(u64, &mut [u8])> = bytes
+            .chunks_mut(PAR_READ / 4)
+            .scan(offset, |at, c| Some((std::mem::replace(at, *at + c.len() as u64), c)))
+            .collect();
+        crate::cpu::par::map_claimed(parts, |(at, c)| read_exact_at(file, c, at))
+            .into_iter()
+            .collect::<std::io::Result<()>>()?;
+    }
+    Ok(out)
+}
+
+#[cfg(not(target_endian = "little"))]
+fn read_plain<T: Plain, const N: usize>(
+    file: &File,
+    offset: u64,
+    numel: usize,
+    from: fn([u8; N]) -> T,
+) -> std::io::Result<Vec<T>> {
+    let mut f = file.try_clone()?;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    decode(&mut f, &mut vec![0u8; CHUNK.min(numel * N)], numel, from)
+}
+
+// big-endian machines read every dtype through it
+#[cfg_attr(target_endian = "little", allow(dead_code))]
 fn decode<T, const N: usize>(
     file: &mut File,
     chunk: &mut [u8],
@@ -170,7 +246,8 @@ fn decode<T, const N: usize>(
 
 /// Reads a safetensors file (PyTorch's `safetensors.torch.load_file(path)`)
 /// into a [`StateDict`]: each tensor under its key, a fresh (untracked) tensor
-/// of its dtype and shape. Reads `F32`, `F64` and `I64`; the header's
+/// of its dtype and shape. Reads `F32`, `F64`, `I64` and `BOOL` (a non-zero
+/// byte is `true`); the header's
 /// `__metadata__` entry is ignored.
 ///
 /// Errors ([`Error::Io`], naming `load_safetensors`, the path and the
@@ -178,7 +255,7 @@ fn decode<T, const N: usize>(
 /// safetensors file (truncated, a header length past the end or above the
 /// format's limit, invalid JSON, byte ranges past the end, overlapping or not
 /// matching the dtype and shape); or a tensor has another dtype (`F16`,
-/// `BOOL`, ...). Nothing is allocated from a claimed size before it is
+/// `BF16`, ...). Nothing is allocated from a claimed size before it is
 /// checked against the file's length.
 pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     const OP: &str = "load_safetensors";
@@ -209,7 +286,6 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     let (header, metadata) = SafeTensors::read_metadata(&buffer).map_err(|e| err(describe(&e)))?;
     drop(buffer);
     let start = 8 + header as u64;
-    let mut chunk = vec![0u8; CHUNK.min(metadata.data_len())];
     let mut state = StateDict::new();
     for name in metadata.offset_keys() {
         let Some(info) = metadata.info(&name) else { continue };
@@ -219,8 +295,11 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
         let size = match info.dtype {
             Dtype::F32 => 4,
             Dtype::F64 | Dtype::I64 => 8,
+            Dtype::BOOL => 1,
             other => {
-                return Err(err(format!("tensor {name:?} has dtype {other}; only F32, F64 and I64 are supported")));
+                return Err(err(format!(
+                    "tensor {name:?} has dtype {other}; only F32, F64, I64 and BOOL are supported"
+                )));
             }
         };
         let bytes = end.checked_sub(begin);
@@ -234,15 +313,17 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
                 )));
             }
         };
-        file.seek(SeekFrom::Start(start + begin as u64)).map_err(io_err)?;
+        let at = start + begin as u64;
         let tensor = match info.dtype {
-            Dtype::F32 => {
-                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f32::from_le_bytes).map_err(io_err)?, shape)
+            Dtype::F32 => Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape),
+            Dtype::F64 => Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape),
+            Dtype::BOOL => {
+                // one byte per element; any non-zero byte is true, as PyTorch reads it
+                let mut bytes = vec![0u8; numel];
+                read_exact_at(&file, &mut bytes, at).map_err(io_err)?;
+                Tensor::from_vec(bytes.into_iter().map(|b| b != 0).collect::<Vec<bool>>(), shape)
             }
-            Dtype::F64 => {
-                Tensor::from_vec(decode(&mut file, &mut chunk, numel, f64::from_le_bytes).map_err(io_err)?, shape)
-            }
-            _ => Tensor::from_vec(decode(&mut file, &mut chunk, numel, i64::from_le_bytes).map_err(io_err)?, shape),
+            _ => Tensor::from_vec(read_plain(&file, at, numel, i64::from_le_bytes).map_err(io_err)?, shape),
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;
         state.insert(name, tensor);

@@ -5,13 +5,14 @@
 //! gradient.
 //!
 //! The layers mirror PyTorch's:
-//! - [`Tensor`]: f32 / f64 / i64 data with a recorded graph of operations,
+//! - [`Tensor`]: f32 / f64 / i64 / bool data with a recorded graph of operations,
 //!   replayed in reverse by [`Tensor::backward`];
 //! - [`autograd`]: the graph, [`no_grad`], and [`autograd::gradcheck`];
 //! - [`functional`]: free functions holding all the maths (`F` in PyTorch);
 //! - [`nn`]: modules holding configuration and calling [`functional`];
 //! - [`optim`]: optimizers to train small models;
-//! - [`io`]: saving and loading state dicts as safetensors files, PyTorch's format.
+//! - [`io`]: saving and loading state dicts as safetensors files, PyTorch's format;
+//! - [`data`]: mini-batches of sample indices for training loops.
 //!
 //! ```
 //! use tapegrad::{DType, Tensor};
@@ -28,6 +29,7 @@
 
 pub mod autograd;
 mod cpu;
+pub mod data;
 mod error;
 pub mod functional;
 pub mod io;

@@ -58,3 +58,37 @@ fn large_f32_reductions_are_at_least_as_accurate_as_pytorch() {
         assert!(e_ours <= e_torch, "{op}: our f32 error {e_ours:e} exceeds PyTorch's {e_torch:e}");
     }
 }
+
+/// The distance from `x` to the next f32 away from zero: one unit in the
+/// last place at `x`'s magnitude.
+fn ulp(x: f64) -> f64 {
+    let f = x.abs() as f32;
+    (f32::from_bits(f.to_bits() + 1) - f) as f64
+}
+
+/// Reduced over 4M elements, an f32 elementwise loss is within one unit in
+/// the last place of the same loss computed in f64 (its sums are carried in
+/// f64 and rounded once).
+#[test]
+fn elementwise_f32_means_over_4m_elements_are_within_one_ulp() {
+    type Loss = fn(&Tensor, &Tensor) -> tapegrad::Result<Tensor>;
+    let losses: [(&str, Loss); 4] = [
+        ("l1_loss", |x, y| F::l1_loss(x, y, &Default::default())),
+        ("mse_loss", |x, y| F::mse_loss(x, y, &Default::default())),
+        ("smooth_l1_loss", |x, y| F::smooth_l1_loss(x, y, &Default::default())),
+        ("huber_loss", |x, y| F::huber_loss(x, y, &Default::default())),
+    ];
+    use rand::SeedableRng;
+    let n = 1 << 22;
+    for seed in 0..4 {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let x32 = Tensor::randn(&[n], DType::F32, &mut rng);
+        let y32 = Tensor::randn(&[n], DType::F32, &mut rng);
+        let (x64, y64) = (x32.to_dtype(DType::F64).unwrap(), y32.to_dtype(DType::F64).unwrap());
+        for (name, loss) in losses {
+            let ours = loss(&x32, &y32).unwrap().item::<f32>().unwrap() as f64;
+            let truth = loss(&x64, &y64).unwrap().item::<f64>().unwrap();
+            assert!((ours - truth).abs() <= ulp(truth), "{name} (seed {seed}): {ours} vs truth {truth}");
+        }
+    }
+}

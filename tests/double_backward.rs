@@ -17,11 +17,7 @@ fn opt_tensor(o: &Value, k: &str) -> Option<Tensor> {
     o.get(k).filter(|v| !v.is_null()).map(tensor)
 }
 fn reduction(o: &Value) -> Reduction {
-    match o.get("reduction").and_then(Value::as_str) {
-        None => Reduction::Mean,
-        Some("batchmean") => Reduction::Sum, // divided by the batch size below
-        Some(s) => s.parse().unwrap(),
-    }
+    o.get("reduction").and_then(Value::as_str).map_or(Reduction::Mean, |s| s.parse().unwrap())
 }
 fn f(o: &Value, k: &str, default: f64) -> f64 {
     o.get(k).and_then(Value::as_f64).unwrap_or(default)
@@ -36,22 +32,17 @@ fn reduce(v: Tensor, r: Reduction) -> Result<Tensor> {
         Reduction::None => v,
         Reduction::Sum => v.sum_all(),
         Reduction::Mean => v.mean_all(),
+        Reduction::BatchMean => panic!("no case written here uses batchmean"),
     })
-}
-/// `softplus(x) = max(x, 0) + log1p(e^−|x|)`.
-fn softplus(x: &Tensor) -> Result<Tensor> {
-    x.relu().add(&x.abs().neg().exp().log1p())
 }
 /// `‖x1 − x2 + eps‖₂` over the last dim.
 fn pairwise_distance(x1: &Tensor, x2: &Tensor, eps: f64) -> Result<Tensor> {
     Ok(x1.sub(x2)?.add_scalar(eps)?.pow(2.0)?.sum(-1, false)?.sqrt())
 }
 
-/// Calls the op a case names. The losses `kl_div`, `gaussian_nll_loss`,
-/// `poisson_nll_loss`, `soft_margin_loss`, `cosine_embedding_loss`,
-/// `triplet_margin_loss`, `multilabel_soft_margin_loss`, `pairwise_distance`
-/// and `cosine_similarity` are written here from their PyTorch definitions in
-/// recorded tensor ops, which is what their double backward differentiates.
+/// Calls the op a case names. `triplet_margin_loss` is written here from its
+/// PyTorch definition in recorded tensor ops; every other case calls the
+/// crate's function.
 fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
     let x = t.get("input");
     let y = t.get("target");
@@ -129,53 +120,48 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
                 groups: o.get("groups").and_then(Value::as_u64).unwrap_or(1) as usize,
             },
         ),
-        "kl_div" => {
-            // target·(log target − input), summed; "batchmean" divides by the batch size
-            let (x, t) = (x.unwrap(), y.unwrap());
-            let v = t.mul(&t.log().sub(x)?)?;
-            let total = reduce(v, reduction(o))?;
-            if o.get("reduction").and_then(Value::as_str) == Some("batchmean") {
-                total.div_scalar(x.shape()[0] as f64)
-            } else {
-                Ok(total)
-            }
+        "kl_div" => F::kl_div(
+            x.unwrap(),
+            y.unwrap(),
+            &F::KlDivOptions {
+                reduction: reduction(o),
+                log_target: o.get("log_target").and_then(Value::as_bool).unwrap_or(false),
+            },
+        ),
+        "gaussian_nll_loss" => F::gaussian_nll_loss(
+            x.unwrap(),
+            y.unwrap(),
+            &t["var"],
+            &F::GaussianNllOptions {
+                full: o.get("full").and_then(Value::as_bool).unwrap_or(false),
+                eps: f(o, "eps", 1e-6),
+                reduction: reduction(o),
+            },
+        ),
+        "poisson_nll_loss" => F::poisson_nll_loss(
+            x.unwrap(),
+            y.unwrap(),
+            &F::PoissonNllOptions {
+                log_input: o.get("log_input").and_then(Value::as_bool).unwrap_or(true),
+                full: o.get("full").and_then(Value::as_bool).unwrap_or(false),
+                eps: f(o, "eps", 1e-8),
+                reduction: reduction(o),
+            },
+        ),
+        "soft_margin_loss" => {
+            F::soft_margin_loss(x.unwrap(), y.unwrap(), &F::SoftMarginOptions { reduction: reduction(o) })
         }
-        "gaussian_nll_loss" => {
-            // 0.5·(log var + (input − target)²/var); var is clamped to eps
-            // without a gradient through the clamp, as in PyTorch
-            let (x, t, var) = (x.unwrap(), y.unwrap(), &t["var"]);
-            let eps = f(o, "eps", 1e-6);
-            let lifted = var.detach().clamp(Some(eps), None)?.sub(&var.detach())?;
-            let var = var.add(&lifted)?;
-            let v = var.log().add(&x.sub(t)?.pow(2.0)?.div(&var)?)?.mul_scalar(0.5)?;
-            reduce(v, reduction(o))
-        }
-        // log_input: exp(input) − target·input
-        "poisson_nll_loss" => reduce(x.unwrap().exp().sub(&y.unwrap().mul(x.unwrap())?)?, reduction(o)),
-        // log(1 + exp(−y·x))
-        "soft_margin_loss" => reduce(softplus(&y.unwrap().mul(x.unwrap())?.neg())?, reduction(o)),
-        "multilabel_soft_margin_loss" => {
-            // −(y·logσ(x) + (1 − y)·logσ(−x)), averaged over classes
-            let (x, t) = (x.unwrap(), y.unwrap());
-            let v = t.mul(&softplus(&x.neg())?)?.add(&t.neg().add_scalar(1.0)?.mul(&softplus(x)?)?)?;
-            reduce(v.mean(-1, false)?, reduction(o))
-        }
-        "cosine_embedding_loss" => {
-            // 1 − cos for y = 1, max(0, cos − margin) for y = −1; cos as PyTorch
-            // computes it: Σx1·x2 / √((Σx1² + 1e-12)·(Σx2² + 1e-12))
-            let (a, b, t) = (&t["input1"], &t["input2"], &t["target"]);
-            let m1 = a.mul(a)?.sum(-1, false)?.add_scalar(1e-12)?;
-            let m2 = b.mul(b)?.sum(-1, false)?.add_scalar(1e-12)?;
-            let cos = a.mul(b)?.sum(-1, false)?.div(&m1.mul(&m2)?.sqrt())?;
-            let pos = Tensor::where_cond(
-                &t.add_scalar(-1.0)?.abs().neg().add_scalar(1.0)?.relu(),
-                &Tensor::scalar(1.0f64).to_dtype(a.dtype())?,
-                &Tensor::scalar(0.0f64).to_dtype(a.dtype())?,
-            )?;
-            let margin = f(o, "margin", 0.0);
-            let v = Tensor::where_cond(&pos, &cos.neg().add_scalar(1.0)?, &cos.sub_scalar(margin)?.relu())?;
-            reduce(v, reduction(o))
-        }
+        "multilabel_soft_margin_loss" => F::multilabel_soft_margin_loss(
+            x.unwrap(),
+            y.unwrap(),
+            &F::MultilabelSoftMarginOptions { weight: opt_tensor(o, "weight"), reduction: reduction(o) },
+        ),
+        "cosine_embedding_loss" => F::cosine_embedding_loss(
+            &t["input1"],
+            &t["input2"],
+            &t["target"],
+            &F::CosineEmbeddingOptions { margin: f(o, "margin", 0.0), reduction: reduction(o) },
+        ),
         "triplet_margin_loss" => {
             let (a, p, n) = (&t["anchor"], &t["positive"], &t["negative"]);
             let eps = f(o, "eps", 1e-6);
@@ -185,16 +171,19 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
                 .relu();
             reduce(v, reduction(o))
         }
-        "pairwise_distance" => pairwise_distance(&t["x1"], &t["x2"], f(o, "eps", 1e-6)),
-        "cosine_similarity" => {
-            // Σ (x1/max(‖x1‖, eps))·(x2/max(‖x2‖, eps)) over dim
-            let (a, b) = (&t["x1"], &t["x2"]);
-            let dim = o.get("dim").and_then(Value::as_i64).unwrap_or(1) as isize;
-            let eps = f(o, "eps", 1e-8);
-            let n1 = a.mul(a)?.sum(dim, true)?.sqrt().clamp(Some(eps), None)?;
-            let n2 = b.mul(b)?.sum(dim, true)?.sqrt().clamp(Some(eps), None)?;
-            a.div(&n1)?.mul(&b.div(&n2)?)?.sum(dim, false)
-        }
+        "pairwise_distance" => F::pairwise_distance(
+            &t["x1"],
+            &t["x2"],
+            f(o, "p", 2.0),
+            f(o, "eps", 1e-6),
+            o.get("keepdim").and_then(Value::as_bool).unwrap_or(false),
+        ),
+        "cosine_similarity" => F::cosine_similarity(
+            &t["x1"],
+            &t["x2"],
+            o.get("dim").and_then(Value::as_i64).unwrap_or(1) as isize,
+            f(o, "eps", 1e-8),
+        ),
         other => panic!("unknown op {other}"),
     }
 }

@@ -10,6 +10,10 @@
 #[allow(dead_code)]
 mod train_digits;
 
+#[path = "../examples/train_digits_cnn.rs"]
+#[allow(dead_code)]
+mod train_digits_cnn;
+
 #[path = "../examples/train_breast_cancer.rs"]
 #[allow(dead_code)]
 mod train_breast_cancer;
@@ -46,6 +50,18 @@ fn train_digits_reaches_96_percent() {
         assert!(acc >= 0.96, "seed {seed}: test accuracy {acc}");
         assert!(log.last().unwrap().train_loss < log[0].train_loss / 5.0, "{log:?}");
     }
+}
+
+/// The example's own run (seed 0) prints 99.2%; across eight splits the
+/// recipe averages 98.9% (PyTorch, same recipe and splits: 99.1%), so the
+/// bar here leaves room for the last bits of the SIMD path chosen at run
+/// time, which change a few borderline digits.
+#[test]
+fn train_digits_cnn_reaches_98_percent() {
+    let mut log = Vec::new();
+    let acc = train_digits_cnn::train(train_digits_cnn::EPOCHS, 0, &mut |e| log.push(e.clone())).unwrap();
+    assert!(acc >= 0.98, "test accuracy {acc}");
+    assert!(log.last().unwrap().train_loss < log[0].train_loss / 2.0, "{log:?}");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use tapegrad::nn;
 use tapegrad::{DType, Reduction, Result, Tensor};
 
 fn dtype(r: &mut StdRng) -> DType {
-    [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64][r.random_range(0..5)]
+    [DType::F32, DType::F64, DType::I64, DType::F32, DType::F64, DType::Bool][r.random_range(0..6)]
 }
 
 fn shape(r: &mut StdRng) -> Vec<usize> {
@@ -65,7 +65,7 @@ fn call(seed: u64) -> Result<Tensor> {
     let w = tensor(r, &wshape, wd);
     let w = maybe(r, w);
     let dim = r.random_range(-8..8i64) as isize;
-    match r.random_range(0..20) {
+    match r.random_range(0..23) {
         0 => F::nll_loss(
             &x,
             &t,
@@ -147,6 +147,55 @@ fn call(seed: u64) -> Result<Tensor> {
             Box::new(nn::ReLU::new()),
         ])
         .forward(&x),
+        20 => {
+            // comparisons (broadcasting, mixed dtypes), arg-extremes, masks
+            let c = match r.random_range(0..8) {
+                0 => x.eq(&t),
+                1 => x.ne(&t),
+                2 => x.lt(&t),
+                3 => x.le(&t),
+                4 => x.gt_scalar(odd_f64(r)),
+                5 => x.ge_scalar(odd_f64(r)),
+                6 => x.argmax(dim, r.random_range(0..2) == 0),
+                _ => x.argmin(dim, r.random_range(0..2) == 0),
+            }?;
+            let _ = c.sum_all();
+            let _ = c.to_dtype(dtype(r));
+            let _ = format!("{c}");
+            Tensor::where_cond(&c, &x, &t)
+        }
+        21 => {
+            // operators on every pairing, reshape spellings
+            let ok: Result<Tensor> = Ok(t.clone());
+            let y = match r.random_range(0..6) {
+                0 => &x * &t + &x,
+                1 => (&x - ok)? / 2,
+                2 => 1.5 - &x,
+                3 => x.clone() * t.clone(),
+                4 => x.reshape(t.shape()),
+                _ => {
+                    let dims: Vec<i64> = (0..r.random_range(0..4)).map(|_| r.random_range(-2..5)).collect();
+                    x.view(&dims)
+                }
+            }?;
+            Ok(-y)
+        }
+        22 => {
+            // embedding lookups and batches
+            let emb = match w {
+                Some(w) => F::embedding(&t, &w),
+                None => nn::Embedding::new(r.random_range(0..6), r.random_range(0..4), r)
+                    .padding_idx(r.random_range(-8..8))
+                    .forward(&t),
+            };
+            let n = r.random_range(0..10);
+            for b in
+                tapegrad::data::Batches::new(n, r.random_range(0..4))?.shuffle(r).drop_last(r.random_range(0..2) == 0)
+            {
+                let _ = b.select(&x);
+            }
+            emb
+        }
         _ => {
             // constructors and conversions with wrong lengths, empty ranges, odd values
             let n = r.random_range(0..30);
@@ -168,6 +217,80 @@ proptest! {
     fn no_call_panics(seed in any::<u64>()) {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             if let Ok(out) = call(seed)
+                && out.tracks_grad()
+                && out.dtype().is_float()
+            {
+                let _ = out.backward_with(&out.full_like(1.0));
+            }
+        }));
+        prop_assert!(outcome.is_ok(), "seed {} panicked", seed);
+    }
+}
+
+/// The divergence, likelihood, margin and distance surface: the same kind of
+/// random tensors, dtypes and odd options, through functionals and modules.
+fn call_divergence_margin(seed: u64) -> Result<Tensor> {
+    let r = &mut StdRng::seed_from_u64(seed);
+    let xs = shape(r);
+    let xd = dtype(r);
+    let x = tensor(r, &xs, xd);
+    let x = if r.random_range(0..2) == 0 { x.requires_grad() } else { x };
+    let other = |r: &mut StdRng| -> Tensor {
+        let s = match r.random_range(0..3) {
+            0 => xs.clone(),
+            1 => xs[..xs.len().saturating_sub(1)].to_vec(),
+            _ => shape(r),
+        };
+        let d = if r.random_range(0..3) == 0 { dtype(r) } else { xd };
+        let t = tensor(r, &s, d);
+        if r.random_range(0..2) == 0 && t.dtype().is_float() { t.requires_grad() } else { t }
+    };
+    let (t, v) = (other(r), other(r));
+    let red = [Reduction::None, Reduction::Mean, Reduction::Sum, Reduction::BatchMean][r.random_range(0..4)];
+    let flag = r.random_range(0..2) == 0;
+    let w0 = other(r);
+    let w = maybe(r, w0);
+    let dim = r.random_range(-8..8i64) as isize;
+    match r.random_range(0..13) {
+        0 => F::kl_div(&x, &t, &F::KlDivOptions { reduction: red, log_target: flag }),
+        1 => F::poisson_nll_loss(
+            &x,
+            &t,
+            &F::PoissonNllOptions { log_input: flag, full: !flag, eps: odd_f64(r), reduction: red },
+        ),
+        2 => F::gaussian_nll_loss(&x, &t, &v, &F::GaussianNllOptions { full: flag, eps: odd_f64(r), reduction: red }),
+        3 => F::margin_ranking_loss(&x, &t, &v, &F::MarginRankingOptions { margin: odd_f64(r), reduction: red }),
+        4 => F::hinge_embedding_loss(&x, &t, &F::HingeEmbeddingOptions { margin: odd_f64(r), reduction: red }),
+        5 => F::soft_margin_loss(&x, &t, &F::SoftMarginOptions { reduction: red }),
+        6 => F::multilabel_soft_margin_loss(&x, &t, &F::MultilabelSoftMarginOptions { weight: w, reduction: red }),
+        7 => F::cosine_embedding_loss(&x, &t, &v, &F::CosineEmbeddingOptions { margin: odd_f64(r), reduction: red }),
+        8 => F::pairwise_distance(&x, &t, odd_f64(r), odd_f64(r), flag),
+        9 => F::cosine_similarity(&x, &t, dim, odd_f64(r)),
+        10 => F::linear(&x, &t, w.as_ref()),
+        11 => match r.random_range(0..4) {
+            0 => nn::KlDivLoss::new().log_target(flag).reduction(red).forward(&x, &t),
+            1 => nn::GaussianNllLoss::new().eps(odd_f64(r)).forward(&x, &t, &v),
+            2 => nn::CosineEmbeddingLoss::new().margin(odd_f64(r)).forward(&x, &t, &v),
+            _ => nn::MarginRankingLoss::new().margin(odd_f64(r)).reduction(red).forward(&x, &t, &v),
+        },
+        _ => match r.random_range(0..4) {
+            0 => nn::PoissonNllLoss::new().log_input(flag).full(flag).forward(&x, &t),
+            1 => nn::HingeEmbeddingLoss::new().margin(odd_f64(r)).forward(&x, &t),
+            2 => nn::SoftMarginLoss::new().reduction(red).forward(&x, &t),
+            _ => match w {
+                Some(w) => nn::MultiLabelSoftMarginLoss::new().weight(w).forward(&x, &t),
+                None => nn::MultiLabelSoftMarginLoss::new().reduction(red).forward(&x, &t),
+            },
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+    #[test]
+    fn no_divergence_margin_call_panics(seed in any::<u64>()) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if let Ok(out) = call_divergence_margin(seed)
                 && out.tracks_grad()
                 && out.dtype().is_float()
             {

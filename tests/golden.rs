@@ -28,8 +28,77 @@ fn pair(o: &Value, k: &str, default: usize) -> (usize, usize) {
         .map_or((default, default), |a| (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize))
 }
 
+fn flag(o: &Value, k: &str, default: bool) -> bool {
+    o.get(k).and_then(Value::as_bool).unwrap_or(default)
+}
+
+/// The divergence, likelihood, margin and distance losses and helpers
+/// (`kl_div` … `cosine_similarity`); `None` for any other op.
+fn run_divergence_margin(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Option<Result<Tensor>> {
+    let r = reduction(o);
+    Some(match op {
+        "kl_div" => F::kl_div(
+            &t["input"],
+            &t["target"],
+            &F::KlDivOptions { reduction: r, log_target: flag(o, "log_target", false) },
+        ),
+        "poisson_nll_loss" => F::poisson_nll_loss(
+            &t["input"],
+            &t["target"],
+            &F::PoissonNllOptions {
+                log_input: flag(o, "log_input", true),
+                full: flag(o, "full", false),
+                eps: f(o, "eps", 1e-8),
+                reduction: r,
+            },
+        ),
+        "gaussian_nll_loss" => F::gaussian_nll_loss(
+            &t["input"],
+            &t["target"],
+            &t["var"],
+            &F::GaussianNllOptions { full: flag(o, "full", false), eps: f(o, "eps", 1e-6), reduction: r },
+        ),
+        "margin_ranking_loss" => F::margin_ranking_loss(
+            &t["input1"],
+            &t["input2"],
+            &t["target"],
+            &F::MarginRankingOptions { margin: f(o, "margin", 0.0), reduction: r },
+        ),
+        "hinge_embedding_loss" => F::hinge_embedding_loss(
+            &t["input"],
+            &t["target"],
+            &F::HingeEmbeddingOptions { margin: f(o, "margin", 1.0), reduction: r },
+        ),
+        "soft_margin_loss" => F::soft_margin_loss(&t["input"], &t["target"], &F::SoftMarginOptions { reduction: r }),
+        "multilabel_soft_margin_loss" => F::multilabel_soft_margin_loss(
+            &t["input"],
+            &t["target"],
+            &F::MultilabelSoftMarginOptions { weight: opt_tensor(o, "weight"), reduction: r },
+        ),
+        "cosine_embedding_loss" => F::cosine_embedding_loss(
+            &t["input1"],
+            &t["input2"],
+            &t["target"],
+            &F::CosineEmbeddingOptions { margin: f(o, "margin", 0.0), reduction: r },
+        ),
+        "pairwise_distance" => {
+            F::pairwise_distance(&t["x1"], &t["x2"], f(o, "p", 2.0), f(o, "eps", 1e-6), flag(o, "keepdim", false))
+        }
+        "cosine_similarity" => F::cosine_similarity(
+            &t["x1"],
+            &t["x2"],
+            o.get("dim").and_then(Value::as_i64).unwrap_or(1) as isize,
+            f(o, "eps", 1e-8),
+        ),
+        _ => return None,
+    })
+}
+
 /// Calls the functional op a golden case names, with its options.
 pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
+    if let Some(result) = run_divergence_margin(op, t, o) {
+        return result;
+    }
     let (x, y) = (&t["input"], t.get("target"));
     match op {
         "nll_loss" => F::nll_loss(
@@ -136,6 +205,10 @@ pub fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> 
                 m.forward(x)
             }
         }
+        "embedding" => match o["padding_idx"].as_i64() {
+            Some(p) => F::embedding_with_padding(x, &t["weight"], p),
+            None => F::embedding(x, &t["weight"]),
+        },
         other => panic!("unknown op {other}"),
     }
 }
@@ -200,7 +273,22 @@ golden!(
     conv2d,
     layers,
     pooling,
-    batch_norm
+    batch_norm,
+    embedding
+);
+
+golden!(
+    kl_div,
+    poisson_nll_loss,
+    gaussian_nll_loss,
+    margin_ranking_loss,
+    hinge_embedding_loss,
+    soft_margin_loss,
+    multilabel_soft_margin_loss,
+    cosine_embedding_loss,
+    pairwise_distance,
+    cosine_similarity,
+    linear_weight_1d
 );
 
 /// The harness itself: a value or a gradient nudged past the tolerance must fail.

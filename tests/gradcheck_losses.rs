@@ -82,3 +82,61 @@ fn nll_over_log_softmax_fused_backward_passes_gradcheck() {
         }
     }
 }
+
+/// The divergence, likelihood and margin losses over random shapes and
+/// options: gradients of every differentiable tensor (targets included).
+#[test]
+fn divergence_margin_losses_pass_gradcheck_on_random_configurations() {
+    use common::divergence_margin_cases::{DM_LOSSES, random_dm_case};
+    let mut checked = 0;
+    for (li, loss) in DM_LOSSES.iter().enumerate() {
+        for seed in 0..30u64 {
+            let case = random_dm_case(loss, DType::F64, 7000 + 1000 * li as u64 + seed, 1);
+            let which: Vec<usize> = (0..case.inputs.len()).filter(|&k| case.differentiable[k]).collect();
+            let vary: Vec<_> = which.iter().map(|&k| case.inputs[k].clone()).collect();
+            let f = |v: &[tapegrad::Tensor]| {
+                let mut all = case.inputs.clone();
+                for (slot, &k) in which.iter().enumerate() {
+                    all[k] = v[slot].clone();
+                }
+                case.functional(&all)
+            };
+            let r = gradcheck(f, &vary, 1e-6, 1e-6, 1e-4).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert!(r.passed, "{loss} seed {seed}: {r:?}\n{case:?}");
+            checked += r.checked;
+        }
+    }
+    println!("gradcheck: {checked} gradient elements over {} configurations", DM_LOSSES.len() * 30);
+    assert!(checked > 1000);
+}
+
+/// pairwise_distance and cosine_similarity by finite differences, over norms,
+/// dims, broadcasting and keepdim.
+#[test]
+fn distance_helpers_pass_gradcheck() {
+    use tapegrad::functional as F;
+    let rng = &mut rand::rng();
+    let x = tapegrad::Tensor::randn(&[3, 4], DType::F64, rng);
+    let y = tapegrad::Tensor::randn(&[3, 4], DType::F64, rng);
+    let row = tapegrad::Tensor::randn(&[1, 4], DType::F64, rng);
+    for p in [1.0, 2.0, 3.0, 0.5, f64::INFINITY] {
+        for keepdim in [false, true] {
+            let r = gradcheck(
+                |t| F::pairwise_distance(&t[0], &t[1], p, 1e-6, keepdim),
+                &[x.clone(), y.clone()],
+                1e-6,
+                1e-6,
+                1e-4,
+            )
+            .unwrap();
+            assert!(r.passed, "pairwise_distance p = {p}: {r:?}");
+        }
+    }
+    for dim in [0isize, 1, -1] {
+        let r = gradcheck(|t| F::cosine_similarity(&t[0], &t[1], dim, 1e-8), &[x.clone(), y.clone()], 1e-6, 1e-6, 1e-4)
+            .unwrap();
+        assert!(r.passed, "cosine_similarity dim {dim}: {r:?}");
+    }
+    let r = gradcheck(|t| F::cosine_similarity(&t[0], &t[1], 1, 1e-8), &[x.clone(), row], 1e-6, 1e-6, 1e-4).unwrap();
+    assert!(r.passed, "cosine_similarity broadcast: {r:?}");
+}

@@ -273,3 +273,161 @@ fn targets_checked_in_the_fused_kernel_name_the_first_bad_one() {
         assert_eq!(x.grad().unwrap().to_vec::<f32>().unwrap(), gf, "{reduction:?}: cross_entropy grad");
     }
 }
+
+/// `BatchMean` is `kl_div`'s alone: every other loss names it in an `Err`.
+#[test]
+fn batchmean_is_accepted_by_kl_div_only() {
+    let bm = Reduction::BatchMean;
+    let x = Tensor::zeros(&[2, 3], DType::F32);
+    let p = Tensor::full(&[2, 3], 0.5, DType::F32);
+    let idx = i64s(&[0, 1], &[2]);
+    let y = Tensor::full(&[2], 1.0, DType::F32);
+    let checks: Vec<(&str, tapegrad::Result<Tensor>)> = vec![
+        ("nll_loss", F::nll_loss(&x, &idx, &F::NllLossOptions { reduction: bm, ..Default::default() })),
+        ("cross_entropy", F::cross_entropy(&x, &idx, &F::CrossEntropyOptions { reduction: bm, ..Default::default() })),
+        ("binary_cross_entropy", F::binary_cross_entropy(&p, &p, &F::BceOptions { reduction: bm, weight: None })),
+        (
+            "binary_cross_entropy_with_logits",
+            F::binary_cross_entropy_with_logits(
+                &x,
+                &p,
+                &F::BceWithLogitsOptions { reduction: bm, ..Default::default() },
+            ),
+        ),
+        ("smooth_l1_loss", F::smooth_l1_loss(&x, &p, &F::SmoothL1Options { reduction: bm, beta: 1.0 })),
+        ("huber_loss", F::huber_loss(&x, &p, &F::HuberOptions { reduction: bm, ..Default::default() })),
+        ("mse_loss", F::mse_loss(&x, &p, &F::MseOptions { reduction: bm, weight: None })),
+        ("l1_loss", F::l1_loss(&x, &p, &F::L1Options { reduction: bm, weight: None })),
+        (
+            "poisson_nll_loss",
+            F::poisson_nll_loss(&x, &p, &F::PoissonNllOptions { reduction: bm, ..Default::default() }),
+        ),
+        (
+            "gaussian_nll_loss",
+            F::gaussian_nll_loss(&x, &p, &p, &F::GaussianNllOptions { reduction: bm, ..Default::default() }),
+        ),
+        (
+            "margin_ranking_loss",
+            F::margin_ranking_loss(&x, &p, &p, &F::MarginRankingOptions { reduction: bm, margin: 0.0 }),
+        ),
+        (
+            "hinge_embedding_loss",
+            F::hinge_embedding_loss(&x, &p, &F::HingeEmbeddingOptions { reduction: bm, margin: 1.0 }),
+        ),
+        ("soft_margin_loss", F::soft_margin_loss(&x, &p, &F::SoftMarginOptions { reduction: bm })),
+        (
+            "multilabel_soft_margin_loss",
+            F::multilabel_soft_margin_loss(&x, &p, &F::MultilabelSoftMarginOptions { reduction: bm, weight: None }),
+        ),
+        (
+            "cosine_embedding_loss",
+            F::cosine_embedding_loss(&x, &p, &y, &F::CosineEmbeddingOptions { reduction: bm, margin: 0.0 }),
+        ),
+    ];
+    for (op, r) in checks {
+        let msg = err(r);
+        assert!(msg.starts_with(op) && msg.contains("BatchMean") && msg.contains("kl_div"), "{op}: {msg}");
+    }
+    let kl = F::kl_div(&x, &p, &F::KlDivOptions { reduction: bm, log_target: false }).unwrap();
+    // Σ 0.5·ln 0.5 over 6 elements, divided by the batch of 2
+    assert!((kl.item::<f32>().unwrap() - 3.0 * 0.5 * 0.5f32.ln()).abs() < 1e-6);
+}
+
+/// A target that would broadcast the input to a larger shape ((N, 1) against
+/// (N,) becoming (N, N)) is an `Err` for every elementwise loss; a target
+/// that broadcasts without changing the input's shape is accepted.
+#[test]
+fn elementwise_targets_may_not_enlarge_the_input() {
+    let col = Tensor::zeros(&[4, 1], DType::F32);
+    let flat = Tensor::full(&[4], 0.5, DType::F32);
+    let results: Vec<(&str, tapegrad::Result<Tensor>)> = vec![
+        ("mse_loss", F::mse_loss(&col, &flat, &Default::default())),
+        ("l1_loss", F::l1_loss(&col, &flat, &Default::default())),
+        ("smooth_l1_loss", F::smooth_l1_loss(&col, &flat, &Default::default())),
+        ("huber_loss", F::huber_loss(&col, &flat, &Default::default())),
+        ("binary_cross_entropy", F::binary_cross_entropy(&col, &flat, &Default::default())),
+        ("binary_cross_entropy_with_logits", F::binary_cross_entropy_with_logits(&col, &flat, &Default::default())),
+        ("kl_div", F::kl_div(&col, &flat, &Default::default())),
+        ("poisson_nll_loss", F::poisson_nll_loss(&col, &flat, &Default::default())),
+        ("soft_margin_loss", F::soft_margin_loss(&col, &flat, &Default::default())),
+        ("hinge_embedding_loss", F::hinge_embedding_loss(&col, &flat, &Default::default())),
+        ("multilabel_soft_margin_loss", F::multilabel_soft_margin_loss(&col, &flat, &Default::default())),
+        ("gaussian_nll_loss", F::gaussian_nll_loss(&col, &flat, &col, &Default::default())),
+    ];
+    for (op, r) in results {
+        let msg = err(r);
+        assert!(msg.starts_with(op) && msg.contains("[4, 1]") && msg.contains("[4]"), "{op}: {msg}");
+        if !op.starts_with("binary") {
+            assert!(msg.contains("squeeze or reshape") && msg.contains("[4, 4]"), "{op}: {msg}");
+        }
+    }
+    // a (1, C) target against (N, C): the input's shape is kept, the target's gradient summed back
+    let x = Tensor::randn(&[3, 4], DType::F64, &mut rand::rng()).requires_grad();
+    let row = Tensor::randn(&[1, 4], DType::F64, &mut rand::rng()).requires_grad();
+    for loss in [
+        F::mse_loss(&x, &row, &Default::default()).unwrap(),
+        F::kl_div(&x, &row.abs(), &Default::default()).unwrap(),
+        F::soft_margin_loss(&x, &row, &Default::default()).unwrap(),
+    ] {
+        row.zero_grad();
+        loss.backward().unwrap();
+        assert_eq!(row.grad().unwrap().shape(), &[1, 4]);
+    }
+    let none = F::mse_loss(&x, &row, &F::MseOptions { reduction: Reduction::None, weight: None }).unwrap();
+    assert_eq!(none.shape(), &[3, 4]);
+    // the input smaller than the target is refused too
+    let msg = err(F::mse_loss(&row, &x, &Default::default()));
+    assert!(msg.contains("[3, 4]") && msg.contains("squeeze or reshape"), "{msg}");
+}
+
+#[test]
+fn gaussian_nll_checks_var() {
+    let x = Tensor::zeros(&[4, 3], DType::F64);
+    let msg = err(F::gaussian_nll_loss(&x, &x, &Tensor::full(&[4, 2], 1.0, DType::F64), &Default::default()));
+    assert!(msg.starts_with("gaussian_nll_loss") && msg.contains("var of shape [4, 2]"), "{msg}");
+    let mut v = vec![1.0f64; 12];
+    v[5] = -0.5;
+    let msg = err(F::gaussian_nll_loss(&x, &x, &Tensor::from_vec(v, &[4, 3]).unwrap(), &Default::default()));
+    assert!(msg.contains("var[5] = -0.5") && msg.contains("negative"), "{msg}");
+    let msg = err(F::gaussian_nll_loss(&x, &x, &Tensor::ones(&[4, 3], DType::F32), &Default::default()));
+    assert!(msg.contains("var") && msg.contains("F32"), "{msg}");
+    // (4,) and (4, 1) variances are one per sample
+    for vs in [&[4][..], &[4, 1][..]] {
+        let l = F::gaussian_nll_loss(&x, &x, &Tensor::ones(vs, DType::F64), &Default::default()).unwrap();
+        assert_eq!(l.item::<f64>().unwrap(), 0.0);
+    }
+}
+
+#[test]
+fn pair_losses_check_their_shapes_and_options() {
+    let a = Tensor::zeros(&[3, 4], DType::F32);
+    let t = Tensor::ones(&[3], DType::F32);
+    let msg = err(F::margin_ranking_loss(&a, &a, &t, &Default::default()));
+    assert!(msg.starts_with("margin_ranking_loss") && msg.contains("same number of dims"), "{msg}");
+    let msg = err(F::margin_ranking_loss(&t, &Tensor::ones(&[4], DType::F32), &t, &Default::default()));
+    assert!(msg.contains("input1 of shape [3]") && msg.contains("input2 of shape [4]"), "{msg}");
+    let msg = err(F::cosine_embedding_loss(&a, &Tensor::zeros(&[3, 5], DType::F32), &t, &Default::default()));
+    assert!(msg.contains("[3, 4]") && msg.contains("[3, 5]"), "{msg}");
+    let msg = err(F::cosine_embedding_loss(&a, &a, &a, &Default::default()));
+    assert!(msg.contains("target has 2 dims"), "{msg}");
+    let msg = err(F::cosine_embedding_loss(&t, &t, &t, &Default::default()));
+    assert!(msg.contains("expects 2-d inputs"), "{msg}");
+    let msg = err(F::cosine_embedding_loss(&a, &a, &Tensor::ones(&[2], DType::F32), &Default::default()));
+    assert!(msg.contains("target of shape [2]"), "{msg}");
+    let msg =
+        err(F::hinge_embedding_loss(&a, &a, &F::HingeEmbeddingOptions { margin: f64::NAN, ..Default::default() }));
+    assert!(msg.contains("margin = NaN"), "{msg}");
+    let msg =
+        err(F::multilabel_soft_margin_loss(&Tensor::scalar(1.0f32), &Tensor::scalar(1.0f32), &Default::default()));
+    assert!(msg.contains("0-d"), "{msg}");
+    let msg = err(F::kl_div(&a, &Tensor::zeros(&[3, 4], DType::F64), &Default::default()));
+    assert!(msg.starts_with("kl_div") && msg.contains("F64"), "{msg}");
+    let msg = err(F::cosine_similarity(&a, &Tensor::zeros(&[2, 4], DType::F32), 1, 1e-8));
+    assert!(msg.starts_with("cosine_similarity") && msg.contains("[2, 4]"), "{msg}");
+    let msg = err(F::cosine_similarity(&a, &a, 2, 1e-8));
+    assert!(msg.starts_with("cosine_similarity"), "{msg}");
+    let msg = err(F::pairwise_distance(&a, &a, f64::NAN, 1e-6, false));
+    assert!(msg.starts_with("pairwise_distance") && msg.contains("p = NaN"), "{msg}");
+    let msg = err(F::linear(&a, &Tensor::zeros(&[4], DType::F32), Some(&Tensor::zeros(&[2], DType::F32))));
+    assert!(msg.contains("1-D weight"), "{msg}");
+}

@@ -5,7 +5,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::autograd::live_nodes;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::tensor::{cached_bytes, live_tensors};
 use tapegrad::{DType, Tensor, optim};
 

@@ -7,7 +7,7 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tapegrad::autograd::{GradOptions, grad, live_nodes};
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::optim;
 use tapegrad::tensor::live_tensors;
 use tapegrad::{DType, Tensor};

@@ -34,3 +34,35 @@ proptest! {
         prop_assert_eq!(a, b, "{:?}", case);
     }
 }
+
+/// Value and the gradient of every differentiable tensor, through one path.
+fn run_dm(case: &common::divergence_margin_cases::DmCase, via_module: bool) -> Vec<Vec<u64>> {
+    let leaves: Vec<Tensor> = case
+        .inputs
+        .iter()
+        .zip(&case.differentiable)
+        .map(|(t, &d)| if d { t.detach().requires_grad() } else { t.clone() })
+        .collect();
+    let out = if via_module { case.module(&leaves) } else { case.functional(&leaves) }
+        .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+    out.backward_with(&Tensor::full(out.shape(), 0.75, out.dtype())).unwrap();
+    let mut all = vec![bits(&out)];
+    all.extend(leaves.iter().map(|l| l.grad().map(|g| bits(&g)).unwrap_or_default()));
+    all
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    /// The divergence, likelihood and margin losses: module ≡ functional.
+    #[test]
+    fn divergence_margin_modules_and_functionals_agree_bitwise(
+        which in 0usize..8,
+        f64_dtype in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        use common::divergence_margin_cases::{DM_LOSSES, random_dm_case};
+        let dtype = if f64_dtype { DType::F64 } else { DType::F32 };
+        let case = random_dm_case(DM_LOSSES[which], dtype, seed, 0);
+        prop_assert_eq!(run_dm(&case, false), run_dm(&case, true), "{:?}", case);
+    }
+}

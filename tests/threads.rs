@@ -3,7 +3,7 @@
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::{DType, Tensor, no_grad, optim};
 
 /// Trains a small MLP from `seed` for 200 steps; returns its parameters' bits.

@@ -4,7 +4,7 @@
 //! with PyTorch); resuming from an optimizer's state dict is checked bit for bit.
 
 use serde_json::Value;
-use tapegrad::nn::{self, Module};
+use tapegrad::nn;
 use tapegrad::optim::lr_scheduler::{CosineAnnealingLr, ExponentialLr, StepLr};
 use tapegrad::optim::{self, Optimizer};
 use tapegrad::{DType, Tensor};
@@ -201,4 +201,66 @@ fn optimizer_state_dict_rejects_mismatches() {
     bad.insert("state.0.velocity".into(), Tensor::zeros(&[8, 4], DType::F32));
     let e = opt.load_state_dict(&bad).unwrap_err().to_string();
     assert!(e.contains("unexpected state key") && e.contains("velocity"), "{e}");
+}
+
+/// An optimizer given a tensor that cannot be trained says so at `step`,
+/// naming the parameter, and changes nothing.
+#[test]
+fn optimizers_refuse_parameters_that_do_not_require_grad() {
+    let w = Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap().requires_grad();
+    let frozen = Tensor::from_vec(vec![3.0f32], &[1]).unwrap();
+    let computed = w.mul_scalar(2.0).unwrap();
+    w.mul(&w).unwrap().sum_all().backward().unwrap();
+    for (name, params, index) in [("frozen", vec![w.clone(), frozen], 1), ("computed", vec![computed, w.clone()], 0)] {
+        let mut opts: Vec<(&str, Box<dyn Optimizer>)> = vec![
+            ("Sgd::step", Box::new(optim::Sgd::new(params.clone(), 0.1))),
+            ("Adam::step", Box::new(optim::Adam::new(params, 0.1))),
+        ];
+        for (op, opt) in &mut opts {
+            let e = opt.step().unwrap_err().to_string();
+            assert!(e.contains(*op) && e.contains(&format!("params[{index}]")), "{name}: {e}");
+            assert_eq!(w.to_vec::<f32>().unwrap(), [1.0, 2.0], "{name}: {op} changed a parameter before failing");
+        }
+    }
+    let e = optim::Sgd::new(vec![], 0.1).step().unwrap_err().to_string();
+    assert!(e.contains("Sgd::step") && e.contains("empty"), "{e}");
+    // trainable leaves without a gradient yet are skipped, as in PyTorch
+    let v = Tensor::from_vec(vec![1.0f64], &[1]).unwrap().requires_grad();
+    optim::Adam::new(vec![v.clone()], 0.1).step().unwrap();
+    assert_eq!(v.to_vec::<f64>().unwrap(), [1.0]);
+}
+
+/// A schedule over an optimizer without parameters is an error naming the schedule.
+#[test]
+fn schedules_refuse_an_optimizer_without_parameters() {
+    let mut opt = optim::Sgd::new(vec![], 0.1);
+    let mut steps: Vec<(&str, Box<Step>)> = vec![
+        (
+            "StepLr::step",
+            Box::new({
+                let mut s = StepLr::new(1, 0.5);
+                move |o: &mut dyn Optimizer| s.step(o)
+            }),
+        ),
+        (
+            "ExponentialLr::step",
+            Box::new({
+                let mut s = ExponentialLr::new(0.5);
+                move |o: &mut dyn Optimizer| s.step(o)
+            }),
+        ),
+        (
+            "CosineAnnealingLr::step",
+            Box::new({
+                let mut s = CosineAnnealingLr::new(3, 0.0);
+                move |o: &mut dyn Optimizer| s.step(o)
+            }),
+        ),
+    ];
+    for (name, step) in &mut steps {
+        let e = step(&mut opt).unwrap_err().to_string();
+        assert!(e.contains(*name) && e.contains("no parameters"), "{e}");
+        assert_eq!(opt.lr(), 0.1);
+    }
+    assert_eq!(optim::Adam::new(vec![], 0.1).num_params(), Some(0));
 }

@@ -26,6 +26,7 @@ fn bytes(s: &Storage) -> usize {
         Storage::F32(v) => v.capacity() * 4,
         Storage::F64(v) => v.capacity() * 8,
         Storage::I64(v) => v.capacity() * 8,
+        Storage::Bool(v) => v.capacity(),
     }
 }
 
@@ -46,10 +47,10 @@ pub(crate) fn zeros<T: Float>(n: usize) -> Vec<T> {
 /// A vector of `n` initialised elements whose values are unspecified (left
 /// over from a recycled buffer, or zeros): for kernels that write every
 /// element, so that no time goes into filling it first.
-pub(crate) fn scratch<T: Float>(n: usize) -> Vec<T> {
+pub(crate) fn scratch<T: Element>(n: usize) -> Vec<T> {
     let mut v = take::<T>(n).unwrap_or_default();
     v.truncate(n);
-    v.resize(n, T::zero());
+    v.resize(n, T::default());
     v
 }
 
@@ -83,6 +84,7 @@ pub(crate) fn recycle(s: &mut Storage) {
         Storage::F32(v) => Storage::F32(std::mem::take(v)),
         Storage::F64(v) => Storage::F64(std::mem::take(v)),
         Storage::I64(v) => Storage::I64(std::mem::take(v)),
+        Storage::Bool(v) => Storage::Bool(std::mem::take(v)),
     };
     let mut evicted = Vec::new();
     {
@@ -105,6 +107,7 @@ fn release(mut s: Storage) {
         Storage::F32(v) => drop(std::mem::take(v)),
         Storage::F64(v) => drop(std::mem::take(v)),
         Storage::I64(v) => drop(std::mem::take(v)),
+        Storage::Bool(v) => drop(std::mem::take(v)),
     }
 }
 

@@ -31,7 +31,7 @@ impl Recipe for SoftmaxRecipe {
         match &*self.x {
             Storage::F32(x) => f32::wrap(softmax_data(x, self.d, self.log)),
             Storage::F64(x) => f64::wrap(softmax_data(x, self.d, self.log)),
-            Storage::I64(_) => unreachable!("softmax: the input was checked to be a float tensor"),
+            Storage::I64(_) | Storage::Bool(_) => unreachable!("softmax: the input was checked to be a float tensor"),
         }
     }
 }

@@ -62,7 +62,9 @@ impl Backward for LinearBackward {
 /// The affine map `y = x·Wᵀ + b` (`F.linear`, the maths of `nn.Linear`).
 ///
 /// Shapes: `input (*, in)` with any number of leading dims (also none),
-/// `weight (out, in)`, `bias (out,)`; the output is `(*, out)`.
+/// `weight (out, in)`, `bias (out,)`; the output is `(*, out)`. A 1-D
+/// `weight (in,)` gives `y = x·w + b` without the feature dim: the output is
+/// `(*)`, with a 0-d (or one-element) `bias`, as PyTorch does.
 ///
 /// ```
 /// use tapegrad::{functional as F, Tensor};
@@ -76,6 +78,9 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
     const OP: &str = "linear";
     input.require_float(OP, "input")?;
     input.require_same_dtype(weight, OP, "weight")?;
+    if weight.ndim() == 1 {
+        return linear_1d(input, weight, bias);
+    }
     if weight.ndim() != 2 {
         return Err(Error::shape(
             OP,
@@ -125,4 +130,25 @@ pub fn linear(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<
         Some(b) => Ok(Tensor::from_op(storage, &shape, node, &[input, weight, b])),
         None => Ok(Tensor::from_op(storage, &shape, node, &[input, weight])),
     }
+}
+
+/// [`linear`] with a 1-D `weight (in,)`: the product with one output
+/// feature, that feature dim then dropped.
+fn linear_1d(input: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    const OP: &str = "linear";
+    let bias = match bias {
+        Some(b) if b.numel() == 1 && b.ndim() <= 1 => {
+            input.require_same_dtype(b, OP, "bias")?;
+            Some(b.reshape(&[1])?)
+        }
+        Some(b) => {
+            return Err(Error::shape(
+                OP,
+                format!("bias has shape {:?}; with a 1-D weight it must be 0-d (or hold one element)", b.shape()),
+            ));
+        }
+        None => None,
+    };
+    let y = linear(input, &weight.unsqueeze(0)?, bias.as_ref())?;
+    y.squeeze(-1)
 }

@@ -13,7 +13,9 @@
 
 mod activation;
 mod conv;
+mod distance;
 mod dropout;
+pub(crate) mod embedding;
 mod linear;
 mod loss;
 mod norm;
@@ -22,7 +24,9 @@ mod reduction;
 
 pub use activation::{gelu, leaky_relu, log_softmax, sigmoid, softmax};
 pub use conv::{Conv2dOptions, conv2d};
+pub use distance::{cosine_similarity, pairwise_distance};
 pub use dropout::dropout;
+pub use embedding::{embedding, embedding_with_padding};
 pub use linear::linear;
 pub use loss::*;
 pub use norm::{batch_norm, layer_norm};

@@ -66,6 +66,12 @@ impl Conv2d {
         F::conv2d(input, &self.weight, self.bias.as_ref(), &self.opts)
     }
 
+    /// The trainable tensors, weight then bias (as [`Module::parameters`],
+    /// callable without importing the trait).
+    pub fn parameters(&self) -> Vec<Tensor> {
+        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
+    }
+
     /// The weight, `(out, in / groups, kH, kW)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
@@ -81,7 +87,7 @@ impl Module for Conv2d {
         Conv2d::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
-        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
+        Conv2d::parameters(self)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         std::iter::once(("weight".to_string(), self.weight.clone()))

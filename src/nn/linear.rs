@@ -66,6 +66,12 @@ impl Linear {
         F::linear(input, &self.weight, self.bias.as_ref())
     }
 
+    /// The trainable tensors, weight then bias (as [`Module::parameters`],
+    /// callable without importing the trait).
+    pub fn parameters(&self) -> Vec<Tensor> {
+        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
+    }
+
     /// The weight, `(out_features, in_features)`.
     pub fn weight(&self) -> &Tensor {
         &self.weight
@@ -81,7 +87,7 @@ impl Module for Linear {
         Linear::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
-        std::iter::once(self.weight.clone()).chain(self.bias.clone()).collect()
+        Linear::parameters(self)
     }
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         std::iter::once(("weight".to_string(), self.weight.clone()))

@@ -41,6 +41,7 @@ mod activation;
 mod batch_norm;
 mod conv;
 mod dropout;
+mod embedding;
 mod flatten;
 mod linear;
 mod loss;
@@ -53,9 +54,14 @@ pub use activation::{Gelu, LeakyRelu, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh};
 pub use batch_norm::{BatchNorm1d, BatchNorm2d};
 pub use conv::Conv2d;
 pub use dropout::Dropout;
+pub use embedding::Embedding;
 pub use flatten::Flatten;
 pub use linear::Linear;
 pub use loss::{BceLoss, BceWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MseLoss, NllLoss, SmoothL1Loss};
+pub use loss::{
+    CosineEmbeddingLoss, GaussianNllLoss, HingeEmbeddingLoss, KlDivLoss, MarginRankingLoss, MultiLabelSoftMarginLoss,
+    PoissonNllLoss, SoftMarginLoss,
+};
 pub use norm::LayerNorm;
 pub use pool::{AvgPool2d, MaxPool2d};
 pub use sequential::Sequential;
@@ -162,6 +168,7 @@ pub(crate) fn load_into(own: Vec<(String, Tensor)>, state: &StateDict, strict: b
                 crate::DType::F32 => Tensor::from_vec(value.to_vec::<f32>()?, value.shape()),
                 crate::DType::F64 => Tensor::from_vec(value.to_vec::<f64>()?, value.shape()),
                 crate::DType::I64 => Tensor::from_vec(value.to_vec::<i64>()?, value.shape()),
+                crate::DType::Bool => Tensor::from_vec(value.to_vec::<bool>()?, value.shape()),
             }?;
             target
                 .set_data(&copy)

@@ -34,6 +34,26 @@ impl Sequential {
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         self.layers.iter().try_fold(input.clone(), |x, layer| layer.forward(&x))
     }
+
+    /// Every child's trainable tensors, in order (as [`Module::parameters`],
+    /// callable without importing the trait): `opt = Adam::new(model.parameters(), lr)`.
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.layers.iter().flat_map(|l| l.parameters()).collect()
+    }
+
+    /// Sets training (`true`) or evaluation (`false`) mode on every child
+    /// (as [`Module::train`], callable without importing the trait).
+    pub fn train(&mut self, mode: bool) {
+        self.training = mode;
+        for l in &mut self.layers {
+            l.train(mode);
+        }
+    }
+
+    /// Evaluation mode: `train(false)` (PyTorch's `model.eval()`).
+    pub fn eval(&mut self) {
+        self.train(false);
+    }
 }
 
 impl Module for Sequential {
@@ -41,7 +61,7 @@ impl Module for Sequential {
         Sequential::forward(self, input)
     }
     fn parameters(&self) -> Vec<Tensor> {
-        self.layers.iter().flat_map(|l| l.parameters()).collect()
+        Sequential::parameters(self)
     }
     /// Each child's names prefixed with its index, as PyTorch's: a child
     /// without parameters still takes its index (`[Linear, ReLU, Linear]`
@@ -54,10 +74,7 @@ impl Module for Sequential {
     }
     /// Sets the mode of every child.
     fn train(&mut self, mode: bool) {
-        self.training = mode;
-        for l in &mut self.layers {
-            l.train(mode);
-        }
+        Sequential::train(self, mode)
     }
     fn is_training(&self) -> bool {
         self.training

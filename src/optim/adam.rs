@@ -1,6 +1,6 @@
 //! Adam and AdamW, `torch.optim.Adam` / `torch.optim.AdamW`.
 
-use super::{Rule, check, update_param};
+use super::{Rule, check, check_params, update_param};
 use crate::tensor::Storage;
 use crate::{Result, Tensor};
 
@@ -53,7 +53,10 @@ impl Adam {
         self
     }
 
-    /// Updates every parameter that has a gradient. Errors on invalid options.
+    /// Updates every parameter that has a gradient. Errors, changing nothing,
+    /// on invalid options, an empty parameter list, or a parameter that is
+    /// not a trainable leaf (made without `requires_grad()`, or computed):
+    /// the message names its index in `params`.
     pub fn step(&mut self) -> Result<()> {
         const OP: &str = "Adam::step";
         check(OP, "lr", self.lr, 0.0, None)?;
@@ -61,6 +64,7 @@ impl Adam {
         check(OP, "betas.1", self.betas.1, 0.0, Some(1.0))?;
         check(OP, "eps", self.eps, 0.0, None)?;
         check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
+        check_params(OP, &self.params)?;
         self.t += 1;
         let t = self.t as i32;
         let rule = Rule::Adam {
@@ -97,6 +101,9 @@ impl super::Optimizer for Adam {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+    fn num_params(&self) -> Option<usize> {
+        Some(self.params.len())
     }
     fn state_dict(&self) -> crate::nn::StateDict {
         let mut out = super::state_dict_of(self.lr, &["exp_avg", "exp_avg_sq"], &self.state, &self.params);

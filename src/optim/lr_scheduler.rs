@@ -43,6 +43,15 @@ impl Epochs {
     }
 }
 
+/// Errors if `opt` says it has no parameters: a schedule over nothing is a
+/// mistake in the training loop (an optimizer built from an empty list).
+fn has_params(op: &'static str, opt: &dyn Optimizer) -> Result<()> {
+    if opt.num_params() == Some(0) {
+        return Err(Error::value(op, "the optimizer has no parameters: there is nothing to schedule"));
+    }
+    Ok(())
+}
+
 /// Checks that `value` is a finite number `>= 0`.
 fn check(op: &'static str, name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
@@ -68,9 +77,11 @@ impl StepLr {
     }
 
     /// Ends an epoch: sets `opt`'s rate for the next one. Errors, changing
-    /// nothing, if `step_size` is 0 or `gamma` is negative or not finite.
+    /// nothing, if `step_size` is 0, `gamma` is negative or not finite, or
+    /// `opt` has no parameters.
     pub fn step(&mut self, opt: &mut dyn Optimizer) -> Result<()> {
         const OP: &str = "StepLr::step";
+        has_params(OP, opt)?;
         if self.step_size == 0 {
             return Err(Error::value(OP, "step_size = 0 must be at least 1"));
         }
@@ -98,8 +109,9 @@ impl ExponentialLr {
     }
 
     /// Ends an epoch: sets `opt`'s rate for the next one. Errors, changing
-    /// nothing, if `gamma` is negative or not finite.
+    /// nothing, if `gamma` is negative or not finite, or `opt` has no parameters.
     pub fn step(&mut self, opt: &mut dyn Optimizer) -> Result<()> {
+        has_params("ExponentialLr::step", opt)?;
         check("ExponentialLr::step", "gamma", self.gamma)?;
         let (_, _, lr) = self.epochs.advance(opt);
         opt.set_lr(lr * self.gamma);
@@ -125,9 +137,11 @@ impl CosineAnnealingLr {
     }
 
     /// Ends an epoch: sets `opt`'s rate for the next one. Errors, changing
-    /// nothing, if `t_max` is 0 or `eta_min` is negative or not finite.
+    /// nothing, if `t_max` is 0, `eta_min` is negative or not finite, or `opt`
+    /// has no parameters.
     pub fn step(&mut self, opt: &mut dyn Optimizer) -> Result<()> {
         const OP: &str = "CosineAnnealingLr::step";
+        has_params(OP, opt)?;
         if self.t_max == 0 {
             return Err(Error::value(OP, "t_max = 0 must be at least 1"));
         }

@@ -70,6 +70,46 @@ pub trait Optimizer {
     /// nothing, on a key this optimizer does not have, a parameter index out
     /// of range, or a tensor whose shape or dtype is not its parameter's.
     fn load_state_dict(&mut self, state: &StateDict) -> Result<()>;
+    /// How many parameters the optimizer updates, when it can tell (`None`
+    /// by default; [`Sgd`] and [`Adam`] tell). A schedule refuses to step an
+    /// optimizer that has none.
+    fn num_params(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Errors unless every parameter is a trainable leaf (made with
+/// [`Tensor::requires_grad`]): a tensor that does not track gradients never
+/// gets one and would be skipped silently, and a computed tensor cannot be
+/// updated in place. An empty list is an error too (PyTorch: "optimizer got an
+/// empty parameter list").
+fn check_params(op: &'static str, params: &[Tensor]) -> Result<()> {
+    if params.is_empty() {
+        return Err(Error::value(op, "params is empty: the optimizer has nothing to update"));
+    }
+    for (i, p) in params.iter().enumerate() {
+        if !p.tracks_grad() {
+            return Err(Error::autograd(
+                op,
+                format!(
+                    "params[{i}] (shape {:?}, dtype {}) does not require grad: it would never be updated; \
+                     mark it with requires_grad() or leave it out",
+                    p.shape(),
+                    p.dtype()
+                ),
+            ));
+        }
+        if !p.is_leaf() {
+            return Err(Error::autograd(
+                op,
+                format!(
+                    "params[{i}] (shape {:?}) is computed from other tensors, not a leaf: it cannot be optimized",
+                    p.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The state dict of an optimizer: its `lr` and each parameter's named buffers.

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent, `torch.optim.SGD`.
 
-use super::{Rule, check, update_param};
+use super::{Rule, check, check_params, update_param};
 use crate::tensor::Storage;
 use crate::{Error, Result, Tensor};
 
@@ -52,13 +52,17 @@ impl Sgd {
         self
     }
 
-    /// Updates every parameter that has a gradient. Errors on invalid options.
+    /// Updates every parameter that has a gradient. Errors, changing nothing,
+    /// on invalid options, an empty parameter list, or a parameter that is
+    /// not a trainable leaf (made without `requires_grad()`, or computed):
+    /// the message names its index in `params`.
     pub fn step(&mut self) -> Result<()> {
         const OP: &str = "Sgd::step";
         check(OP, "lr", self.lr, 0.0, None)?;
         check(OP, "momentum", self.momentum, 0.0, None)?;
         check(OP, "dampening", self.dampening, f64::MIN, None)?;
         check(OP, "weight_decay", self.weight_decay, 0.0, None)?;
+        check_params(OP, &self.params)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(Error::value(
                 OP,
@@ -99,6 +103,9 @@ impl super::Optimizer for Sgd {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+    fn num_params(&self) -> Option<usize> {
+        Some(self.params.len())
     }
     fn state_dict(&self) -> crate::nn::StateDict {
         super::state_dict_of(self.lr, &["momentum_buffer"], &self.buffers, &self.params)

@@ -74,13 +74,14 @@ impl Tensor {
         Tensor::from_storage(Storage::F64(v).convert(dtype), shape)
     }
 
-    /// Samples of the uniform distribution on [0, 1) (`torch.rand`). For I64, zeros.
+    /// Samples of the uniform distribution on [0, 1) (`torch.rand`). For I64 and Bool, zeros (`false`).
     pub fn rand(shape: &[usize], dtype: DType, rng: &mut impl Rng) -> Tensor {
         let n = shape::numel(shape);
         let storage = match dtype {
             DType::F32 => Storage::F32((0..n).map(|_| rng.random::<f32>()).collect()),
             DType::F64 => Storage::F64((0..n).map(|_| rng.random::<f64>()).collect()),
             DType::I64 => Storage::I64(vec![0; n]),
+            DType::Bool => Storage::Bool(vec![false; n]),
         };
         Tensor::from_storage(storage, shape)
     }

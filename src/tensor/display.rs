@@ -17,6 +17,9 @@ fn fmt_value(v: f64, dtype: DType, st: &Style) -> String {
     if dtype == DType::I64 {
         return format!("{}", v as i64);
     }
+    if dtype == DType::Bool {
+        return if v != 0.0 { "True".into() } else { "False".into() };
+    }
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
@@ -85,7 +88,8 @@ impl fmt::Display for Tensor {
         }
         match self.dtype() {
             DType::F64 => s.push_str(", dtype=torch.float64"),
-            DType::F32 | DType::I64 => {}
+            DType::Bool if n == 0 => s.push_str(", dtype=torch.bool"),
+            DType::F32 | DType::I64 | DType::Bool => {}
         }
         if let Some(node) = self.node() {
             s.push_str(&format!(", grad_fn=<{}>", node.op.name()));

@@ -12,6 +12,10 @@ pub enum DType {
     F64,
     /// 64-bit signed integer (`torch.int64`), used for class indices.
     I64,
+    /// Boolean (`torch.bool`): what comparisons return; masks for
+    /// [`where_cond`](crate::Tensor::where_cond). Arithmetic on it is an error
+    /// (convert with [`to_dtype`](crate::Tensor::to_dtype) first).
+    Bool,
 }
 
 impl DType {
@@ -27,6 +31,7 @@ impl fmt::Display for DType {
             DType::F32 => "F32",
             DType::F64 => "F64",
             DType::I64 => "I64",
+            DType::Bool => "Bool",
         })
     }
 }
@@ -36,9 +41,10 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for f64 {}
     impl Sealed for i64 {}
+    impl Sealed for bool {}
 }
 
-/// A Rust type a tensor can hold: `f32`, `f64` or `i64`. Sealed.
+/// A Rust type a tensor can hold: `f32`, `f64`, `i64` or `bool`. Sealed.
 pub trait Element:
     Copy + Send + Sync + fmt::Debug + fmt::Display + PartialOrd + Default + 'static + sealed::Sealed
 {
@@ -134,6 +140,9 @@ impl Float for f64 {
 
 macro_rules! impl_element {
     ($t:ty, $variant:ident) => {
+        impl_element!($t, $variant, |x| x as f64, |v| v as $t);
+    };
+    ($t:ty, $variant:ident, |$x:ident| $to:expr, |$v:ident| $from:expr) => {
         impl Element for $t {
             const DTYPE: DType = DType::$variant;
             fn slice(s: &Storage) -> Option<&[Self]> {
@@ -158,10 +167,11 @@ macro_rules! impl_element {
                 }
             }
             fn to_f64(self) -> f64 {
-                self as f64
+                let $x = self;
+                $to
             }
-            fn from_f64(v: f64) -> Self {
-                v as $t
+            fn from_f64($v: f64) -> Self {
+                $from
             }
         }
     };
@@ -169,6 +179,8 @@ macro_rules! impl_element {
 impl_element!(f32, F32);
 impl_element!(f64, F64);
 impl_element!(i64, I64);
+// `true` is 1; any non-zero value (NaN included) is `true`, as in PyTorch
+impl_element!(bool, Bool, |x| if x { 1.0 } else { 0.0 }, |v| v != 0.0);
 
 /// The flat, row-major data of a tensor.
 #[doc(hidden)]
@@ -180,6 +192,8 @@ pub enum Storage {
     F64(Vec<f64>),
     /// i64 data
     I64(Vec<i64>),
+    /// bool data
+    Bool(Vec<bool>),
 }
 
 impl Drop for Storage {
@@ -195,6 +209,7 @@ impl Storage {
             Storage::F32(_) => DType::F32,
             Storage::F64(_) => DType::F64,
             Storage::I64(_) => DType::I64,
+            Storage::Bool(_) => DType::Bool,
         }
     }
     pub(crate) fn len(&self) -> usize {
@@ -202,6 +217,7 @@ impl Storage {
             Storage::F32(v) => v.len(),
             Storage::F64(v) => v.len(),
             Storage::I64(v) => v.len(),
+            Storage::Bool(v) => v.len(),
         }
     }
     /// A storage of `n` copies of `value` converted to `dtype`.
@@ -210,6 +226,7 @@ impl Storage {
             DType::F32 => Storage::F32(vec![value as f32; n]),
             DType::F64 => Storage::F64(vec![value; n]),
             DType::I64 => Storage::I64(vec![value as i64; n]),
+            DType::Bool => Storage::Bool(vec![value != 0.0; n]),
         }
     }
     /// Element `i` as f64 (for printing and checks).
@@ -218,22 +235,35 @@ impl Storage {
             Storage::F32(v) => v[i] as f64,
             Storage::F64(v) => v[i],
             Storage::I64(v) => v[i] as f64,
+            Storage::Bool(v) => f64::from(u8::from(v[i])),
         }
     }
-    /// Every element converted to `dtype` (rounding toward zero into I64, like `as`).
+    /// Every element converted to `dtype` (rounding toward zero into I64, like
+    /// `as`; non-zero into Bool is `true`, NaN included, as PyTorch).
     pub(crate) fn convert(&self, dtype: DType) -> Storage {
-        fn conv<A: Element, B: Element>(v: &[A]) -> Vec<B> {
-            v.iter().map(|&x| B::from_f64(x.to_f64())).collect()
+        fn conv<A: Element, B: Element>(v: &[A]) -> Storage {
+            B::wrap(v.iter().map(|&x| B::from_f64(x.to_f64())).collect())
         }
-        match (self, dtype) {
-            (s, d) if s.dtype() == d => s.clone(),
-            (Storage::F32(v), DType::F64) => Storage::F64(conv(v)),
-            (Storage::F32(v), DType::I64) => Storage::I64(conv(v)),
-            (Storage::F64(v), DType::F32) => Storage::F32(conv(v)),
-            (Storage::F64(v), DType::I64) => Storage::I64(conv(v)),
-            (Storage::I64(v), DType::F32) => Storage::F32(conv(v)),
-            (Storage::I64(v), DType::F64) => Storage::F64(conv(v)),
-            _ => unreachable!("every dtype pair is covered above"),
+        fn to<A: Element>(v: &[A], dtype: DType) -> Storage {
+            match dtype {
+                DType::F32 => conv::<A, f32>(v),
+                DType::F64 => conv::<A, f64>(v),
+                DType::I64 => conv::<A, i64>(v),
+                DType::Bool => conv::<A, bool>(v),
+            }
+        }
+        if self.dtype() == dtype {
+            return self.clone();
+        }
+        match self {
+            Storage::F32(v) => to(v, dtype),
+            Storage::F64(v) => to(v, dtype),
+            // i64 → f64 → i64/bool is exact for |x| < 2^53; larger values only matter for Bool (non-zero stays non-zero)
+            Storage::I64(v) => match dtype {
+                DType::Bool => Storage::Bool(v.iter().map(|&x| x != 0).collect()),
+                _ => to(v, dtype),
+            },
+            Storage::Bool(v) => to(v, dtype),
         }
     }
 }

@@ -14,7 +14,7 @@ pub use crate::cpu::alloc::{cached_bytes, empty_cache};
 #[doc(hidden)]
 pub use dtype::Storage;
 pub use dtype::{DType, Element, Float};
-pub use shape::Shape;
+pub use shape::{DimValue, Shape, ShapeArg};
 
 use crate::autograd::{self, Backward, Node};
 use crate::{Error, Result};
@@ -32,7 +32,7 @@ pub fn live_tensors() -> isize {
     LIVE_TENSORS.load(Ordering::Relaxed)
 }
 
-/// An n-dimensional array of `f32`, `f64` or `i64` that records the
+/// An n-dimensional array of `f32`, `f64`, `i64` or `bool` that records the
 /// operations applied to it, so that [`Tensor::backward`] can compute
 /// gradients (reverse-mode automatic differentiation).
 ///
@@ -44,6 +44,43 @@ pub fn live_tensors() -> isize {
 /// let y = x.mul(&x)?.sum_all();          // y = Σ x²
 /// y.backward()?;
 /// assert_eq!(x.grad().unwrap().to_vec::<f32>()?, vec![2.0, 4.0, 6.0]);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+///
+/// # Which operations can fail
+///
+/// An operation returns [`Result`] when some input can be wrong for it, and
+/// the `Err` names the operation, the argument and the offending value:
+/// - binary ops and operators (`add`, `+`, `matmul`, comparisons, `where_cond`):
+///   shapes that do not broadcast or multiply, or float dtypes that differ
+///   (no silent promotion, except comparisons, which promote as PyTorch);
+/// - anything taking a dim (`sum`, `softmax`, `argmax`, `transpose`, …): a
+///   dim out of range; `reshape` / `view`: sizes that do not fit;
+/// - arithmetic and differentiable maths on I64 or Bool tensors: a dtype
+///   error (convert with [`to_dtype`](Tensor::to_dtype));
+/// - indices (`gather`, `index_select`, losses' class targets, embeddings):
+///   an index out of range;
+/// - `backward`: a tensor with more than one element or that tracks no gradient.
+///
+/// A few never fail and return the tensor itself: the elementwise functions
+/// `exp log tanh relu sigmoid abs neg sqrt` (defined on every dtype: integers
+/// are computed through f64, Bool as F32 0/1), `sum_all` / `mean_all`,
+/// `detach`, `contiguous`, and the creators taking a shape. The scalar
+/// comparisons (`gt_scalar`, …) cannot fail either but return `Result` so
+/// that they chain with `?` like their tensor forms.
+///
+/// Operators `+ - * /` accept `Tensor`, `&Tensor` and the `Result<Tensor>`
+/// of an earlier op on either side (not two `Result`s together, nor a
+/// `Result` with a number), and `f64` / `i32` numbers:
+///
+/// ```
+/// use tapegrad::Tensor;
+/// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?;
+/// let b = Tensor::from_vec(vec![3.0f32, 4.0], &[2])?;
+/// let y = (&a * &b + &a)?;            // Result<Tensor> + &Tensor
+/// assert_eq!(y.to_vec::<f32>()?, vec![4.0, 10.0]);
+/// let z = ((2 * &y)? - 1.0)?.relu();  // numbers on either side
+/// assert_eq!(z.to_vec::<f32>()?, vec![7.0, 19.0]);
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
 #[derive(Clone)]
@@ -363,7 +400,18 @@ impl Tensor {
         Ok(self.data::<T>("item", "self")?[0])
     }
 
-    /// The data converted to `dtype`. Differentiable between float dtypes.
+    /// The data converted to `dtype` (`x.to(dtype)`). Differentiable between
+    /// float dtypes. Floats go to I64 rounding toward zero; any non-zero value
+    /// (NaN included) becomes `true` in Bool, and `true`/`false` become 1/0.
+    ///
+    /// ```
+    /// use tapegrad::{DType, Tensor};
+    /// let x = Tensor::from_vec(vec![0.0f32, -2.5, f32::NAN], &[3])?;
+    /// assert_eq!(x.to_dtype(DType::Bool)?.to_vec::<bool>()?, vec![false, true, true]);
+    /// let m = Tensor::from_vec(vec![true, false], &[2])?;
+    /// assert_eq!(m.to_dtype(DType::F64)?.to_vec::<f64>()?, vec![1.0, 0.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     pub fn to_dtype(&self, dtype: DType) -> Result<Tensor> {
         ops::unary::to_dtype(self, dtype)
     }

@@ -6,6 +6,68 @@ use smallvec::SmallVec;
 /// A tensor's shape: up to six dims live inline, without a heap allocation.
 pub type Shape = SmallVec<[usize; 6]>;
 
+/// An integer type a shape can be written in: `usize`, `isize`, `i64` or `i32`.
+pub trait DimValue: Copy {
+    /// The value, widened without loss.
+    fn widen(self) -> i128;
+}
+
+macro_rules! dim_value {
+    ($($t:ty),*) => {$(
+        impl DimValue for $t {
+            fn widen(self) -> i128 {
+                self as i128
+            }
+        }
+    )*};
+}
+dim_value!(usize, isize, i64, i32);
+
+/// A shape as [`reshape`](crate::Tensor::reshape) and [`view`](crate::Tensor::view)
+/// take it, by reference: a slice, array or `Vec` of `usize`, `isize`, `i64`
+/// or `i32` (`&[2, -1]`, `x.shape()`, `&vec![6, 4]`). With a signed type, one
+/// entry may be `-1`, inferred from the element count.
+///
+/// ```
+/// # use tapegrad::{DType, Tensor};
+/// let x = Tensor::zeros(&[2, 3, 4], DType::F32);
+/// let y = Tensor::zeros(&[6, 4], DType::F32);
+/// assert_eq!(x.reshape(y.shape())?.shape(), &[6, 4]);      // &[usize]
+/// assert_eq!(x.reshape(&[-1, 4])?.shape(), &[6, 4]);       // a literal, -1 inferred
+/// assert_eq!(x.view(&vec![4usize, 6])?.shape(), &[4, 6]);  // a Vec
+/// let dims: Vec<isize> = vec![3, -1];
+/// assert_eq!(x.reshape(&dims)?.shape(), &[3, 8]);
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub trait ShapeArg {
+    /// The requested sizes, `-1` for one to infer.
+    fn dims(&self) -> SmallVec<[i128; 6]>;
+}
+
+impl<T: DimValue> ShapeArg for [T] {
+    fn dims(&self) -> SmallVec<[i128; 6]> {
+        self.iter().map(|&d| d.widen()).collect()
+    }
+}
+
+impl<T: DimValue, const N: usize> ShapeArg for [T; N] {
+    fn dims(&self) -> SmallVec<[i128; 6]> {
+        self.as_slice().dims()
+    }
+}
+
+impl<T: DimValue> ShapeArg for Vec<T> {
+    fn dims(&self) -> SmallVec<[i128; 6]> {
+        self.as_slice().dims()
+    }
+}
+
+impl ShapeArg for Shape {
+    fn dims(&self) -> SmallVec<[i128; 6]> {
+        self.as_slice().dims()
+    }
+}
+
 /// Number of elements of a shape (1 for a 0-d shape).
 pub(crate) fn numel(shape: &[usize]) -> usize {
     shape.iter().product()

@@ -79,3 +79,4 @@ pub fn assert_close(what: &str, got: &Tensor, expected: &Value) -> Result<(), St
 }
 
 pub mod cases;
+pub mod divergence_margin_cases;

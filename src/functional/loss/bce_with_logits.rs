@@ -16,7 +16,7 @@ pub struct BceWithLogitsOptions {
 }
 
 #[derive(Clone, Copy)]
-struct BceLogits;
+pub(crate) struct BceLogits;
 
 /// `a · b` with `0 · ∞ = 0`: the limit the loss takes at infinite logits.
 #[inline]

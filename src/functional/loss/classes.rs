@@ -315,5 +315,7 @@ fn reduce_graph(loss: Tensor, reduction: crate::Reduction, denom: f64) -> Result
         crate::Reduction::None => Ok(loss),
         crate::Reduction::Sum => Ok(loss.sum_all()),
         crate::Reduction::Mean => loss.sum_all().div_scalar(denom),
+        // the class losses refuse it before they run
+        crate::Reduction::BatchMean => crate::Reduction::BatchMean.reject_batchmean("cross_entropy").map(|_| loss),
     }
 }

@@ -451,6 +451,7 @@ fn prob_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> 
 /// # Ok::<(), tapegrad::Error>(())
 /// ```
 pub fn cross_entropy(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) -> Result<Tensor> {
+    opts.reduction.reject_batchmean("cross_entropy")?;
     let ls = opts.label_smoothing;
     if !(0.0..=1.0).contains(&ls) {
         return Err(Error::value("cross_entropy", format!("label_smoothing = {ls} must lie in [0.0, 1.0]")));

@@ -55,7 +55,9 @@ pub(crate) fn log_softmax_nll(
     let (storage, denom, stats, kept) = match x.dtype() {
         DType::F32 => forward::<f32>(op, xs, Targets { target, t, counted }, &layout, opts, eager)?,
         DType::F64 => forward::<f64>(op, xs, Targets { target, t, counted }, &layout, opts, eager)?,
-        DType::I64 => return Err(Error::dtype(op, "input has dtype I64, expected a float tensor (F32 or F64)")),
+        d @ (DType::I64 | DType::Bool) => {
+            return Err(Error::dtype(op, format!("input has dtype {d}, expected a float tensor (F32 or F64)")));
+        }
     };
     let node = LogSoftmaxNllBackward {
         layout,

@@ -91,7 +91,7 @@ pub(crate) fn position_scale<T: Float>(g: &[T], reduction: Reduction, denom: f64
     let all = match reduction {
         Reduction::None => None,
         Reduction::Sum => Some(g[0]),
-        Reduction::Mean => Some(g[0] / T::from_f64(denom)),
+        Reduction::Mean | Reduction::BatchMean => Some(g[0] / T::from_f64(denom)),
     };
     move |j| all.unwrap_or_else(|| g[j])
 }
@@ -169,6 +169,7 @@ pub fn nll_loss(input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Resul
 
 /// [`nll_loss`], its errors named `op`.
 pub(crate) fn nll_loss_as(op: &'static str, input: &Tensor, target: &Tensor, opts: &NllLossOptions) -> Result<Tensor> {
+    opts.reduction.reject_batchmean(op)?;
     // nll_loss(log_softmax(x, class dim)): one op on x, the log-probabilities
     // never made unless read
     if let Some(fused) = over_log_softmax(op, input, target, opts) {

@@ -25,6 +25,11 @@ pub(crate) trait Pointwise: Copy + Send + Sync + 'static {
     const OP: &'static str;
     /// PyTorch's grad_fn name.
     const BACKWARD: &'static str;
+    /// Whether the loss is differentiable in its target (`false`: the target
+    /// only selects a branch, and gets no gradient, as in PyTorch).
+    const TARGET_GRAD: bool = true;
+    /// Whether the loss accepts [`Reduction::BatchMean`] (KL divergence only).
+    const BATCHMEAN: bool = false;
     fn f<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdx<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T;
@@ -84,8 +89,12 @@ const BLOCK: usize = 256;
 
 dispatch! {
     /// Values (written to `vals`, or summed) and scaled derivatives `scale·w·∂f/∂x`
-    /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's sum.
-    fn value_and_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, vals: &mut [T], dx: &mut [T]) -> T {
+    /// (written to `dx` unless it is empty) of one chunk. Returns the chunk's
+    /// sum in f64: each block of [`BLOCK`] values is summed in `T` on 16
+    /// lanes, the block sums in f64, so that an f32 loss reduced over millions
+    /// of elements is rounded once, at the end (it is memory-bound, so the
+    /// wider sums of the few block sums cost nothing).
+    fn value_and_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, vals: &mut [T], dx: &mut [T]) -> f64 {
         let Operands { x, t, w, p } = ops;
         let one = T::one();
         let mut block_sums = Vec::with_capacity(x.len() / BLOCK + 1);
@@ -98,7 +107,7 @@ dispatch! {
             let pb = p.map(|p| &p[start..end]);
             if wb.is_none() && pb.is_none() && dx.is_empty() && vals.is_empty() {
                 // a reduced loss without a gradient: the same sum, made directly
-                block_sums.push(sum2(xb, tb, |xk, tk| loss.f(xk, tk, one)));
+                block_sums.push(sum2(xb, tb, |xk, tk| loss.f(xk, tk, one)).to_f64());
                 continue;
             }
             if wb.is_none() && pb.is_none() && !dx.is_empty() && vals.is_empty() {
@@ -122,7 +131,7 @@ dispatch! {
                     rest += v;
                     *dk = scale * d;
                 }
-                block_sums.push(lanes_sum(acc) + rest);
+                block_sums.push((lanes_sum(acc) + rest).to_f64());
                 continue;
             }
             if wb.is_none() && pb.is_none() && !dx.is_empty() {
@@ -148,7 +157,7 @@ dispatch! {
                 }
             }
             if vals.is_empty() {
-                block_sums.push(sum1(b, |v| v));
+                block_sums.push(sum1(b, |v| v).to_f64());
             } else {
                 vals[start..end].copy_from_slice(b);
             }
@@ -192,12 +201,40 @@ fn broadcast_arg(op: &'static str, name: &str, a: &Tensor, input: &Tensor, out: 
     a.detach().broadcast_to(out)
 }
 
+/// The loss shape of an elementwise loss whose target broadcasts to the input:
+/// the input's shape. A target that would enlarge it (an `(N, 1)` prediction
+/// against an `(N,)` target silently becoming `(N, N)`, where PyTorch only
+/// warns) is an `Err` that says to squeeze or reshape; one that broadcasts
+/// without changing the input's shape (`(1, C)` against `(N, C)`) is accepted.
+pub(crate) fn target_fits(op: &'static str, input: &[usize], target: &[usize]) -> Result<Shape> {
+    let out = broadcast_shapes(op, input, target).map_err(|_| {
+        Error::shape(
+            op,
+            format!("target of shape {target:?} does not match (nor broadcast with) input of shape {input:?}"),
+        )
+    })?;
+    if out.as_slice() != input {
+        return Err(Error::shape(
+            op,
+            format!(
+                "target of shape {target:?} would broadcast input of shape {input:?} to {:?}, \
+                 a loss over every pair of elements; squeeze or reshape one of them so the shapes match",
+                out.as_slice()
+            ),
+        ));
+    }
+    Ok(out)
+}
+
 /// Computes an elementwise loss with its reduction, recording one node.
 pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tensor> {
     let op = L::OP;
     a.input.require_float(op, "input")?;
     a.target.require_float(op, "target")?;
     a.input.require_same_dtype(a.target, op, "target")?;
+    if !L::BATCHMEAN {
+        a.reduction.reject_batchmean(op)?;
+    }
     let out: Shape = match a.target_shape {
         TargetShape::Same if a.input.shape() != a.target.shape() => {
             return Err(Error::shape(
@@ -210,34 +247,29 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
             ));
         }
         TargetShape::Same => a.input.0.shape.clone(),
-        TargetShape::Broadcast => broadcast_shapes(op, a.input.shape(), a.target.shape()).map_err(|_| {
-            Error::shape(
-                op,
-                format!(
-                    "target of shape {:?} does not match (nor broadcast with) input of shape {:?}",
-                    a.target.shape(),
-                    a.input.shape()
-                ),
-            )
-        })?,
+        TargetShape::Broadcast => target_fits(op, a.input.shape(), a.target.shape())?,
     };
     let x = a.input.detach().broadcast_to(&out)?;
     let t = a.target.detach().broadcast_to(&out)?;
     let w = a.weight.map(|w| broadcast_arg(op, "weight", w, a.input, &out)).transpose()?;
     let p = a.pos_weight.map(|p| broadcast_arg(op, "pos_weight", p, a.input, &out)).transpose()?;
     let need_dx = is_grad_enabled() && a.input.tracks_grad();
-    let need_dt = is_grad_enabled() && a.target.tracks_grad();
+    let need_dt = L::TARGET_GRAD && is_grad_enabled() && a.target.tracks_grad();
     let n = x.numel();
     let (storage, dx, dt) = float_op!(op, "input", x, |xs| {
         let ts = t.data::<T>(op, "target")?;
         let ws = w.as_ref().map(|w| w.data::<T>(op, "weight")).transpose()?;
         let ps = p.as_ref().map(|p| p.data::<T>(op, "pos_weight")).transpose()?;
         let (ts, ws, ps): (&[T], Option<&[T]>, Option<&[T]>) = (&ts, ws.as_deref(), ps.as_deref());
-        let denom = match (a.mean_over, ws) {
-            (MeanOver::WeightSum, Some(w)) => pairwise_sum(w),
+        let denom = match (a.reduction, a.mean_over, ws) {
+            // PyTorch's batchmean: the sum over the size of the first dim (a 0-d input is summed)
+            (Reduction::BatchMean, _, _) => T::from_f64(out.first().map_or(1.0, |&b| b as f64)),
+            (_, MeanOver::WeightSum, Some(w)) => pairwise_sum(w),
             _ => T::from_f64(n as f64),
         };
-        let scale = if a.reduction == Reduction::Mean { T::one() / denom } else { T::one() };
+        let divides = matches!(a.reduction, Reduction::Mean | Reduction::BatchMean);
+        let scale = if divides { T::one() / denom } else { T::one() };
+        let denom = denom.to_f64();
         // every element of these is written by the kernels below
         let zeros = |want: bool| crate::cpu::alloc::scratch::<T>(if want { n } else { 0 });
         let (mut vals, mut dx, mut dt) = (zeros(a.reduction == Reduction::None), zeros(need_dx), zeros(need_dt));
@@ -253,8 +285,8 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         let total = pairwise_sum(&sums);
         let storage = match a.reduction {
             Reduction::None => T::wrap(vals),
-            Reduction::Sum => T::wrap(vec![total]),
-            Reduction::Mean => T::wrap(vec![total / denom]),
+            Reduction::Sum => T::wrap(vec![T::from_f64(total)]),
+            Reduction::Mean | Reduction::BatchMean => T::wrap(vec![T::from_f64(total / denom)]),
         };
         let keep = |v: Vec<T>, want: bool| want.then(|| Tensor::from_storage(T::wrap(v), &out));
         (storage, keep(dx, need_dx), keep(dt, need_dt))
@@ -266,7 +298,8 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
 }
 
 /// The loss as recorded ops: `w·f(x, t)` reduced (`mean` over the elements,
-/// or over the summed weights for `MeanOver::WeightSum`).
+/// or over the summed weights for `MeanOver::WeightSum`; `batchmean` over the
+/// first dim).
 fn formula<L: Pointwise>(
     loss: L,
     w: Option<Tensor>,
@@ -285,6 +318,11 @@ fn formula<L: Pointwise>(
             (Reduction::Sum, _) => Ok(v.sum_all()),
             (Reduction::Mean, Some(w)) if mean_over == MeanOver::WeightSum => v.sum_all().div(&w.sum_all()),
             (Reduction::Mean, _) => Ok(v.mean_all()),
+            // PyTorch's batchmean: the sum over the size of the first dim (a 0-d input is summed)
+            (Reduction::BatchMean, _) => match x.shape().first() {
+                Some(&b) => v.sum_all().div_scalar(b as f64),
+                None => Ok(v.sum_all()),
+            },
         }
     })
 }
@@ -296,28 +334,34 @@ pub(crate) fn mask_of(x: &Tensor, pred: impl Fn(f64) -> bool) -> Result<Tensor> 
     Tensor::from_vec(m, x.shape())?.to_dtype(x.dtype())
 }
 
-impl PointwiseBackward {
-    /// The saved derivative times the upstream gradient, summed down to `to`'s shape.
-    fn chain(&self, d: &Tensor, grad: &Tensor, to: &Tensor) -> Result<Tensor> {
-        let full = float_op!(self.name, "grad", grad, |g| {
-            if self.reduction != Reduction::None && g[0] == T::one() {
-                d.clone() // the usual loss.backward(): no pass over the data at all
+/// A saved derivative `d` (over the loss's broadcast shape, pre-scaled by the
+/// reduction) times the upstream gradient, summed down to `to`'s shape: the
+/// backward of every loss that writes its derivatives in its forward.
+pub(crate) fn chain_saved(
+    name: &'static str,
+    reduction: Reduction,
+    d: &Tensor,
+    grad: &Tensor,
+    to: &Tensor,
+) -> Result<Tensor> {
+    let full = float_op!(name, "grad", grad, |g| {
+        if reduction != Reduction::None && g[0] == T::one() {
+            d.clone() // the usual loss.backward(): no pass over the data at all
+        } else {
+            let ds = d.data::<T>(name, "derivative")?;
+            let v: Vec<T> = if reduction == Reduction::None {
+                ds.iter().zip(g.iter()).map(|(&d, &g)| d * g).collect()
             } else {
-                let ds = d.data::<T>(self.name, "derivative")?;
-                let v: Vec<T> = if self.reduction == Reduction::None {
-                    ds.iter().zip(g.iter()).map(|(&d, &g)| d * g).collect()
-                } else {
-                    ds.iter().map(|&d| d * g[0]).collect()
-                };
-                Tensor::from_storage(T::wrap(v), d.shape())
-            }
-        });
-        if full.shape() == to.shape() {
-            return Ok(full);
+                ds.iter().map(|&d| d * g[0]).collect()
+            };
+            Tensor::from_storage(T::wrap(v), d.shape())
         }
-        let reduced = float_op!(self.name, "grad", full, |f| T::wrap(reduce_to(f, full.shape(), to.shape())));
-        Ok(Tensor::from_storage(reduced, to.shape()))
+    });
+    if full.shape() == to.shape() {
+        return Ok(full);
     }
+    let reduced = float_op!(name, "grad", full, |f| T::wrap(reduce_to(f, full.shape(), to.shape())));
+    Ok(Tensor::from_storage(reduced, to.shape()))
 }
 
 impl Backward for PointwiseBackward {
@@ -325,8 +369,9 @@ impl Backward for PointwiseBackward {
         self.name
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
-        let gx = self.dx.as_ref().map(|d| self.chain(d, grad, &inputs[0])).transpose()?;
-        let gt = self.dt.as_ref().map(|d| self.chain(d, grad, &inputs[1])).transpose()?;
+        let chain = |d: &Tensor, to: &Tensor| chain_saved(self.name, self.reduction, d, grad, to);
+        let gx = self.dx.as_ref().map(|d| chain(d, &inputs[0])).transpose()?;
+        let gt = self.dt.as_ref().map(|d| chain(d, &inputs[1])).transpose()?;
         Ok(vec![gx, gt])
     }
     fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {

@@ -153,6 +153,7 @@ fn take(x: &Tensor, offsets: &[usize]) -> Storage {
         Storage::F32(v) => t(v, offsets),
         Storage::F64(v) => t(v, offsets),
         Storage::I64(v) => t(v, offsets),
+        Storage::Bool(v) => t(v, offsets),
     }
 }
 
@@ -213,8 +214,19 @@ impl Tensor {
         ))
     }
 
-    /// `a` where `cond` is non-zero, `b` elsewhere, all three broadcast together
-    /// (`torch.where(cond, a, b)`). `cond` may have any dtype.
+    /// `a` where `cond` is true, `b` elsewhere, all three broadcast together
+    /// (`torch.where(cond, a, b)`). `cond` is normally a Bool tensor (from a
+    /// comparison); a tensor of another dtype is read as "non-zero is true".
+    /// `a` and `b` must be float tensors of one dtype; the gradient flows to
+    /// the side each element was taken from.
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let x = Tensor::from_vec(vec![-1.0f32, 2.0, -3.0], &[3])?;
+    /// let y = Tensor::where_cond(&x.gt_scalar(0.0)?, &x, &x.mul_scalar(0.1)?)?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![-0.1, 2.0, -0.3]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     pub fn where_cond(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let s = broadcast_shapes("where", cond.shape(), a.shape())?;
         let out = broadcast_shapes("where", &s, b.shape())?;
@@ -228,7 +240,10 @@ impl Tensor {
 }
 
 fn mask_of(c: &Tensor) -> Vec<bool> {
-    (0..c.numel()).map(|i| c.storage().get_f64(i) != 0.0).collect()
+    match &*c.storage() {
+        Storage::Bool(v) => v.clone(),
+        s => (0..s.len()).map(|i| s.get_f64(i) != 0.0).collect(),
+    }
 }
 
 struct WhereBackward {

@@ -2,7 +2,7 @@
 //! and its backward (a [`Backward`](crate::autograd::Backward) impl) side by side.
 
 /// Runs `$body` with `$v` bound to the float data of `$t` and the type alias `T`
-/// naming its element type; an I64 tensor returns a dtype error from the caller.
+/// naming its element type; an I64 or Bool tensor returns a dtype error from the caller.
 macro_rules! float_op {
     ($op:expr, $arg:expr, $t:expr, |$v:ident| $body:expr) => {
         match &*$t.storage() {
@@ -24,10 +24,14 @@ macro_rules! float_op {
                 type T = f64;
                 $body
             }
-            $crate::tensor::Storage::I64(_) => {
+            other => {
                 return Err($crate::Error::dtype(
                     $op,
-                    format!("{} has dtype I64, expected a float tensor (F32 or F64); convert with to_dtype", $arg),
+                    format!(
+                        "{} has dtype {}, expected a float tensor (F32 or F64); convert with to_dtype",
+                        $arg,
+                        other.dtype()
+                    ),
                 ));
             }
         }
@@ -68,6 +72,7 @@ macro_rules! float_op2 {
 
 pub(crate) mod arith;
 pub(crate) mod binary;
+pub(crate) mod compare;
 pub(crate) mod index;
 pub(crate) mod matmul;
 pub(crate) mod reduce;

@@ -198,21 +198,6 @@ impl Tensor {
         Ok(Tensor::from_op(values, &shape, MaxBackward { dim: d, argmax }, &[self]))
     }
 
-    /// The position of the largest value over `dim`, as I64 (`torch.argmax(x, dim, keepdim)`);
-    /// the first one at ties, NaN counting as the largest. Not differentiable.
-    ///
-    /// ```
-    /// # use tapegrad::Tensor;
-    /// let x = Tensor::from_vec(vec![0.1f32, 0.7, 0.2, 0.9, 0.0, 0.1], &[2, 3])?;
-    /// assert_eq!(x.argmax(1, false)?.to_vec::<i64>()?, vec![1, 0]);
-    /// # Ok::<(), tapegrad::Error>(())
-    /// ```
-    pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
-        let (d, _, argmax) = self.max_with_index("argmax", dim)?;
-        let shape = reduced_shape(self.shape(), d, keepdim);
-        Ok(Tensor::from_storage(Storage::I64(argmax.into_iter().map(|k| k as i64).collect()), &shape))
-    }
-
     /// The maxima over `dim` and their first positions.
     fn max_with_index(&self, op: &'static str, dim: isize) -> Result<(usize, Storage, Vec<usize>)> {
         let d = normalize_dim(op, dim, self.ndim())?;
@@ -271,19 +256,30 @@ impl Tensor {
     }
 
     /// The sum of all elements, as a 0-d tensor (pairwise summation). On I64
-    /// input, the I64 sum.
+    /// input, the I64 sum (wrapping on overflow); on Bool input, the number of
+    /// `true` elements as I64 (`mask.sum()` in PyTorch).
+    ///
+    /// ```
+    /// # use tapegrad::Tensor;
+    /// let x = Tensor::from_vec(vec![0.2f32, 0.9, 0.7], &[3])?;
+    /// assert_eq!(x.gt_scalar(0.5)?.sum_all().item::<i64>()?, 2);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
     pub fn sum_all(&self) -> Tensor {
+        match &*self.storage() {
+            Storage::I64(v) => return Tensor::scalar(v.iter().fold(0i64, |a, &b| a.wrapping_add(b))),
+            Storage::Bool(v) => return Tensor::scalar(v.iter().filter(|&&b| b).count() as i64),
+            Storage::F32(_) | Storage::F64(_) => {}
+        }
         match self.reshape_internal(&[self.numel()]).and_then(|t| t.sum(0, false)) {
             Ok(t) => t,
-            Err(_) => {
-                let s: i64 = self.to_vec::<i64>().map(|v| v.iter().fold(0i64, |a, &b| a.wrapping_add(b))).unwrap_or(0);
-                Tensor::scalar(s)
-            }
+            Err(_) => unreachable!("sum_all: a float tensor reshaped to its length sums over dim 0"),
         }
     }
 
     /// The mean of all elements, as a 0-d tensor (NaN when empty). On I64
-    /// input, the F64 mean.
+    /// and Bool input, the F64 mean (for Bool, the fraction of `true`: an
+    /// accuracy from `pred.eq(&target)?.mean_all()`).
     pub fn mean_all(&self) -> Tensor {
         let x = if self.dtype().is_float() { self.clone() } else { self.detach().storage_as(DType::F64) };
         match x.reshape_internal(&[x.numel()]).and_then(|t| t.mean(0, false)) {

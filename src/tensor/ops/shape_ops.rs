@@ -5,7 +5,7 @@ use crate::autograd::Backward;
 use crate::tensor::shape::{
     broadcast_shapes, broadcast_strides, contiguous_strides, for_each_offset2, normalize_dim, numel, reduce_to,
 };
-use crate::tensor::{Element, Shape, Storage, Tensor};
+use crate::tensor::{Element, Shape, ShapeArg, Storage, Tensor};
 use crate::{Error, Result};
 
 struct ReshapeBackward;
@@ -75,6 +75,7 @@ fn strided_copy(x: &Tensor, out: &[usize], src: &[usize]) -> Storage {
         Storage::F32(v) => copy(v, out, src),
         Storage::F64(v) => copy(v, out, src),
         Storage::I64(v) => copy(v, out, src),
+        Storage::Bool(v) => copy(v, out, src),
     }
 }
 
@@ -88,46 +89,65 @@ fn permute_copy(x: &Tensor, perm: &[usize]) -> Tensor {
 
 impl Tensor {
     /// Reshape without copying, like `torch.reshape` / `Tensor.view`: one entry
-    /// may be `-1` and is inferred.
+    /// may be `-1` and is inferred. `shape` is any [`ShapeArg`]:
+    /// `&[isize]` as before, `&[usize]` (another tensor's `shape()`), an array
+    /// literal, a `&Vec`.
+    ///
+    /// Errors: the sizes' product differs from the element count, more than one
+    /// `-1`, another negative size, or a `-1` that cannot be inferred.
     ///
     /// ```
     /// # use tapegrad::{DType, Tensor};
     /// let x = Tensor::zeros(&[2, 3, 4], DType::F32);
     /// assert_eq!(x.reshape(&[-1, 4])?.shape(), &[6, 4]);
+    /// assert_eq!(x.reshape(&[4usize, 6])?.shape(), &[4, 6]);
     /// assert!(x.reshape(&[5, -1]).is_err());
     /// # Ok::<(), tapegrad::Error>(())
     /// ```
-    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
+    pub fn reshape<S: ShapeArg + ?Sized>(&self, shape: &S) -> Result<Tensor> {
+        self.reshape_dims("reshape", &shape.dims())
+    }
+
+    /// [`reshape`](Tensor::reshape) under PyTorch's other name (`Tensor.view`);
+    /// data is never copied by either.
+    pub fn view<S: ShapeArg + ?Sized>(&self, shape: &S) -> Result<Tensor> {
+        self.reshape_dims("view", &shape.dims())
+    }
+
+    fn reshape_dims(&self, op: &'static str, shape: &[i128]) -> Result<Tensor> {
         let mut infer = None;
         let mut known = 1usize;
         for (i, &d) in shape.iter().enumerate() {
             if d == -1 {
                 if infer.replace(i).is_some() {
-                    return Err(Error::shape("reshape", format!("shape {shape:?}: only one dim can be -1")));
+                    return Err(Error::shape(op, format!("shape {shape:?}: only one dim can be -1")));
                 }
             } else if d < 0 {
-                return Err(Error::shape("reshape", format!("shape {shape:?}: dim {i} = {d} is negative")));
+                return Err(Error::shape(op, format!("shape {shape:?}: dim {i} = {d} is negative")));
             } else {
-                known = known.saturating_mul(d as usize);
+                known = known.saturating_mul(usize::try_from(d).unwrap_or(usize::MAX));
             }
         }
         let n = self.numel();
-        let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
+        let mut out: Shape = shape.iter().map(|&d| usize::try_from(d.max(0)).unwrap_or(usize::MAX)).collect();
         if let Some(i) = infer {
             if known == 0 || !n.is_multiple_of(known) {
                 return Err(Error::shape(
-                    "reshape",
+                    op,
                     format!("shape {shape:?} is invalid for input of size {n} (shape {:?})", self.shape()),
                 ));
             }
             out[i] = n / known;
         }
+        if shape.iter().any(|&d| d > usize::MAX as i128)
+            || out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).is_none()
+        {
+            return Err(Error::shape(
+                op,
+                format!("shape {shape:?} is invalid for input of size {n} (shape {:?})", self.shape()),
+            ));
+        }
         self.reshape_internal(&out)
-    }
-
-    /// Alias of [`reshape`](Tensor::reshape) (PyTorch's `view`: data is never copied).
-    pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
-        self.reshape(shape)
     }
 
     pub(crate) fn reshape_internal(&self, shape: &[usize]) -> Result<Tensor> {

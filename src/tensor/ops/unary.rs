@@ -451,14 +451,17 @@ pub(crate) fn apply(x: &Tensor, kind: Unary, op: &'static str) -> Result<Tensor>
 }
 
 /// Applies `kind` to a float tensor; on I64 input the result is an I64 copy
-/// computed through f64 (for `abs` and `neg`, which make sense on integers).
+/// computed through f64 (for `abs` and `neg`, which make sense on integers);
+/// on Bool input, the F32 result of its 0/1 values (PyTorch promotes a bool
+/// tensor to its default float dtype for these functions).
 fn apply_any(x: &Tensor, kind: Unary, op: &'static str) -> Tensor {
     match apply(x, kind, op) {
         Ok(t) => t,
         Err(_) => {
             let v = x.storage().convert(DType::F64);
             let r: Vec<f64> = f64::slice(&v).unwrap_or(&[]).iter().map(|&a| kind.f(a)).collect();
-            Tensor::from_storage(Storage::F64(r).convert(x.dtype()), x.shape())
+            let to = if x.dtype() == DType::Bool { DType::F32 } else { x.dtype() };
+            Tensor::from_storage(Storage::F64(r).convert(to), x.shape())
         }
     }
 }
