@@ -1,7 +1,9 @@
 //! gradgradcheck (finite differences of the analytic gradient, f64) over the
 //! random loss configurations gradcheck uses: shapes, weights, ignore_index,
 //! label smoothing, pos_weight, beta, delta, reductions; second derivatives
-//! in the input and in float targets.
+//! in the input and in float targets. The divergence, likelihood and margin
+//! losses, the distances and embedding likewise, over the configurations
+//! their gradcheck draws.
 
 mod common;
 
@@ -88,4 +90,95 @@ fn nll_over_log_softmax_fused_backward_passes_gradgradcheck() {
             assert!(r.passed, "{xs:?} {reduction:?} (y reused): {r:?}");
         }
     }
+}
+
+/// The divergence, likelihood and margin losses over random shapes and
+/// options: second derivatives in every differentiable tensor (targets and
+/// variances included), through each fused node's double backward.
+#[test]
+fn divergence_margin_losses_pass_gradgradcheck_on_random_configurations() {
+    use common::divergence_margin_cases::{DM_LOSSES, random_dm_case};
+    let mut checked = 0;
+    for (li, loss) in DM_LOSSES.iter().enumerate() {
+        for seed in 0..30u64 {
+            let case = random_dm_case(loss, DType::F64, 7000 + 1000 * li as u64 + seed, 1);
+            let which: Vec<usize> = (0..case.inputs.len()).filter(|&k| case.differentiable[k]).collect();
+            let vary: Vec<_> = which.iter().map(|&k| case.inputs[k].clone()).collect();
+            let f = |v: &[tapegrad::Tensor]| {
+                let mut all = case.inputs.clone();
+                for (slot, &k) in which.iter().enumerate() {
+                    all[k] = v[slot].clone();
+                }
+                case.functional(&all)
+            };
+            let r = gradgradcheck(f, &vary, 1e-6, 1e-6, 1e-4).unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert!(r.passed, "{loss} seed {seed}: {r:?}\n{case:?}");
+            checked += r.checked;
+        }
+    }
+    println!("gradgradcheck: {checked} gradient elements over {} configurations", DM_LOSSES.len() * 30);
+    assert!(checked > 1000);
+}
+
+/// pairwise_distance (recorded ops) and cosine_similarity (a fused row
+/// kernel) by finite differences of their gradients, over norms, dims (a
+/// leading and an inner dim of a 3-D input too), broadcasting and keepdim.
+#[test]
+fn distance_helpers_pass_gradgradcheck() {
+    use tapegrad::functional as F;
+    let rng = &mut rand::rng();
+    let x = tapegrad::Tensor::randn(&[3, 4], DType::F64, rng);
+    let y = tapegrad::Tensor::randn(&[3, 4], DType::F64, rng);
+    let row = tapegrad::Tensor::randn(&[1, 4], DType::F64, rng);
+    for p in [1.0, 2.0, 3.0, 0.5, f64::INFINITY] {
+        for keepdim in [false, true] {
+            let r = gradgradcheck(
+                |t| F::pairwise_distance(&t[0], &t[1], p, 1e-6, keepdim),
+                &[x.clone(), y.clone()],
+                1e-6,
+                1e-6,
+                1e-4,
+            )
+            .unwrap();
+            assert!(r.passed, "pairwise_distance p = {p}: {r:?}");
+        }
+    }
+    for dim in [0isize, 1, -1] {
+        let r =
+            gradgradcheck(|t| F::cosine_similarity(&t[0], &t[1], dim, 1e-8), &[x.clone(), y.clone()], 1e-6, 1e-6, 1e-4)
+                .unwrap();
+        assert!(r.passed, "cosine_similarity dim {dim}: {r:?}");
+    }
+    let r =
+        gradgradcheck(|t| F::cosine_similarity(&t[0], &t[1], 1, 1e-8), &[x.clone(), row], 1e-6, 1e-6, 1e-4).unwrap();
+    assert!(r.passed, "cosine_similarity broadcast: {r:?}");
+    let a = tapegrad::Tensor::randn(&[2, 3, 4], DType::F64, rng);
+    let b = tapegrad::Tensor::randn(&[2, 3, 4], DType::F64, rng);
+    for dim in [0isize, 1, 2] {
+        let r =
+            gradgradcheck(|t| F::cosine_similarity(&t[0], &t[1], dim, 1e-8), &[a.clone(), b.clone()], 1e-6, 1e-6, 1e-4)
+                .unwrap();
+        assert!(r.passed, "cosine_similarity 3-D dim {dim}: {r:?}");
+    }
+}
+
+/// embedding's scatter-add backward differentiated again: through a
+/// nonlinear use of the looked-up rows, with repeated indices and a padding row.
+#[test]
+fn embedding_passes_gradgradcheck() {
+    use tapegrad::functional as F;
+    let w = tapegrad::Tensor::randn(&[5, 3], DType::F64, &mut rand::rng());
+    let idx = tapegrad::Tensor::from_vec(vec![4i64, 0, 4, 2, 1, 0], &[2, 3]).unwrap();
+    let r =
+        gradgradcheck(|t| Ok(F::embedding(&idx, &t[0])?.tanh()), std::slice::from_ref(&w), 1e-6, 1e-6, 1e-4).unwrap();
+    assert!(r.passed, "embedding: {r:?}");
+    let r = gradgradcheck(
+        |t| Ok(F::embedding_with_padding(&idx, &t[0], 0)?.tanh()),
+        std::slice::from_ref(&w),
+        1e-6,
+        1e-6,
+        1e-4,
+    )
+    .unwrap();
+    assert!(r.passed, "embedding with padding: {r:?}");
 }
