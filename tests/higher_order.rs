@@ -186,3 +186,30 @@ fn gradients_of_several_outputs_add_up() {
     let g = grad(&[a, b], std::slice::from_ref(&x), &GradOptions::default()).unwrap();
     assert_eq!(g[0].as_ref().unwrap().to_vec::<f64>().unwrap(), vec![5.0, -1.0]);
 }
+
+/// The logistic losses' first and second derivatives taken with
+/// `create_graph`, at logits of 0 (where a softplus through `|x|` loses half
+/// its slope) and far out (where a naive `ln(1 + eˣ)` overflows), against
+/// `σ(x) − t` and `σ(x)·(1 − σ(x))`.
+#[test]
+fn logistic_losses_differentiate_twice_at_zero_and_far_out() {
+    let xs = [-1000.0, -1.7, 0.0, 0.6, 1000.0];
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let t = 0.25;
+    type Loss = fn(&Tensor, &Tensor) -> Result<Tensor>;
+    let losses: [(&str, Loss, f64); 3] = [
+        ("binary_cross_entropy_with_logits", |x, y| F::binary_cross_entropy_with_logits(x, y, &Default::default()), t),
+        // softplus(−x·1): the derivative of bce with a target of 1
+        ("soft_margin_loss", |x, y| F::soft_margin_loss(x, &y.full_like(1.0), &Default::default()), 1.0),
+        ("multilabel_soft_margin_loss", |x, y| F::multilabel_soft_margin_loss(x, y, &Default::default()), t),
+    ];
+    for (name, loss, target) in losses {
+        let x = Tensor::from_vec(xs.to_vec(), &[1, 5]).unwrap().requires_grad();
+        let y = x.detach().full_like(t);
+        let l = loss(&x, &y).unwrap().mul_scalar(5.0).unwrap(); // every loss here is a mean over 5
+        let g = grad(&[l], std::slice::from_ref(&x), &graph()).unwrap()[0].clone().unwrap();
+        assert_all_close(&format!("{name}'"), &g.to_vec::<f64>().unwrap(), |i| sig(xs[i]) - target);
+        let gg = grad(&[g.sum_all()], std::slice::from_ref(&x), &graph()).unwrap()[0].clone().unwrap();
+        assert_all_close(&format!("{name}''"), &gg.to_vec::<f64>().unwrap(), |i| sig(xs[i]) * (1.0 - sig(xs[i])));
+    }
+}

@@ -29,8 +29,8 @@ impl Pointwise for BceLogits {
     const BACKWARD: &'static str = "BinaryCrossEntropyWithLogitsBackward0";
     /// `(1 - y)·max(x, 0) + p·y·max(-x, 0) + (1 + (p - 1)·y)·log1p(e^{-|x|})`
     fn graph(self, x: &Tensor, t: &Tensor, p: Option<&Tensor>) -> Result<Tensor> {
-        // (1 − t)·x + (1 + (p − 1)·t)·softplus(−x), softplus(−x) = max(−x, 0) + log1p(e^−|x|)
-        let softplus = x.neg().relu().add(&x.abs().neg().exp().log1p())?;
+        // (1 − t)·x + (1 + (p − 1)·t)·softplus(−x)
+        let softplus = super::pointwise::softplus_graph(&x.neg())?;
         let lw = match p {
             Some(p) => t.mul(&p.sub_scalar(1.0)?)?.add_scalar(1.0)?,
             None => t.full_like(1.0),

@@ -334,6 +334,18 @@ pub(crate) fn mask_of(x: &Tensor, pred: impl Fn(f64) -> bool) -> Result<Tensor> 
     Tensor::from_vec(m, x.shape())?.to_dtype(x.dtype())
 }
 
+/// `softplus(z) = ln(1 + eᶻ)` from recorded ops, without overflow:
+/// `ln(1 + eᶻ)` where `z ≤ 0`, `z + ln(1 + e⁻ᶻ)` elsewhere, each branch fed
+/// only its own side's values. Its derivative is `σ(z)` everywhere, `½` at 0
+/// (a form through `|z|` and `max(z, 0)` would give 0 there).
+pub(crate) fn softplus_graph(z: &Tensor) -> Result<Tensor> {
+    let low = mask_of(z, |v| v <= 0.0)?;
+    let zero = z.full_like(0.0);
+    let (zn, zp) = (Tensor::where_cond(&low, z, &zero)?, Tensor::where_cond(&low, &zero, z)?);
+    let pos = zp.add(&zp.neg().exp().log1p())?;
+    Tensor::where_cond(&low, &zn.exp().log1p(), &pos)
+}
+
 /// A saved derivative `d` (over the loss's broadcast shape, pre-scaled by the
 /// reduction) times the upstream gradient, summed down to `to`'s shape: the
 /// backward of every loss that writes its derivatives in its forward.

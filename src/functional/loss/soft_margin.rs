@@ -28,10 +28,9 @@ struct SoftMargin;
 impl Pointwise for SoftMargin {
     const OP: &'static str = "soft_margin_loss";
     const BACKWARD: &'static str = "SoftMarginLossBackward0";
-    /// `softplus(z)` with `z = −x·y`, as `relu(z) + ln(1 + e^{−|z|})` (no overflow).
+    /// `softplus(z)` with `z = −x·y`.
     fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
-        let z = x.mul(t)?.neg();
-        z.relu().add(&z.abs().neg().exp().log1p())
+        super::pointwise::softplus_graph(&x.mul(t)?.neg())
     }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, p: T) -> T {
