@@ -201,6 +201,27 @@ fn layers(c: &mut Criterion) {
         })
     });
 
+    // WGAN-GP style: the gradient of the critic in its input, taken with
+    // create_graph, then a penalty on its norm back-propagated to the weights
+    let critic = nn::Sequential::new(vec![
+        Box::new(nn::Linear::new(256, 256, &mut r)),
+        Box::new(nn::Tanh::new()),
+        Box::new(nn::Linear::new(256, 1, &mut r)),
+    ]);
+    let xg = Tensor::randn(&[128, 256], DType::F32, &mut r).requires_grad();
+    let penalty_opts = tapegrad::autograd::GradOptions { create_graph: true, ..Default::default() };
+    c.bench_function("gradient_penalty_step_mlp_b128", |b| {
+        b.iter(|| {
+            critic.parameters().iter().for_each(|p| p.zero_grad());
+            xg.zero_grad();
+            let out = critic.forward(&xg).unwrap().sum_all();
+            let g = tapegrad::autograd::grad(&[out], std::slice::from_ref(&xg), &penalty_opts).unwrap();
+            let g = g[0].as_ref().unwrap();
+            let norm = g.mul(g).unwrap().sum(1, false).unwrap().sqrt();
+            norm.sub_scalar(1.0).unwrap().pow(2.0).unwrap().mean_all().backward().unwrap();
+        })
+    });
+
     let conv = nn::Conv2d::new(16, 4, (3, 3), &mut r);
     let data = Tensor::randn(&[5, 16, 10, 10], DType::F32, &mut r);
     let t = Tensor::randint(0, 4, &[5, 8, 8], &mut r);

@@ -42,6 +42,18 @@ mod triplet_embedding;
 #[allow(dead_code)]
 mod ctc_toy;
 
+#[path = "../examples/gradient_penalty.rs"]
+#[allow(dead_code)]
+mod gradient_penalty;
+
+#[path = "../examples/hessian.rs"]
+#[allow(dead_code)]
+mod hessian;
+
+#[path = "../examples/physics_informed.rs"]
+#[allow(dead_code)]
+mod physics_informed;
+
 #[test]
 fn train_digits_reaches_96_percent() {
     for seed in [0, 1] {
@@ -135,4 +147,27 @@ fn ctc_toy_learns_to_read_sequences() {
     let exact = ctc_toy::train(300, 0, &mut |e| log.push(e.clone())).unwrap();
     assert!(exact > 0.8, "test sequences read exactly {exact}");
     assert!(log.last().unwrap().train_loss < log[0].train_loss / 4.0, "{:?} -> {:?}", log[0], log.last());
+}
+
+#[test]
+fn gradient_penalty_falls() {
+    let (first, last) = gradient_penalty::train(300, 0, &mut |_| {}).unwrap();
+    assert!(last < first / 4.0, "gradient penalty {first} -> {last}");
+}
+
+#[test]
+fn hessian_vector_products_match_finite_differences() {
+    for seed in 0..3 {
+        let (norm, err) = hessian::check(seed).unwrap();
+        assert!(norm > 0.1, "seed {seed}: |H·v| = {norm}");
+        assert!(err < 1e-6, "seed {seed}: relative difference {err}");
+    }
+}
+
+#[test]
+fn physics_informed_network_solves_the_ode() {
+    let mut log = Vec::new();
+    let err = physics_informed::train(1500, 0, &mut |e| log.push(e.clone())).unwrap();
+    assert!(err < 1e-2, "max|u − e^−t| = {err}");
+    assert!(log.last().unwrap().train_loss < log[0].train_loss / 100.0);
 }

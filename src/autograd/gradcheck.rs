@@ -1,6 +1,8 @@
-//! Numerical gradient checking, like `torch.autograd.gradcheck`: analytic
-//! gradients from `backward` against central finite differences in f64.
+//! Numerical gradient checking, like `torch.autograd.gradcheck` and
+//! `gradgradcheck`: analytic gradients from `backward` (and second
+//! derivatives from a `create_graph` pass) against central finite differences in f64.
 
+use super::{GradOptions, grad, with_grad};
 use crate::tensor::{DType, Storage};
 use crate::{Error, Result, Tensor, no_grad};
 use rand::SeedableRng;
@@ -117,4 +119,71 @@ pub fn gradcheck(
     }
     report.passed = worst_excess <= 0.0;
     Ok(report)
+}
+
+/// Checks the second derivatives of `f` at `inputs`, like
+/// `torch.autograd.gradgradcheck`: the analytic gradient of `f` is taken with
+/// `create_graph`, projected on fixed random vectors `u`, and that scalar
+/// `s(x) = Σᵢ ⟨∂⟨f(x), v⟩/∂xᵢ, uᵢ⟩` is checked with [`gradcheck`]: its gradient
+/// from differentiating the recorded backward against central finite
+/// differences of the analytic first derivative.
+///
+/// Float inputs must be F64; I64 inputs are passed through. An input `f` does
+/// not depend on contributes nothing.
+///
+/// ```
+/// use tapegrad::{autograd::gradgradcheck, Tensor};
+/// let x = Tensor::from_vec(vec![0.5f64, -1.0, 2.0], &[3])?;
+/// let y = Tensor::from_vec(vec![1.5f64, 0.25, -0.5], &[3])?;
+/// let r = gradgradcheck(|t| t[0].tanh().mul(&t[1].sigmoid()), &[x, y], 1e-6, 1e-6, 1e-4)?;
+/// assert!(r.passed, "{r:?}");
+/// # Ok::<(), tapegrad::Error>(())
+/// ```
+pub fn gradgradcheck(
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+    inputs: &[Tensor],
+    eps: f64,
+    atol: f64,
+    rtol: f64,
+) -> Result<GradcheckReport> {
+    for (i, t) in inputs.iter().enumerate() {
+        if t.dtype() == DType::F32 {
+            return Err(Error::dtype("gradgradcheck", format!("inputs[{i}] is F32; gradgradcheck needs F64 inputs")));
+        }
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x9ead);
+    let probe = with_grad(|| {
+        let xs: Vec<Tensor> =
+            inputs.iter().map(|t| if t.dtype().is_float() { t.detach().requires_grad() } else { t.clone() }).collect();
+        f(&xs)
+    })?;
+    let v = Tensor::rand(probe.shape(), DType::F64, &mut rng).mul_scalar(2.0)?.sub_scalar(1.0)?;
+    let us: Vec<Tensor> = inputs
+        .iter()
+        .map(|t| Tensor::rand(t.shape(), DType::F64, &mut rng).mul_scalar(2.0)?.sub_scalar(1.0))
+        .collect::<Result<_>>()?;
+    // s(x) = Σᵢ ⟨∂⟨f(x), v⟩/∂xᵢ, uᵢ⟩, recorded so that gradcheck can differentiate it
+    let s = |ts: &[Tensor]| -> Result<Tensor> {
+        with_grad(|| {
+            let xs: Vec<Tensor> = ts
+                .iter()
+                .map(|t| if t.dtype().is_float() && !t.tracks_grad() { t.clone().requires_grad() } else { t.clone() })
+                .collect();
+            let out = f(&xs)?;
+            let float: Vec<usize> = (0..xs.len()).filter(|&i| xs[i].dtype().is_float()).collect();
+            let mut total = Tensor::scalar(0.0f64);
+            if !out.tracks_grad() || float.is_empty() {
+                return Ok(total);
+            }
+            let wrt: Vec<Tensor> = float.iter().map(|&i| xs[i].clone()).collect();
+            let opts = GradOptions { grad_outputs: Some(vec![v.clone()]), create_graph: true, allow_unused: true };
+            for (g, &i) in grad(&[out], &wrt, &opts)?.into_iter().zip(&float) {
+                if let Some(g) = g {
+                    total = total.add(&g.mul(&us[i])?.sum_all())?;
+                }
+            }
+            Ok(total)
+        })
+    };
+    gradcheck(s, inputs, eps, atol, rtol)
 }

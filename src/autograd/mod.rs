@@ -1,8 +1,43 @@
 //! Reverse-mode automatic differentiation: the recorded graph, the backward
-//! pass, gradient mode (`no_grad`) and numerical gradient checking.
+//! pass, gradient mode (`no_grad`), higher-order gradients ([`grad`],
+//! [`Tensor::backward_with_graph`]) and numerical gradient checking
+//! ([`gradcheck`], [`gradgradcheck`]).
+//!
+//! # First order and `create_graph`
+//!
+//! Every recorded op has a `Backward` with two methods. `backward` is the fast
+//! first-order path: fused kernels over raw buffers, run under `no_grad`, its
+//! gradients constants. `backward_graph` computes the same gradients with
+//! recorded tensor ops, and runs only in a `create_graph` pass ([`grad`] with
+//! `create_graph: true`, or [`Tensor::backward_with_graph`]), with recording
+//! on: the gradients it returns are part of a new graph, which can be
+//! differentiated again, to any order.
+//!
+//! # How an op opts into double backward
+//!
+//! - By hand, when its gradient is a short formula in other recorded ops:
+//!   `mul` returns `g·b` and `g·a`, `tanh` returns `g·(1 − tanh(x)²)`,
+//!   `matmul` returns `g·Bᵀ` and `Aᵀ·g`. Each of those ops is itself
+//!   differentiable, so any order follows.
+//! - By recomputation (the composite route), for fused ops and losses whose
+//!   gradient kernels have no recorded twin: `backward_graph` calls the
+//!   crate's `composite_backward(inputs, grad, needs, |x| ...)` with a closure
+//!   that recomputes the op's forward from differentiable primitives
+//!   (`log_softmax`, `gather`, `sum`, `where_cond`, ...). The helper records that
+//!   recomputation on the node's own inputs and differentiates it with
+//!   `create_graph`, which is the vector-Jacobian product of the composite,
+//!   itself recorded. A new loss written as such a composite gets double
+//!   backward with one line; one written from recorded ops needs nothing.
+//!
+//! An op that keeps the default `backward_graph` answers a `create_graph` pass
+//! with an `Err` naming it ("... does not support double backward"), never a
+//! wrong number.
 
 mod gradcheck;
-pub use gradcheck::{GradcheckReport, gradcheck};
+mod higher;
+pub use gradcheck::{GradcheckReport, gradcheck, gradgradcheck};
+pub use higher::{GradOptions, grad};
+pub(crate) use higher::{backward_with_graph, composite_backward, no_double_backward, with_grad};
 
 use crate::{Result, Tensor};
 use smallvec::SmallVec;
@@ -42,6 +77,14 @@ pub(crate) trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
     /// `inputs` are the tensors the op was applied to, in order.
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>>;
+    /// The same gradients computed with recorded (differentiable) ops, for a
+    /// `create_graph` pass, which runs it with recording on; `needs[i]` says
+    /// whether input `i`'s gradient is wanted (others may be `None`). An op
+    /// whose gradient cannot be differentiated keeps this default, an error.
+    /// See the module docs for the two ways to implement it.
+    fn backward_graph(&self, _inputs: &[Tensor], _grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Err(no_double_backward(self.name()))
+    }
 }
 
 static LIVE_NODES: AtomicIsize = AtomicIsize::new(0);

@@ -90,6 +90,18 @@ impl Backward for SoftmaxBackward {
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (x, dim) = (&inputs[0], self.dim as isize);
+        let y = softmax(x, dim)?;
+        let gx = if self.log {
+            // g − softmax(x)·Σ g
+            grad.sub(&y.mul(&grad.sum(dim, true)?)?)?
+        } else {
+            // y·(g − Σ g·y)
+            y.mul(&grad.sub(&grad.mul(&y)?.sum(dim, true)?)?)?
+        };
+        Ok(vec![Some(gx)])
+    }
 }
 
 fn softmax_impl(op: &'static str, input: &Tensor, dim: isize, log: bool) -> Result<Tensor> {

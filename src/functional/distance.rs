@@ -1,7 +1,7 @@
 //! Distances and similarities between the rows of two tensors:
 //! `F.pairwise_distance` and `F.cosine_similarity`.
 
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, is_grad_enabled};
 use crate::kernels::row_pairs::row_pass;
 use crate::tensor::Tensor;
 use crate::tensor::ops::float_op;
@@ -101,14 +101,23 @@ impl Backward for CosineSimilarityBackward {
         });
         Ok(vec![ga, gb])
     }
+    /// The composite form over the rows the node holds (the reduced dim last).
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| cosine_similarity_composite(&xs[0], &xs[1], -1, self.eps))
+    }
 }
 
-/// Moves `dim` of `x` (broadcast to `shape`) to the last place, contiguous:
-/// rows of the reduced dim.
+/// Moves `dim` of `x` (broadcast to `shape`) to the last place, the other
+/// dims keeping their order (so the rows come in the output's order),
+/// contiguous: rows of the reduced dim.
 fn rows_along(x: &Tensor, shape: &[usize], dim: usize) -> Result<Tensor> {
     let x = if x.shape() == shape { x.clone() } else { x.broadcast_to(shape)? };
     let last = shape.len() - 1;
-    Ok(if dim == last { x.contiguous() } else { x.transpose(dim as isize, last as isize)?.contiguous() })
+    if dim == last {
+        return Ok(x.contiguous());
+    }
+    let order: Vec<isize> = (0..shape.len()).filter(|&k| k != dim).chain([dim]).map(|k| k as isize).collect();
+    Ok(x.permute(&order)?.contiguous())
 }
 
 /// The cosine of the angle between `x1` and `x2` along `dim`
@@ -167,7 +176,6 @@ pub fn cosine_similarity(x1: &Tensor, x2: &Tensor, dim: isize, eps: f64) -> Resu
 /// [`cosine_similarity`] from differentiable tensor ops, the same formula
 /// (the norms' floors added as detached constants, so the gradient passes
 /// them): what a second-order gradient differentiates.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn cosine_similarity_composite(x1: &Tensor, x2: &Tensor, dim: isize, eps: f64) -> Result<Tensor> {
     let floored = |x: &Tensor| -> Result<Tensor> {
         let n = x.mul(x)?.sum(dim, true)?.sqrt();
@@ -188,6 +196,16 @@ mod tests {
         let a = Tensor::randn(&[3, 4], DType::F64, rng);
         let b = Tensor::randn(&[3, 4], DType::F64, rng);
         for dim in [0isize, 1] {
+            super::super::loss::assert_same(
+                &[&a, &b],
+                |t| cosine_similarity(t[0], t[1], dim, 1e-8),
+                |t| cosine_similarity_composite(t[0], t[1], dim, 1e-8),
+            );
+        }
+        // 3-D: the rows of an inner or leading dim come out in the output's order
+        let a = Tensor::randn(&[2, 3, 4], DType::F64, rng);
+        let b = Tensor::randn(&[2, 3, 4], DType::F64, rng);
+        for dim in [0isize, 1, 2] {
             super::super::loss::assert_same(
                 &[&a, &b],
                 |t| cosine_similarity(t[0], t[1], dim, 1e-8),

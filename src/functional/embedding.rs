@@ -36,6 +36,26 @@ impl Backward for EmbeddingBackward {
         let g = float_op!("embedding", "grad", grad, |g| T::wrap(scatter_rows(g, &self.rows, self.padding, num, dim)));
         Ok(vec![None, Some(Tensor::from_storage(g, w.shape()))])
     }
+    /// The gradient rows added into the table by a recorded scatter (whose own
+    /// gradient reads them back); the padding row's are dropped first.
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let w = &inputs[1];
+        if !needs.get(1).copied().unwrap_or(false) {
+            return Ok(vec![None, None]);
+        }
+        let dim = w.shape()[1];
+        let grad = match self.padding {
+            Some(p) => {
+                let keep: Vec<f64> = self.rows.iter().map(|&r| if r == p { 0.0 } else { 1.0 }).collect();
+                let keep = Tensor::from_vec(keep, &[self.rows.len(), 1])?.to_dtype(grad.dtype())?;
+                grad.reshape_internal(&[self.rows.len(), dim])?.mul(&keep)?
+            }
+            None => grad.clone(),
+        };
+        let offsets: Vec<usize> = self.rows.iter().flat_map(|&r| r * dim..(r + 1) * dim).collect();
+        let gw = grad.scatter_offsets(std::sync::Arc::new(offsets), w.shape(), "embedding")?;
+        Ok(vec![None, Some(gw)])
+    }
 }
 
 /// The checked table rows of `indices` for a table of `num` rows; `op` and

@@ -48,6 +48,15 @@ impl Backward for LinearBackward {
         });
         Ok(vec![gx, gw, gb])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (x, w) = (&inputs[0], &inputs[1]);
+        let g2 = grad.reshape_internal(&[self.m, self.fout])?;
+        // dx = G·W, dW = Gᵀ·x, db = Σ_rows G
+        let gx = needs[0].then(|| g2.matmul(w)?.reshape_internal(x.shape())).transpose()?;
+        let gw = needs[1].then(|| g2.t()?.matmul(&x.reshape_internal(&[self.m, self.fin])?)).transpose()?;
+        let gb = needs.get(2).copied().unwrap_or(false).then(|| g2.sum(0, false)).transpose()?;
+        Ok(vec![gx, gw, gb])
+    }
 }
 
 /// The affine map `y = x·Wᵀ + b` (`F.linear`, the maths of `nn.Linear`).

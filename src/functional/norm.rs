@@ -1,6 +1,6 @@
 //! Normalisation layers: `layer_norm` and `batch_norm`, each one fused op with its backward.
 
-use crate::autograd::Backward;
+use crate::autograd::{Backward, composite_backward};
 use crate::tensor::Float;
 use crate::tensor::Tensor;
 use crate::tensor::ops::float_op;
@@ -52,6 +52,7 @@ fn grads_list(
 struct LayerNormBackward {
     /// Elements per normalised group (the product of `normalized_shape`).
     n: usize,
+    eps: f64,
     /// Per group, the mean and `1/√(var + eps)` of the forward pass.
     mean: Vec<f64>,
     rstd: Vec<f64>,
@@ -105,6 +106,25 @@ impl Backward for LayerNormBackward {
             affine_grads::<T>((x, gx), (w, dw), (b, db))
         });
         Ok(grads_list(gx, gw, gb, self.has_weight, self.has_bias))
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            // (x − E[x]) / √(Var[x] + eps) over the last n elements, then the affine map
+            let x = &xs[0];
+            let rows = x.reshape_internal(&[x.numel() / self.n.max(1), self.n])?;
+            let xc = rows.sub(&rows.mean(1, true)?)?;
+            let var = xc.mul(&xc)?.mean(1, true)?;
+            let y = xc.div(&var.add_scalar(self.eps)?.sqrt())?.reshape_internal(x.shape())?;
+            let (w, b) = affine_inputs(xs, self.has_weight, self.has_bias);
+            let y = match w {
+                Some(w) => y.mul(w)?,
+                None => y,
+            };
+            match b {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            }
+        })
     }
 }
 
@@ -200,7 +220,7 @@ pub fn layer_norm(
         T::wrap(out)
     });
     let node =
-        LayerNormBackward { n, mean: means, rstd: rstds, has_weight: weight.is_some(), has_bias: bias.is_some() };
+        LayerNormBackward { n, eps, mean: means, rstd: rstds, has_weight: weight.is_some(), has_bias: bias.is_some() };
     let mut inputs = vec![input];
     inputs.extend(weight);
     inputs.extend(bias);
@@ -216,6 +236,7 @@ struct BatchNormBackward {
     rstd: Vec<f64>,
     /// Batch statistics (train mode) or fixed running statistics (eval mode).
     training: bool,
+    eps: f64,
     has_weight: bool,
     has_bias: bool,
 }
@@ -273,6 +294,33 @@ impl Backward for BatchNormBackward {
             affine_grads::<T>((x, gx), (w, dw), (b, db))
         });
         Ok(grads_list(gx, gw, gb, self.has_weight, self.has_bias))
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            // per channel (x − mean) / √(var + eps) over (N, C, S), then the affine map
+            let x = &xs[0];
+            let (c, s) = (self.c, self.s);
+            let x3 = x.reshape_internal(&[x.numel() / (c * s).max(1), c, s])?;
+            let y = if self.training {
+                let xc = x3.sub(&x3.mean(2, true)?.mean(0, true)?)?;
+                let var = xc.mul(&xc)?.mean(2, true)?.mean(0, true)?;
+                xc.div(&var.add_scalar(self.eps)?.sqrt())?
+            } else {
+                // the running statistics are constants
+                let col = |v: &[f64]| Tensor::from_vec(v.to_vec(), &[1, c, 1])?.to_dtype(x.dtype());
+                x3.sub(&col(&self.mean)?)?.mul(&col(&self.rstd)?)?
+            };
+            let (w, b) = affine_inputs(xs, self.has_weight, self.has_bias);
+            let y = match w {
+                Some(w) => y.mul(&w.reshape_internal(&[1, c, 1])?)?,
+                None => y,
+            };
+            let y = match b {
+                Some(b) => y.add(&b.reshape_internal(&[1, c, 1])?)?,
+                None => y,
+            };
+            y.reshape_internal(x.shape())
+        })
     }
 }
 
@@ -444,6 +492,7 @@ pub fn batch_norm(
         mean: means,
         rstd: rstds,
         training,
+        eps,
         has_weight: weight.is_some(),
         has_bias: bias.is_some(),
     };

@@ -124,6 +124,10 @@ impl Backward for MaxPool2dBackward {
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let at = std::sync::Arc::new(self.argmax.clone());
+        Ok(vec![Some(grad.scatter_offsets(at, inputs[0].shape(), "max_pool2d")?)])
+    }
 }
 
 struct AvgPool2dBackward {
@@ -158,6 +162,27 @@ impl Backward for AvgPool2dBackward {
             T::wrap(gx)
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape()))])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        // each output's gradient / (kh·kw), added to every input of its window
+        let d = self.geom;
+        let (mut from, mut to) = (Vec::new(), Vec::new());
+        for p in 0..d.planes {
+            for i in 0..d.oh {
+                for j in 0..d.ow {
+                    let (rows, cols) = d.window(i, j);
+                    for r in rows {
+                        for c in cols.clone() {
+                            from.push((p * d.oh + i) * d.ow + j);
+                            to.push((p * d.h + r) * d.w + c);
+                        }
+                    }
+                }
+            }
+        }
+        let n = from.len();
+        let shares = grad.take_offsets(std::sync::Arc::new(from), &[n])?.div_scalar((d.kh * d.kw) as f64)?;
+        Ok(vec![Some(shares.scatter_offsets(std::sync::Arc::new(to), inputs[0].shape(), "avg_pool2d")?)])
     }
 }
 

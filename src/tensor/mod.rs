@@ -527,8 +527,10 @@ impl Tensor {
     /// summed in the backward pass: no new buffer and tensor per addition);
     /// otherwise a new tensor, as [`add`](Tensor::add). The same values either way.
     pub(crate) fn add_owned(mut self, other: &Tensor) -> Result<Tensor> {
+        // (a recorded `other` must be added by a recorded op, as in a create_graph pass)
         if self.0.node.is_none()
             && !self.0.requires_grad
+            && !(other.tracks_grad() && autograd::is_grad_enabled())
             && self.shape() == other.shape()
             && let Some(inner) = Arc::get_mut(&mut self.0)
             && let Data::Fixed(storage) = &mut inner.data
@@ -566,6 +568,32 @@ impl Tensor {
         }
         let seed = Tensor::from_storage(Storage::filled(1, 1.0, self.dtype()), self.shape());
         self.backward_with(&seed)
+    }
+
+    /// `loss.backward(create_graph=True)`: like [`backward`](Tensor::backward),
+    /// but the backward pass is itself recorded, so the gradients accumulated
+    /// into the leaves' [`grad`](Tensor::grad) track gradients and can be
+    /// differentiated again (clear them with [`zero_grad`](Tensor::zero_grad)
+    /// to free that graph). Needs a one-element tensor.
+    ///
+    /// ```
+    /// use tapegrad::Tensor;
+    /// let x = Tensor::from_vec(vec![2.0f64], &[1])?.requires_grad();
+    /// x.pow(3.0)?.sum_all().backward_with_graph()?; // x.grad = 3x² = 12
+    /// let g = x.grad().unwrap();
+    /// x.zero_grad();
+    /// g.sum_all().backward()?;                      // d(3x²)/dx = 6x = 12
+    /// assert_eq!(x.grad().unwrap().to_vec::<f64>()?, vec![12.0]);
+    /// # Ok::<(), tapegrad::Error>(())
+    /// ```
+    pub fn backward_with_graph(&self) -> Result<()> {
+        if self.numel() != 1 {
+            return Err(Error::autograd(
+                "backward_with_graph",
+                format!("self has shape {:?} ({} elements); it needs a one-element tensor", self.shape(), self.numel()),
+            ));
+        }
+        autograd::backward_with_graph(self)
     }
 
     /// Back-propagates `grad` (the vector of the vector-Jacobian product), which

@@ -1,14 +1,14 @@
 //! 2-D convolution: `F.conv2d`, by im2col and GEMM, with stride, padding,
 //! dilation and groups.
 
-use crate::autograd::Backward;
+use crate::autograd::{Backward, composite_backward};
 use crate::cpu::alloc::{give_back, scratch, zeros};
 use crate::cpu::par::{for_each_claimed, map_claimed};
 use crate::tensor::ops::float_op2;
 use crate::tensor::ops::matmul::Gemm;
 use crate::tensor::{Float, Storage, Tensor};
 use crate::{Error, Result};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 mod direct;
 
@@ -387,6 +387,59 @@ impl Backward for Conv2dBackward {
             )
         });
         Ok(vec![gx, gw, gb])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let shape = grad.shape().to_vec();
+        composite_backward(inputs, grad, needs, |xs| self.geo.recorded(xs)?.reshape_internal(&shape))
+    }
+}
+
+impl Geometry {
+    /// The convolution from recorded ops (its double backward): the input
+    /// zero-padded by a scatter, its columns read by a gather (im2col), one
+    /// batched product with the weight per group, and the bias added.
+    /// Returns `(N, O, Ho, Wo)`.
+    fn recorded(&self, xs: &[Tensor]) -> Result<Tensor> {
+        let (x, w) = (&xs[0], &xs[1]);
+        let (ph, pw) = self.padding;
+        let (hp, wp) = (self.h + 2 * ph, self.w + 2 * pw);
+        let xp = if ph == 0 && pw == 0 {
+            x.clone()
+        } else {
+            let mut at = Vec::with_capacity(x.numel());
+            for nc in 0..self.n * self.c {
+                for i in 0..self.h {
+                    at.extend((0..self.w).map(|j| (nc * hp + i + ph) * wp + j + pw));
+                }
+            }
+            x.scatter_offsets(Arc::new(at), &[self.n, self.c, hp, wp], "conv2d")?
+        };
+        let (cg, og, k, l) = (self.cg(), self.og(), self.k(), self.l());
+        let (sh, sw) = self.stride;
+        let (dh, dw) = self.dilation;
+        let mut at = Vec::with_capacity(self.n * self.groups * k * l);
+        for n in 0..self.n {
+            for g in 0..self.groups {
+                for c in 0..cg {
+                    let plane = (n * self.c + g * cg + c) * hp * wp;
+                    for i in 0..self.kh {
+                        for j in 0..self.kw {
+                            for oh in 0..self.ho {
+                                let row = plane + (oh * sh + i * dh) * wp;
+                                at.extend((0..self.wo).map(|ow| row + ow * sw + j * dw));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let cols = xp.take_offsets(Arc::new(at), &[self.n, self.groups, k, l])?;
+        let wg = w.reshape_internal(&[self.groups, og, k])?;
+        let out = wg.matmul(&cols)?.reshape_internal(&[self.n, self.o, self.ho, self.wo])?;
+        match xs.get(2) {
+            Some(b) => out.add(&b.reshape_internal(&[self.o, 1, 1])?),
+            None => Ok(out),
+        }
     }
 }
 

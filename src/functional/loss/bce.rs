@@ -24,6 +24,13 @@ impl Pointwise for Bce {
     const OP: &'static str = "binary_cross_entropy";
     const BACKWARD: &'static str = "BinaryCrossEntropyBackward0";
     #[inline(always)]
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        // −(t·max(log x, −100) + (1 − t)·max(log(1 − x), −100))
+        let lx = x.log().clamp(Some(-100.0), None)?;
+        let l1x = x.neg().add_scalar(1.0)?.log().clamp(Some(-100.0), None)?;
+        Ok(t.mul(&lx)?.add(&t.neg().add_scalar(1.0)?.mul(&l1x)?)?.neg())
+    }
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let floor = T::from_f64(-100.0);
         let (lx, l1x) = (x.ln_fast().max(floor), (T::one() - x).ln_fast().max(floor));

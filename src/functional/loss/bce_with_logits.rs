@@ -28,6 +28,15 @@ impl Pointwise for BceLogits {
     const OP: &'static str = "binary_cross_entropy_with_logits";
     const BACKWARD: &'static str = "BinaryCrossEntropyWithLogitsBackward0";
     /// `(1 - y)·max(x, 0) + p·y·max(-x, 0) + (1 + (p - 1)·y)·log1p(e^{-|x|})`
+    fn graph(self, x: &Tensor, t: &Tensor, p: Option<&Tensor>) -> Result<Tensor> {
+        // (1 − t)·x + (1 + (p − 1)·t)·softplus(−x)
+        let softplus = super::pointwise::softplus_graph(&x.neg())?;
+        let lw = match p {
+            Some(p) => t.mul(&p.sub_scalar(1.0)?)?.add_scalar(1.0)?,
+            None => t.full_like(1.0),
+        };
+        t.neg().add_scalar(1.0)?.mul(x)?.add(&lw.mul(&softplus)?)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, p: T) -> T {
         self.f_dfdx(x, t, p).0

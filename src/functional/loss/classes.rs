@@ -241,3 +241,81 @@ pub(crate) fn check_weight(op: &'static str, input: &Tensor, weight: Option<&Ten
     }
     Ok(())
 }
+
+/// The class losses as recorded ops on the log-probabilities `logp` (the
+/// composite their fused kernels compute), for their double backward:
+/// per position `(1 − ε)·(−w[t]·logp[t]) + ε/C·(−Σ_c w_c·logp_c)`, zero where
+/// the target is ignored, reduced (`mean` divides by `denom`).
+#[allow(clippy::too_many_arguments)] // the loss options, spelled out
+pub(crate) fn index_loss_graph(
+    logp: &Tensor,
+    target: &Tensor,
+    l: &Layout,
+    weight: Option<&Tensor>,
+    ignore: i64,
+    reduction: crate::Reduction,
+    denom: f64,
+    eps: f64,
+) -> Result<Tensor> {
+    const OP: &str = "cross_entropy";
+    let t = target.data::<i64>(OP, "target")?;
+    let w: Option<Vec<f64>> = weight.map(|w| w.to_dtype(DType::F64)?.to_vec::<f64>()).transpose()?;
+    let mut offsets = Vec::with_capacity(t.len());
+    let (mut cw, mut keep) = (Vec::with_capacity(t.len()), Vec::with_capacity(t.len()));
+    for (&tj, base) in t.iter().zip(l.bases()) {
+        let kept = tj != ignore;
+        offsets.push(if kept { base + tj as usize * l.inner } else { base });
+        cw.push(if kept { w.as_ref().map_or(1.0, |w| w[tj as usize]) } else { 0.0 });
+        keep.push(if kept { 1.0 } else { 0.0 });
+    }
+    let constant = |v: Vec<f64>| Tensor::from_storage(crate::tensor::Storage::F64(v), &l.out).to_dtype(logp.dtype());
+    let picked = logp.take_offsets(std::sync::Arc::new(offsets), &l.out)?;
+    let mut loss = picked.mul(&constant(cw)?)?.neg();
+    if eps > 0.0 {
+        let dim: isize = if logp.ndim() >= 2 { 1 } else { 0 };
+        let weighted = match weight {
+            Some(w) => {
+                let mut ws: Shape = Shape::from_slice(&[l.c]);
+                ws.extend(std::iter::repeat_n(1, logp.ndim().saturating_sub(2)));
+                logp.mul(&w.reshape_internal(&ws)?)?
+            }
+            None => logp.clone(),
+        };
+        let smooth = weighted.sum(dim, false)?.neg().mul(&constant(keep)?)?;
+        loss = loss.mul_scalar(1.0 - eps)?.add(&smooth.mul_scalar(eps / l.c as f64)?)?;
+    }
+    reduce_graph(loss, reduction, denom)
+}
+
+/// Cross-entropy with class-probability targets as recorded ops on `logp`:
+/// per position `−Σ_c w_c·t'_c·logp_c` with `t' = (1 − ε)·t + ε/C`; `mean`
+/// divides by the number of positions.
+pub(crate) fn prob_loss_graph(
+    logp: &Tensor,
+    target: &Tensor,
+    l: &Layout,
+    weight: Option<&Tensor>,
+    reduction: crate::Reduction,
+    eps: f64,
+) -> Result<Tensor> {
+    let dim: isize = if logp.ndim() >= 2 { 1 } else { 0 };
+    let t = if eps > 0.0 { target.mul_scalar(1.0 - eps)?.add_scalar(eps / l.c as f64)? } else { target.clone() };
+    let mut prod = logp.mul(&t)?;
+    if let Some(w) = weight {
+        let mut ws: Shape = Shape::from_slice(&[l.c]);
+        ws.extend(std::iter::repeat_n(1, logp.ndim().saturating_sub(2)));
+        prod = prod.mul(&w.reshape_internal(&ws)?)?;
+    }
+    reduce_graph(prod.sum(dim, false)?.neg(), reduction, l.positions() as f64)
+}
+
+/// Per-position losses reduced with recorded ops.
+fn reduce_graph(loss: Tensor, reduction: crate::Reduction, denom: f64) -> Result<Tensor> {
+    match reduction {
+        crate::Reduction::None => Ok(loss),
+        crate::Reduction::Sum => Ok(loss.sum_all()),
+        crate::Reduction::Mean => loss.sum_all().div_scalar(denom),
+        // the class losses refuse it before they run
+        crate::Reduction::BatchMean => crate::Reduction::BatchMean.reject_batchmean("cross_entropy").map(|_| loss),
+    }
+}

@@ -6,7 +6,6 @@
 use crate::{Reduction, Result, Tensor};
 
 /// `reduction` applied to per-element losses with tensor ops.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn reduce(loss: &Tensor, reduction: Reduction, op: &'static str) -> Result<Tensor> {
     match reduction {
         Reduction::None => Ok(loss.clone()),

@@ -1,7 +1,7 @@
 //! Cosine embedding loss: `F.cosine_embedding_loss`.
 
 use super::pointwise::target_fits;
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, is_grad_enabled};
 use crate::kernels::row_pairs::row_pass;
 use crate::tensor::ops::float_op;
 use crate::tensor::{DType, Float, Tensor};
@@ -98,6 +98,10 @@ impl Backward for CosineEmbeddingBackward {
             (keep(da, need_a, a), keep(db, need_b, b))
         });
         Ok(vec![ga, gb, None])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let opts = CosineEmbeddingOptions { margin: self.margin, reduction: self.reduction };
+        composite_backward(inputs, grad, needs, |xs| cosine_embedding_loss_composite(&xs[0], &xs[1], &xs[2], &opts))
     }
 }
 
@@ -216,7 +220,6 @@ pub fn cosine_embedding_loss(
 
 /// [`cosine_embedding_loss`] from differentiable tensor ops, the same
 /// formula: what a second-order gradient differentiates.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn cosine_embedding_loss_composite(
     input1: &Tensor,
     input2: &Tensor,

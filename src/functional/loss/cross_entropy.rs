@@ -9,12 +9,14 @@
 //! in place. Either way no second `exp`, no one-hot tensor, no log-probability
 //! tensor, no transpose for K-dimensional inputs; large inputs run in parallel.
 
-use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout, target_weights};
+use super::classes::{
+    Layout, check_targets, check_weight, class_weight, index_layout, index_loss_graph, prob_loss_graph, target_weights,
+};
 use super::kept::{Kept, KeptSlot, Taken};
 use super::log_softmax_nll::log_softmax_nll;
 use super::nll::{NllLossOptions, divisor, position_scale, reduce_classes};
-use crate::autograd::Backward;
 use crate::autograd::is_grad_enabled;
+use crate::autograd::{Backward, composite_backward};
 use crate::cpu::alloc::{give_back, scratch, zeros};
 use crate::cpu::sum::pairwise_sum;
 use crate::kernels::softmax::{
@@ -193,6 +195,18 @@ impl Backward for IndexTargets {
         });
         Ok(vec![Some(Tensor::from_storage(gz, z.shape())), None])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            let logp = crate::functional::log_softmax(&xs[0], class_dim(&xs[0]))?;
+            let (w, l) = (self.weight.as_ref(), &self.layout);
+            index_loss_graph(&logp, &xs[1], l, w, self.ignore_index, self.reduction, self.denom, self.eps)
+        })
+    }
+}
+
+/// The class dim of logits: 1, or 0 for an unbatched `(C,)` input.
+fn class_dim(z: &Tensor) -> isize {
+    if z.ndim() >= 2 { 1 } else { 0 }
 }
 
 impl Backward for ProbTargets {
@@ -232,6 +246,12 @@ impl Backward for ProbTargets {
             (Tensor::from_storage(T::wrap(gz), z.shape()), gt)
         });
         Ok(vec![Some(gz), gt])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            let logp = crate::functional::log_softmax(&xs[0], class_dim(&xs[0]))?;
+            prob_loss_graph(&logp, &xs[1], &self.layout, self.weight.as_ref(), self.reduction, self.eps)
+        })
     }
 }
 

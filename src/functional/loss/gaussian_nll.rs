@@ -114,13 +114,14 @@ pub fn gaussian_nll_loss(input: &Tensor, target: &Tensor, var: &Tensor, opts: &G
         }
     });
     let constant = if opts.full { 0.5 * (2.0 * std::f64::consts::PI).ln() } else { 0.0 };
-    ternary_loss(GaussianNll { eps: opts.eps, constant }, [input, target, &v], &out, opts.reduction)
+    let o = opts.clone();
+    let formula = Box::new(move |x: &Tensor, y: &Tensor, v: &Tensor| gaussian_nll_loss_composite(x, y, v, &o));
+    ternary_loss(GaussianNll { eps: opts.eps, constant }, [input, target, &v], &out, opts.reduction, formula)
 }
 
 /// [`gaussian_nll_loss`] from differentiable tensor ops, the same formula:
 /// what a second-order gradient differentiates. The floor is added as a
 /// constant (`σ² + (max(σ², eps) − σ²)` detached), so the gradient passes it.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn gaussian_nll_loss_composite(
     input: &Tensor,
     target: &Tensor,

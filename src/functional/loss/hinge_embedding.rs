@@ -1,6 +1,6 @@
 //! Hinge embedding loss: `F.hinge_embedding_loss`.
 
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, mask_of, pointwise_loss};
 use crate::tensor::Float;
 use crate::{Error, Reduction, Result, Tensor};
 
@@ -26,6 +26,13 @@ impl Pointwise for HingeEmbedding {
     const OP: &'static str = "hinge_embedding_loss";
     const BACKWARD: &'static str = "HingeEmbeddingLossBackward0";
     const TARGET_GRAD: bool = false;
+    /// The target only selects the terms: constant masks.
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        let zeros = x.full_like(0.0);
+        let hinge = x.neg().add_scalar(self.0)?.clamp(Some(0.0), None)?;
+        let hinge = Tensor::where_cond(&mask_of(t, |v| v != 1.0)?, &hinge, &zeros)?;
+        hinge.add(&Tensor::where_cond(&mask_of(t, |v| v != -1.0)?, x, &zeros)?)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, p: T) -> T {
         self.f_dfdx(x, t, p).0
@@ -92,21 +99,17 @@ pub fn hinge_embedding_loss(input: &Tensor, target: &Tensor, opts: &HingeEmbeddi
     )
 }
 
-/// [`hinge_embedding_loss`] from differentiable tensor ops, the same formula:
-/// what a second-order gradient differentiates.
-#[cfg_attr(not(test), allow(dead_code))]
+/// [`hinge_embedding_loss`] from differentiable tensor ops, the same
+/// formula (the elementwise `graph` its double backward differentiates),
+/// reduced with tensor ops; tested equal to the fused path.
+#[cfg(test)]
 pub(crate) fn hinge_embedding_loss_composite(
     input: &Tensor,
     target: &Tensor,
     opts: &HingeEmbeddingOptions,
 ) -> Result<Tensor> {
     super::pointwise::target_fits("hinge_embedding_loss", input.shape(), target.shape())?;
-    let t = target.detach();
-    let zeros = input.full_like(0.0);
-    let not_pos = t.sub_scalar(1.0)?.abs(); // non-zero where y ≠ 1
-    let not_neg = t.add_scalar(1.0)?.abs(); // non-zero where y ≠ −1
-    let hinge = input.neg().add_scalar(opts.margin)?.clamp(Some(0.0), None)?;
-    let loss = Tensor::where_cond(&not_pos, &hinge, &zeros)?.add(&Tensor::where_cond(&not_neg, input, &zeros)?)?;
+    let loss = HingeEmbedding(opts.margin).graph(input, target, None)?;
     super::composite::reduce(&loss, opts.reduction, "hinge_embedding_loss")
 }
 

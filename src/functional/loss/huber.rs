@@ -1,6 +1,6 @@
 //! Huber loss: `F.huber_loss`.
 
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, mask_of, pointwise_loss};
 use crate::tensor::Float;
 use crate::{Error, Reduction, Result, Tensor};
 
@@ -27,6 +27,16 @@ struct Huber(f64);
 impl Pointwise for Huber {
     const OP: &'static str = "huber_loss";
     const BACKWARD: &'static str = "HuberLossBackward0";
+    #[inline(always)]
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        // 0.5·d² where |d| < δ, δ·(|d| − 0.5·δ) elsewhere
+        let d = x.sub(t)?;
+        let delta = self.0;
+        let inside = mask_of(&d, |v| v.abs() < delta)?;
+        let quad = d.mul(&d)?.mul_scalar(0.5)?;
+        let lin = d.abs().sub_scalar(0.5 * delta)?.mul_scalar(delta)?;
+        Tensor::where_cond(&inside, &quad, &lin)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, delta) = ((x - t).abs(), T::from_f64(self.0));

@@ -1,6 +1,6 @@
 //! Kullback-Leibler divergence: `F.kl_div`.
 
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, mask_of, pointwise_loss};
 use crate::tensor::Float;
 use crate::{Reduction, Result, Tensor};
 
@@ -26,6 +26,11 @@ impl Pointwise for KlDiv {
     const OP: &'static str = "kl_div";
     const BACKWARD: &'static str = "KlDivBackward0";
     const BATCHMEAN: bool = true;
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        // xlogy(y, y) = y·ln y, and 0 where y = 0
+        let safe = Tensor::where_cond(&mask_of(t, |v| v != 0.0)?, t, &t.full_like(1.0))?;
+        t.mul(&safe.log())?.sub(&t.mul(x)?)
+    }
     /// `y·ln y − y·x`, with `0·ln 0 = 0` (PyTorch's `xlogy`).
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
@@ -47,6 +52,9 @@ impl Pointwise for KlDivLog {
     const OP: &'static str = "kl_div";
     const BACKWARD: &'static str = "KlDivBackward0";
     const BATCHMEAN: bool = true;
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        t.exp().mul(&t.sub(x)?)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         t.exp_fast() * (t - x)
@@ -99,18 +107,13 @@ pub fn kl_div(input: &Tensor, target: &Tensor, opts: &KlDivOptions) -> Result<Te
     if opts.log_target { pointwise_loss(KlDivLog, args) } else { pointwise_loss(KlDiv, args) }
 }
 
-/// [`kl_div`] from differentiable tensor ops, the same formula: what a
-/// second-order gradient differentiates.
-#[cfg_attr(not(test), allow(dead_code))]
+/// [`kl_div`] from differentiable tensor ops, the same formula (the
+/// elementwise `graph` its double backward differentiates), reduced with
+/// tensor ops; tested equal to the fused path.
+#[cfg(test)]
 pub(crate) fn kl_div_composite(input: &Tensor, target: &Tensor, opts: &KlDivOptions) -> Result<Tensor> {
     super::pointwise::target_fits("kl_div", input.shape(), target.shape())?;
-    let loss = if opts.log_target {
-        target.exp().mul(&target.sub(input)?)?
-    } else {
-        // xlogy(y, y) = y·ln y, and 0 where y = 0
-        let safe = Tensor::where_cond(target, target, &target.full_like(1.0))?;
-        target.mul(&safe.log())?.sub(&target.mul(input)?)?
-    };
+    let loss = if opts.log_target { KlDivLog.graph(input, target, None)? } else { KlDiv.graph(input, target, None)? };
     super::composite::reduce(&loss, opts.reduction, "kl_div")
 }
 

@@ -21,6 +21,10 @@ impl Pointwise for L1 {
     const OP: &'static str = "l1_loss";
     const BACKWARD: &'static str = "L1LossBackward0";
     #[inline(always)]
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        Ok(x.sub(t)?.abs())
+    }
+    #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         (x - t).abs()
     }

@@ -8,11 +8,12 @@
 //! class dim ([`log_softmax_of`]), recording the loss on that output's input.
 
 use super::classes::{
-    Layout, TargetScan, bad_target, check_targets, check_weight, index_layout, scan_in_kernel, target_weights,
+    Layout, TargetScan, bad_target, check_targets, check_weight, index_layout, index_loss_graph, scan_in_kernel,
+    target_weights,
 };
 use super::kept::{Kept, KeptSlot, Taken};
 use super::nll::{NllLossOptions, divisor, position_scale, reduce_classes, reduced, target_scales};
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, is_grad_enabled};
 use crate::cpu::alloc::{give_back, scratch};
 use crate::cpu::sum::{pairwise_of_parts, pairwise_part, pairwise_part_len};
 use crate::functional::activation::log_softmax_of;
@@ -309,5 +310,13 @@ impl Backward for LogSoftmaxNllBackward {
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            let dim = if xs[0].ndim() >= 2 { 1 } else { 0 };
+            let logp = crate::functional::log_softmax(&xs[0], dim)?;
+            let w = self.weight.as_ref();
+            index_loss_graph(&logp, &xs[1], &self.layout, w, self.ignore_index, self.reduction, self.denom, 0.0)
+        })
     }
 }

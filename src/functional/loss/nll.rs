@@ -1,8 +1,10 @@
 //! Negative log-likelihood: `F.nll_loss`.
 
-use super::classes::{Layout, check_targets, check_weight, class_weight, index_layout, target_weights};
+use super::classes::{
+    Layout, check_targets, check_weight, class_weight, index_layout, index_loss_graph, target_weights,
+};
 use super::log_softmax_nll::over_log_softmax;
-use crate::autograd::Backward;
+use crate::autograd::{Backward, composite_backward};
 use crate::cpu::alloc::{give_back, zeros};
 use crate::cpu::sum::pairwise_sum;
 use crate::tensor::Float;
@@ -128,6 +130,12 @@ impl Backward for NllBackward {
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            let w = self.weight.as_ref();
+            index_loss_graph(&xs[0], &xs[1], &self.layout, w, self.ignore_index, self.reduction, self.denom, 0.0)
+        })
     }
 }
 

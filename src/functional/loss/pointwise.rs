@@ -8,7 +8,7 @@
 //! only scales the saved derivative by the upstream gradient, and hands it over
 //! without a copy when that gradient is 1 (the usual `loss.backward()`).
 
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, is_grad_enabled};
 use crate::cpu::par::chunks3;
 use crate::cpu::simd::dispatch;
 use crate::cpu::sum::{lanes_sum, pairwise_sum, sum1, sum2};
@@ -33,6 +33,9 @@ pub(crate) trait Pointwise: Copy + Send + Sync + 'static {
     fn f<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdx<T: Float>(self, x: T, t: T, p: T) -> T;
     fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T;
+    /// The elementwise value `f(x, t)` (`p`: the positive-class weight, if
+    /// any) from recorded ops, for double backward; it must agree with `f`.
+    fn graph(self, x: &Tensor, t: &Tensor, p: Option<&Tensor>) -> Result<Tensor>;
     /// `(f, ∂f/∂x)` together; losses override it to share work between the two.
     #[inline(always)]
     fn f_dfdx<T: Float>(self, x: T, t: T, p: T) -> (T, T) {
@@ -172,8 +175,13 @@ fn target_grad<T: Float, L: Pointwise>(loss: L, ops: Operands<'_, T>, scale: T, 
     }
 }
 
+/// An elementwise loss with its weight and reduction, from recorded ops.
+type Formula = Box<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
+
 struct PointwiseBackward {
     name: &'static str,
+    /// the loss recomputed from recorded ops (its double backward)
+    formula: Formula,
     reduction: Reduction,
     /// `scale·w·∂f/∂x` over the broadcast shape, if the input tracks gradients
     dx: Option<Tensor>,
@@ -284,8 +292,58 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         (storage, keep(dx, need_dx), keep(dt, need_dt))
     });
     let shape: &[usize] = if a.reduction == Reduction::None { &out } else { &[] };
-    let node = PointwiseBackward { name: L::BACKWARD, reduction: a.reduction, dx, dt };
+    let formula = formula(loss, w, p, a.reduction, a.mean_over);
+    let node = PointwiseBackward { name: L::BACKWARD, formula, reduction: a.reduction, dx, dt };
     Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target]))
+}
+
+/// The loss as recorded ops: `w·f(x, t)` reduced (`mean` over the elements,
+/// or over the summed weights for `MeanOver::WeightSum`; `batchmean` over the
+/// first dim).
+fn formula<L: Pointwise>(
+    loss: L,
+    w: Option<Tensor>,
+    p: Option<Tensor>,
+    reduction: Reduction,
+    mean_over: MeanOver,
+) -> Formula {
+    Box::new(move |x: &Tensor, t: &Tensor| {
+        let v = loss.graph(x, t, p.as_ref())?;
+        let v = match &w {
+            Some(w) => v.mul(w)?,
+            None => v,
+        };
+        match (reduction, &w) {
+            (Reduction::None, _) => Ok(v),
+            (Reduction::Sum, _) => Ok(v.sum_all()),
+            (Reduction::Mean, Some(w)) if mean_over == MeanOver::WeightSum => v.sum_all().div(&w.sum_all()),
+            (Reduction::Mean, _) => Ok(v.mean_all()),
+            // PyTorch's batchmean: the sum over the size of the first dim (a 0-d input is summed)
+            (Reduction::BatchMean, _) => match x.shape().first() {
+                Some(&b) => v.sum_all().div_scalar(b as f64),
+                None => Ok(v.sum_all()),
+            },
+        }
+    })
+}
+
+/// A 0/1 tensor of `x`'s shape and dtype: `pred(x)` elementwise on its data (untracked).
+pub(crate) fn mask_of(x: &Tensor, pred: impl Fn(f64) -> bool) -> Result<Tensor> {
+    let v = x.detach().to_dtype(crate::DType::F64)?.to_vec::<f64>()?;
+    let m: Vec<f64> = v.into_iter().map(|a| if pred(a) { 1.0 } else { 0.0 }).collect();
+    Tensor::from_vec(m, x.shape())?.to_dtype(x.dtype())
+}
+
+/// `softplus(z) = ln(1 + eᶻ)` from recorded ops, without overflow:
+/// `ln(1 + eᶻ)` where `z ≤ 0`, `z + ln(1 + e⁻ᶻ)` elsewhere, each branch fed
+/// only its own side's values. Its derivative is `σ(z)` everywhere, `½` at 0
+/// (a form through `|z|` and `max(z, 0)` would give 0 there).
+pub(crate) fn softplus_graph(z: &Tensor) -> Result<Tensor> {
+    let low = mask_of(z, |v| v <= 0.0)?;
+    let zero = z.full_like(0.0);
+    let (zn, zp) = (Tensor::where_cond(&low, z, &zero)?, Tensor::where_cond(&low, &zero, z)?);
+    let pos = zp.add(&zp.neg().exp().log1p())?;
+    Tensor::where_cond(&low, &zn.exp().log1p(), &pos)
 }
 
 /// A saved derivative `d` (over the loss's broadcast shape, pre-scaled by the
@@ -327,5 +385,8 @@ impl Backward for PointwiseBackward {
         let gx = self.dx.as_ref().map(|d| chain(d, &inputs[0])).transpose()?;
         let gt = self.dt.as_ref().map(|d| chain(d, &inputs[1])).transpose()?;
         Ok(vec![gx, gt])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| (self.formula)(&xs[0], &xs[1]))
     }
 }

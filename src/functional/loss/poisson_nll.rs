@@ -1,6 +1,6 @@
 //! Negative log-likelihood of a Poisson distribution: `F.poisson_nll_loss`.
 
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, mask_of, pointwise_loss};
 use crate::tensor::Float;
 use crate::{Error, Reduction, Result, Tensor};
 
@@ -43,6 +43,20 @@ fn stirling<T: Float>(t: T) -> T {
 impl<const LOG: bool> Pointwise for Poisson<LOG> {
     const OP: &'static str = "poisson_nll_loss";
     const BACKWARD: &'static str = "PoissonNllLossBackward0";
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        let mut loss = if LOG { x.exp().sub(&t.mul(x)?)? } else { x.sub(&t.mul(&x.add_scalar(self.eps)?.log())?)? };
+        if self.full {
+            // the Stirling term where y > 1 (elsewhere 0, with its gradient)
+            let above = mask_of(t, |v| v > 1.0)?;
+            let safe = Tensor::where_cond(&above, t, &t.full_like(2.0))?;
+            let term = safe
+                .mul(&safe.log())?
+                .sub(&safe)?
+                .add(&safe.mul_scalar(2.0 * std::f64::consts::PI)?.log().mul_scalar(0.5)?)?;
+            loss = loss.add(&Tensor::where_cond(&above, &term, &t.full_like(0.0))?)?;
+        }
+        Ok(loss)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, p: T) -> T {
         self.f_dfdx(x, t, p).0
@@ -109,26 +123,18 @@ pub fn poisson_nll_loss(input: &Tensor, target: &Tensor, opts: &PoissonNllOption
     }
 }
 
-/// [`poisson_nll_loss`] from differentiable tensor ops, the same formula:
-/// what a second-order gradient differentiates.
-#[cfg_attr(not(test), allow(dead_code))]
+/// [`poisson_nll_loss`] from differentiable tensor ops, the same formula
+/// (the elementwise `graph` its double backward differentiates), reduced
+/// with tensor ops; tested equal to the fused path.
+#[cfg(test)]
 pub(crate) fn poisson_nll_loss_composite(input: &Tensor, target: &Tensor, opts: &PoissonNllOptions) -> Result<Tensor> {
     super::pointwise::target_fits("poisson_nll_loss", input.shape(), target.shape())?;
-    let mut loss = if opts.log_input {
-        input.exp().sub(&target.mul(input)?)?
+    let (full, eps) = (opts.full, opts.eps);
+    let loss = if opts.log_input {
+        Poisson::<true> { full, eps }.graph(input, target, None)?
     } else {
-        input.sub(&target.mul(&input.add_scalar(opts.eps)?.log())?)?
+        Poisson::<false> { full, eps }.graph(input, target, None)?
     };
-    if opts.full {
-        // the Stirling term where y > 1 (elsewhere 0, with its gradient)
-        let above = target.sub_scalar(1.0)?.relu();
-        let safe = Tensor::where_cond(&above, target, &target.full_like(2.0))?;
-        let term = safe
-            .mul(&safe.log())?
-            .sub(&safe)?
-            .add(&safe.mul_scalar(2.0 * std::f64::consts::PI)?.log().mul_scalar(0.5)?)?;
-        loss = loss.add(&Tensor::where_cond(&above, &term, &target.full_like(0.0))?)?;
-    }
     super::composite::reduce(&loss, opts.reduction, "poisson_nll_loss")
 }
 

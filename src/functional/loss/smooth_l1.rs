@@ -1,7 +1,7 @@
 //! Smooth L1 loss: `F.smooth_l1_loss`.
 
 use super::l1::L1;
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, mask_of, pointwise_loss};
 use crate::tensor::Float;
 use crate::{Error, Reduction, Result, Tensor};
 
@@ -36,6 +36,16 @@ impl<const UNIT: bool> SmoothL1<UNIT> {
 impl<const UNIT: bool> Pointwise for SmoothL1<UNIT> {
     const OP: &'static str = "smooth_l1_loss";
     const BACKWARD: &'static str = "SmoothL1LossBackward0";
+    #[inline(always)]
+    fn graph(self, x: &Tensor, t: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
+        // 0.5·d²/β where |d| < β, |d| − 0.5·β elsewhere
+        let d = x.sub(t)?;
+        let beta = self.0;
+        let inside = mask_of(&d, |v| v.abs() < beta)?;
+        let quad = d.mul(&d)?.mul_scalar(0.5 / beta)?;
+        let lin = d.abs().sub_scalar(0.5 * beta)?;
+        Tensor::where_cond(&inside, &quad, &lin)
+    }
     #[inline(always)]
     fn f<T: Float>(self, x: T, t: T, _: T) -> T {
         let (d, beta) = ((x - t).abs(), T::from_f64(self.0));

@@ -8,9 +8,12 @@
 //! backward scales them by the upstream gradient, or hands them over when it
 //! is 1. The kernel is built for each combination of wanted outputs, so its
 //! loop writes exactly those, without a test per element (it vectorises).
+//!
+//! Double backward differentiates the loss's composite form (the same formula
+//! from recorded ops, given by the caller) on the node's own operands.
 
 use super::pointwise::chain_saved;
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, is_grad_enabled};
 use crate::cpu::par::{PAR_THRESHOLD, map_claimed};
 use crate::cpu::simd::dispatch;
 use crate::cpu::sum::{pairwise_sum, sum1};
@@ -133,9 +136,14 @@ fn run_chunk<T: Float, L: Ternary>(loss: L, ops: [&[T]; 3], scale: T, outs: Outs
     )
 }
 
+/// A ternary loss with its reduction, from recorded ops on its three operands.
+pub(crate) type Formula3 = Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
+
 /// The saved derivatives of a ternary loss.
 struct TernaryBackward {
     name: &'static str,
+    /// the loss recomputed from recorded ops (its double backward)
+    formula: Formula3,
     reduction: Reduction,
     /// `scale·∂f/∂operand` over the loss's shape, for each operand that tracks gradients
     d: [Option<Tensor>; 3],
@@ -152,6 +160,9 @@ impl Backward for TernaryBackward {
         }
         Ok(out)
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| (self.formula)(&xs[0], &xs[1], &xs[2]))
+    }
 }
 
 /// Splits the first `len` elements off `s` (nothing off an empty `s`).
@@ -165,12 +176,14 @@ fn take<'a, T>(s: &mut &'a mut [T], len: usize) -> &'a mut [T] {
 }
 
 /// Computes a ternary loss over `ops` (each broadcasting to `out`, checked by
-/// the caller) with its reduction (`None`, `Mean` or `Sum`), recording one node.
+/// the caller) with its reduction (`None`, `Mean` or `Sum`), recording one
+/// node; `formula` is the same loss from recorded ops, for double backward.
 pub(crate) fn ternary_loss<L: Ternary>(
     loss: L,
     ops: [&Tensor; 3],
     out: &[usize],
     reduction: Reduction,
+    formula: Formula3,
 ) -> Result<Tensor> {
     let op = L::OP;
     reduction.reject_batchmean(op)?;
@@ -219,7 +232,7 @@ pub(crate) fn ternary_loss<L: Ternary>(
         (storage, [keep(d0, 0), keep(d1, 1), keep(d2, 2)])
     });
     let shape: &[usize] = if reduction == Reduction::None { out } else { &[] };
-    let node = TernaryBackward { name: L::BACKWARD, reduction, d };
+    let node = TernaryBackward { name: L::BACKWARD, formula, reduction, d };
     Ok(Tensor::from_op(storage, shape, node, &ops))
 }
 

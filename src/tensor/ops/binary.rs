@@ -138,6 +138,39 @@ impl Backward for BinaryBackward {
         });
         Ok(vec![ga, gb])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let g = grad;
+        let (ga, gb) = match self.kind {
+            Binary::Add => (g.clone(), g.clone()),
+            Binary::Sub => (g.clone(), g.neg()),
+            Binary::Mul => (g.mul(b)?, g.mul(a)?),
+            // ∂(a/b)/∂b = −a/b² = −(a/b)/b
+            Binary::Div => (g.div(b)?, if needs[1] { g.mul(&a.div(b)?)?.div(b)?.neg() } else { g.clone() }),
+            Binary::Maximum | Binary::Minimum => {
+                let (da, db) = self.constant_partials(a, b, g.shape())?;
+                (g.mul(&da)?, g.mul(&db)?)
+            }
+        };
+        Ok(vec![
+            needs[0].then(|| ga.sum_to(a.shape())).transpose()?,
+            needs[1].then(|| gb.sum_to(b.shape())).transpose()?,
+        ])
+    }
+}
+
+impl BinaryBackward {
+    /// `(∂f/∂a, ∂f/∂b)` over the broadcast shape `out`, untracked (maximum and
+    /// minimum: piecewise constant).
+    fn constant_partials(&self, a: &Tensor, b: &Tensor, out: &[usize]) -> Result<(Tensor, Tensor)> {
+        let kind = self.kind;
+        let (ea, eb) = (a.detach().broadcast_to(out)?, b.detach().broadcast_to(out)?);
+        let (da, db) = float_op2!(kind.op_name(), &ea, &eb, "other", |x, y| {
+            let (da, db): (Vec<T>, Vec<T>) = x.iter().zip(y.iter()).map(|(&p, &q)| kind.df(p, q)).unzip();
+            (T::wrap(da), T::wrap(db))
+        });
+        Ok((Tensor::from_storage(da, out), Tensor::from_storage(db, out)))
+    }
 }
 
 pub(crate) fn apply(a: &Tensor, b: &Tensor, kind: Binary) -> Result<Tensor> {

@@ -7,6 +7,7 @@ use crate::tensor::shape::{
 };
 use crate::tensor::{Element, Shape, Storage, Tensor};
 use crate::{Error, Result};
+use std::sync::Arc;
 
 /// Offsets into the input read by `gather(dim, index)`, one per index element,
 /// with every index checked against the size of `dim`.
@@ -72,8 +73,10 @@ pub(crate) fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     pos
 }
 
+/// The backward of a read at fixed offsets (`gather`, `index_select`, and
+/// [`Tensor::take_offsets`]): the gradient added back at those offsets.
 struct ScatterBackward {
-    offsets: Vec<usize>,
+    offsets: Arc<Vec<usize>>,
     name: &'static str,
 }
 
@@ -91,6 +94,54 @@ impl Backward for ScatterBackward {
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape())), None])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.scatter_offsets(self.offsets.clone(), inputs[0].shape(), self.name)?), None])
+    }
+}
+
+/// The backward of [`Tensor::scatter_offsets`]: a read of the gradient at the offsets.
+struct TakeBackward {
+    offsets: Arc<Vec<usize>>,
+}
+
+impl Backward for TakeBackward {
+    fn name(&self) -> &'static str {
+        "ScatterAddBackward0"
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(Tensor::from_storage(take(grad, &self.offsets), inputs[0].shape()))])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.take_offsets(self.offsets.clone(), inputs[0].shape())?)])
+    }
+}
+
+impl Tensor {
+    /// `out[offsets[i]] += self[i]` into zeros of `shape` (recorded; its
+    /// gradient reads at the offsets): the differentiable backward of a read.
+    /// `name` is the op it is the backward of, for errors.
+    pub(crate) fn scatter_offsets(
+        &self,
+        offsets: Arc<Vec<usize>>,
+        shape: &[usize],
+        name: &'static str,
+    ) -> Result<Tensor> {
+        let out = float_op!(name, "grad", self, |g| {
+            let mut out = crate::cpu::alloc::zeros::<T>(crate::tensor::shape::numel(shape));
+            for (&o, &gv) in offsets.iter().zip(g) {
+                out[o] += gv;
+            }
+            T::wrap(out)
+        });
+        Ok(Tensor::from_op(out, shape, TakeBackward { offsets }, &[self]))
+    }
+
+    /// `out[i] = self[offsets[i]]` with `out` of `shape` (recorded; its
+    /// gradient adds back at the offsets).
+    pub(crate) fn take_offsets(&self, offsets: Arc<Vec<usize>>, shape: &[usize]) -> Result<Tensor> {
+        let storage = take(self, &offsets);
+        Ok(Tensor::from_op(storage, shape, ScatterBackward { offsets, name: "TakeBackward0" }, &[self]))
     }
 }
 
@@ -124,7 +175,7 @@ impl Tensor {
         Ok(Tensor::from_op(
             storage,
             index.shape(),
-            ScatterBackward { offsets, name: "GatherBackward0" },
+            ScatterBackward { offsets: Arc::new(offsets), name: "GatherBackward0" },
             &[self, index],
         ))
     }
@@ -155,7 +206,12 @@ impl Tensor {
             shape[d] = idx.len();
         }
         let storage = take(self, &offsets);
-        Ok(Tensor::from_op(storage, &shape, ScatterBackward { offsets, name: "IndexSelectBackward0" }, &[self, index]))
+        Ok(Tensor::from_op(
+            storage,
+            &shape,
+            ScatterBackward { offsets: Arc::new(offsets), name: "IndexSelectBackward0" },
+            &[self, index],
+        ))
     }
 
     /// `a` where `cond` is true, `b` elsewhere, all three broadcast together
@@ -210,5 +266,16 @@ impl Backward for WhereBackward {
             )
         });
         Ok(vec![Some(ga), Some(gb)])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let mask = Tensor::from_storage(
+            crate::tensor::Storage::F64(self.mask.iter().map(|&m| if m { 1.0 } else { 0.0 }).collect()),
+            grad.shape(),
+        );
+        let zero = Tensor::zeros(&[], grad.dtype());
+        let ga = needs[0].then(|| Tensor::where_cond(&mask, grad, &zero)?.sum_to(a.shape())).transpose()?;
+        let gb = needs[1].then(|| Tensor::where_cond(&mask, &zero, grad)?.sum_to(b.shape())).transpose()?;
+        Ok(vec![ga, gb])
     }
 }

@@ -199,6 +199,13 @@ impl Backward for MatmulBackward {
         });
         Ok(vec![ga, gb])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        // dA = G·Bᵀ, dB = Aᵀ·G, summed over broadcast batch dims
+        let ga = needs[0].then(|| grad.matmul(&b.transpose(-1, -2)?)?.sum_to(a.shape())).transpose()?;
+        let gb = needs[1].then(|| a.transpose(-1, -2)?.matmul(grad)?.sum_to(b.shape())).transpose()?;
+        Ok(vec![ga, gb])
+    }
 }
 
 impl Tensor {

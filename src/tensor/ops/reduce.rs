@@ -70,6 +70,17 @@ impl Backward for SumBackward {
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let e = kept_dim(grad, x, self.dim)?.broadcast_to(x.shape())?;
+        let n = x.shape().get(self.dim).copied().unwrap_or(1);
+        Ok(vec![Some(if self.mean { e.div_scalar(n as f64)? } else { e })])
+    }
+}
+
+/// `grad` of a reduction of `x` over `dim`, with that dim (size 1) restored.
+fn kept_dim(grad: &Tensor, x: &Tensor, dim: usize) -> Result<Tensor> {
+    if grad.ndim() < x.ndim() { grad.unsqueeze(dim as isize) } else { Ok(grad.clone()) }
 }
 
 struct MaxBackward {
@@ -93,6 +104,17 @@ impl Backward for MaxBackward {
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let (_, n, inner) = split_at_dim(x.shape(), self.dim);
+        let offsets: Vec<usize> = self
+            .argmax
+            .iter()
+            .enumerate()
+            .map(|(j, &k)| ((j / inner.max(1)) * n + k) * inner + j % inner.max(1))
+            .collect();
+        Ok(vec![Some(grad.scatter_offsets(std::sync::Arc::new(offsets), x.shape(), "MaxBackward0")?)])
     }
 }
 
@@ -124,6 +146,12 @@ impl Backward for LogSumExpBackward {
             T::wrap(out)
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        // g·softmax(x) over dim = g·exp(x − logsumexp(x))
+        let x = &inputs[0];
+        let p = x.sub(&x.logsumexp(self.dim as isize, true)?)?.exp();
+        Ok(vec![Some(kept_dim(grad, x, self.dim)?.mul(&p)?)])
     }
 }
 

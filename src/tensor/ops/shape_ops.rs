@@ -17,6 +17,9 @@ impl Backward for ReshapeBackward {
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(Tensor::from_shared(grad.storage_arc(), inputs[0].0.shape.clone()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.reshape_internal(inputs[0].shape())?)])
+    }
 }
 
 struct PermuteBackward {
@@ -34,6 +37,13 @@ impl Backward for PermuteBackward {
         }
         Ok(vec![Some(permute_copy(grad, &inv))])
     }
+    fn backward_graph(&self, _inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let mut inv = vec![0isize; self.perm.len()];
+        for (i, &p) in self.perm.iter().enumerate() {
+            inv[p] = i as isize;
+        }
+        Ok(vec![Some(grad.permute(&inv)?)])
+    }
 }
 
 struct ExpandBackward;
@@ -46,6 +56,9 @@ impl Backward for ExpandBackward {
         let x = &inputs[0];
         let g = float_op!("expand", "grad", grad, |g| T::wrap(reduce_to(g, grad.shape(), x.shape())));
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.sum_to(inputs[0].shape())?)])
     }
 }
 
@@ -236,6 +249,25 @@ impl Tensor {
     /// so this is a cheap clone; it exists for code ported from PyTorch.
     pub fn contiguous(&self) -> Tensor {
         self.clone()
+    }
+
+    /// Sums a broadcast result back to `shape` (the gradient of broadcasting
+    /// to this tensor's shape), with recorded sums: leading dims summed away,
+    /// dims of size 1 in `shape` summed with keepdim.
+    pub(crate) fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let mut t = self.clone();
+        for _ in shape.len()..self.ndim() {
+            t = t.sum(0, false)?;
+        }
+        for (d, &n) in shape.iter().enumerate() {
+            if n == 1 && t.shape()[d] != 1 {
+                t = t.sum(d as isize, true)?;
+            }
+        }
+        Ok(t)
     }
 
     /// Broadcasts to `shape` (a contiguous copy; `torch.broadcast_to` / `expand`).

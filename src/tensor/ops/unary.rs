@@ -28,6 +28,8 @@ pub(crate) enum Unary {
     Pow(f64),
     /// `min(max(x, lo), hi)`; an absent bound is ±inf.
     Clamp(f64, f64),
+    /// The standard normal CDF `Φ(x)`: the derivative of GELU needs it recorded.
+    NormalCdf,
 }
 
 /// Numerically stable logistic function: never computes `exp` of a large positive number.
@@ -46,6 +48,9 @@ pub(crate) fn stable_sigmoid<T: Float>(x: T) -> T {
 fn normal_cdf(x: f64) -> f64 {
     0.5 * (1.0 + libm::erf(x * std::f64::consts::FRAC_1_SQRT_2))
 }
+
+/// `1/√(2π)`, the scale of the standard normal density.
+const PDF_SCALE: f64 = 0.5 * std::f64::consts::FRAC_2_SQRT_PI * std::f64::consts::FRAC_1_SQRT_2;
 
 /// `x·Φ(x)`.
 #[inline(always)]
@@ -90,6 +95,7 @@ impl Unary {
             Unary::LeakyRelu(_) => "LeakyReluBackward0",
             Unary::Pow(_) => "PowBackward0",
             Unary::Clamp(..) => "ClampBackward1",
+            Unary::NormalCdf => "NormalCdfBackward",
         }
     }
 
@@ -128,6 +134,7 @@ impl Unary {
                     x.max(T::from_f64(lo)).min(T::from_f64(hi))
                 }
             }
+            Unary::NormalCdf => T::from_f64(normal_cdf(x.to_f64())),
         }
     }
 
@@ -174,6 +181,10 @@ impl Unary {
                     T::zero()
                 }
             }
+            Unary::NormalCdf => {
+                let v = x.to_f64();
+                T::from_f64((-0.5 * v * v).exp() * PDF_SCALE)
+            }
         }
     }
 }
@@ -203,7 +214,7 @@ impl<const C: u8> Fixed<C> {
             7 => Unary::Relu,
             8 => Unary::Sigmoid,
             9 => Unary::Gelu,
-            _ => self.0, // leaky_relu, pow and clamp carry run-time parameters
+            _ => self.0, // leaky_relu, pow and clamp carry run-time parameters (and Φ is rare)
         }
     }
 }
@@ -264,7 +275,7 @@ macro_rules! per_kind {
                 let $k = Fixed::<9>($kind);
                 $run
             }
-            Unary::LeakyRelu(_) | Unary::Pow(_) | Unary::Clamp(..) => {
+            Unary::LeakyRelu(_) | Unary::Pow(_) | Unary::Clamp(..) | Unary::NormalCdf => {
                 let $k = Fixed::<10>($kind);
                 $run
             }
@@ -292,6 +303,113 @@ impl Backward for UnaryBackward {
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let x = &inputs[0];
+        let gx = match self.kind {
+            Unary::Neg => grad.neg(),
+            Unary::Exp => grad.mul(&self.output(x))?,
+            Unary::Log => grad.div(x)?,
+            Unary::Log1p => grad.div(&x.add_scalar(1.0)?)?,
+            Unary::Sqrt => grad.div(&self.output(x).mul_scalar(2.0)?)?,
+            Unary::Tanh | Unary::Sigmoid => output_grad(self.kind, grad, &self.output(x))?,
+            // Φ(x) + x·φ(x)
+            Unary::Gelu => grad.mul(&apply(x, Unary::NormalCdf, "gelu")?.add(&x.mul(&normal_pdf(x)?)?)?)?,
+            Unary::NormalCdf => grad.mul(&normal_pdf(x)?)?,
+            Unary::Pow(p) if p != 0.0 => grad.mul(&x.pow(p - 1.0)?.mul_scalar(p)?)?,
+            // piecewise constant derivatives (abs, relu, leaky_relu, clamp, x⁰)
+            kind => grad.mul(&constant_derivative(x, kind)?)?,
+        };
+        Ok(vec![Some(gx)])
+    }
+}
+
+impl UnaryBackward {
+    /// `f(x)` as a recorded tensor, its data the output the forward kept
+    /// (no second evaluation of `f`): what a derivative written in `y` reads.
+    fn output(&self, x: &Tensor) -> Tensor {
+        let node = UnaryBackward { kind: self.kind, out: self.out.clone() };
+        Tensor::from_op_shared(self.out.clone(), x.0.shape.clone(), node, &[x])
+    }
+}
+
+/// `dy/dx` of tanh (`1 − y²`) or sigmoid (`y·(1 − y)`) in terms of the output `y`.
+#[inline(always)]
+fn slope_of_output<T: Float>(kind: Unary, y: T) -> T {
+    if matches!(kind, Unary::Tanh) { T::one() - y * y } else { y * (T::one() - y) }
+}
+
+/// The derivative of [`slope_of_output`] in `y`: `−2y` or `1 − 2y`.
+#[inline(always)]
+fn slope_of_output_dy<T: Float>(kind: Unary, y: T) -> T {
+    let two_y = y + y;
+    if matches!(kind, Unary::Tanh) { -two_y } else { T::one() - two_y }
+}
+
+/// `g·dy/dx` for tanh or sigmoid written in their output `y` (PyTorch's
+/// `tanh_backward` / `sigmoid_backward`): one recorded op where the formula
+/// in primitives would be four, differentiable in `g` and in `y`.
+fn output_grad(kind: Unary, g: &Tensor, y: &Tensor) -> Result<Tensor> {
+    let v = float_op2!(kind.name(), g, y, "output", |gs, ys| {
+        T::wrap(gs.iter().zip(ys.iter()).map(|(&a, &b)| a * slope_of_output(kind, b)).collect())
+    });
+    Ok(Tensor::from_op(v, g.shape(), OutputGradBackward { kind }, &[g, y]))
+}
+
+/// The backward of [`output_grad`] over `(g, y)`.
+struct OutputGradBackward {
+    kind: Unary,
+}
+
+impl Backward for OutputGradBackward {
+    fn name(&self) -> &'static str {
+        if matches!(self.kind, Unary::Tanh) { "TanhBackwardBackward0" } else { "SigmoidBackwardBackward0" }
+    }
+    fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
+        let (g, y) = (&inputs[0], &inputs[1]);
+        let kind = self.kind;
+        let (dg, dy) = float_op2!(self.name(), g, y, "output", |gs, ys| {
+            let gg = grad.data::<T>(self.name(), "grad")?;
+            let dg = g.tracks_grad().then(|| {
+                let v = gg.iter().zip(ys.iter()).map(|(&a, &b)| a * slope_of_output(kind, b)).collect();
+                Tensor::from_storage(T::wrap(v), g.shape())
+            });
+            let dy = y.tracks_grad().then(|| {
+                let v = gg
+                    .iter()
+                    .zip(gs.iter().zip(ys.iter()))
+                    .map(|(&a, (&b, &c))| a * b * slope_of_output_dy(kind, c))
+                    .collect();
+                Tensor::from_storage(T::wrap(v), y.shape())
+            });
+            (dg, dy)
+        });
+        Ok(vec![dg, dy])
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        let (g, y) = (&inputs[0], &inputs[1]);
+        let dg = needs[0].then(|| output_grad(self.kind, grad, y)).transpose()?;
+        let dy = needs[1]
+            .then(|| {
+                let slope = match self.kind {
+                    Unary::Tanh => y.mul_scalar(-2.0)?,
+                    _ => y.mul_scalar(-2.0)?.add_scalar(1.0)?,
+                };
+                grad.mul(g)?.mul(&slope)
+            })
+            .transpose()?;
+        Ok(vec![dg, dy])
+    }
+}
+
+/// The standard normal density `φ(x) = exp(−x²/2)/√(2π)`, recorded.
+fn normal_pdf(x: &Tensor) -> Result<Tensor> {
+    x.mul(x)?.mul_scalar(-0.5)?.exp().mul_scalar(PDF_SCALE)
+}
+
+/// `df(x)` as an untracked tensor, for ops whose derivative is piecewise constant.
+fn constant_derivative(x: &Tensor, kind: Unary) -> Result<Tensor> {
+    let d = float_op!(kind.name(), "input", x, |v| T::wrap(v.iter().map(|&a| kind.df(a, kind.f(a))).collect()));
+    Ok(Tensor::from_storage(d, x.shape()))
 }
 
 /// `out[i] = f(x[i])`, in parallel chunks for large inputs.
@@ -425,6 +543,9 @@ impl Backward for ToDtypeBackward {
     }
     fn backward(&self, inputs: &[Tensor], grad: &Tensor) -> Result<Vec<Option<Tensor>>> {
         Ok(vec![Some(Tensor::from_storage(grad.storage().convert(self.from), inputs[0].shape()))])
+    }
+    fn backward_graph(&self, _inputs: &[Tensor], grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Ok(vec![Some(grad.to_dtype(self.from)?)])
     }
 }
 
