@@ -27,22 +27,7 @@ fn pair(o: &Value, k: &str, default: usize) -> (usize, usize) {
         .and_then(Value::as_array)
         .map_or((default, default), |a| (a[0].as_u64().unwrap() as usize, a[1].as_u64().unwrap() as usize))
 }
-fn reduce(v: Tensor, r: Reduction) -> Result<Tensor> {
-    Ok(match r {
-        Reduction::None => v,
-        Reduction::Sum => v.sum_all(),
-        Reduction::Mean => v.mean_all(),
-        Reduction::BatchMean => panic!("no case written here uses batchmean"),
-    })
-}
-/// `‖x1 − x2 + eps‖₂` over the last dim.
-fn pairwise_distance(x1: &Tensor, x2: &Tensor, eps: f64) -> Result<Tensor> {
-    Ok(x1.sub(x2)?.add_scalar(eps)?.pow(2.0)?.sum(-1, false)?.sqrt())
-}
-
-/// Calls the op a case names. `triplet_margin_loss` is written here from its
-/// PyTorch definition in recorded tensor ops; every other case calls the
-/// crate's function.
+/// Calls the op a case names: every case calls the crate's function.
 fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
     let x = t.get("input");
     let y = t.get("target");
@@ -162,15 +147,18 @@ fn run(op: &str, t: &BTreeMap<String, Tensor>, o: &Value) -> Result<Tensor> {
             &t["target"],
             &F::CosineEmbeddingOptions { margin: f(o, "margin", 0.0), reduction: reduction(o) },
         ),
-        "triplet_margin_loss" => {
-            let (a, p, n) = (&t["anchor"], &t["positive"], &t["negative"]);
-            let eps = f(o, "eps", 1e-6);
-            let v = pairwise_distance(a, p, eps)?
-                .sub(&pairwise_distance(a, n, eps)?)?
-                .add_scalar(f(o, "margin", 1.0))?
-                .relu();
-            reduce(v, reduction(o))
-        }
+        "triplet_margin_loss" => F::triplet_margin_loss(
+            &t["anchor"],
+            &t["positive"],
+            &t["negative"],
+            &F::TripletMarginOptions {
+                margin: f(o, "margin", 1.0),
+                p: f(o, "p", 2.0),
+                eps: f(o, "eps", 1e-6),
+                swap: o.get("swap").and_then(Value::as_bool).unwrap_or(false),
+                reduction: reduction(o),
+            },
+        ),
         "pairwise_distance" => F::pairwise_distance(
             &t["x1"],
             &t["x2"],

@@ -182,3 +182,104 @@ fn embedding_passes_gradgradcheck() {
     .unwrap();
     assert!(r.passed, "embedding with padding: {r:?}");
 }
+
+/// The fused margin, triplet and chunked linear cross-entropy losses
+/// differentiated twice through their composites, over random
+/// configurations: multi_margin (p 1 and 2, class weights, margins),
+/// multilabel_margin, triplet_margin (norm degrees, swap) and
+/// linear_cross_entropy (class weights, ignore_index, label smoothing,
+/// probability targets, bias), every reduction. Each option is asserted to
+/// occur among the configurations drawn.
+#[test]
+fn fused_margin_triplet_linear_ce_pass_gradgradcheck_on_random_configurations() {
+    use common::more_losses::{Opts, random_more_case};
+    use std::collections::BTreeSet;
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let (mut checked, mut configs, mut degenerate) = (0, 0, 0);
+    for (li, loss) in ["multi_margin", "multilabel_margin", "triplet", "linear_ce"].into_iter().enumerate() {
+        for seed in 0..25u64 {
+            let case = random_more_case(loss, DType::F64, 40_000 + 1000 * li as u64 + seed);
+            match &case.opts {
+                Opts::MultiMargin(o) => {
+                    seen.insert(format!("multi_margin p{}", o.p));
+                    if o.weight.is_some() {
+                        seen.insert("multi_margin weight".into());
+                    }
+                }
+                Opts::Triplet(o) => {
+                    seen.insert(format!("triplet p{}", o.p));
+                    if o.swap {
+                        seen.insert("triplet swap".into());
+                    }
+                }
+                Opts::LinearCe(o, bias) => {
+                    if o.weight.is_some() {
+                        seen.insert("linear_ce weight".into());
+                    }
+                    if o.ignore_index >= 0 {
+                        seen.insert("linear_ce ignore_index".into());
+                    }
+                    if o.label_smoothing > 0.0 {
+                        seen.insert("linear_ce label_smoothing".into());
+                    }
+                    if case.fixed[0].dtype().is_float() {
+                        seen.insert("linear_ce probabilities".into());
+                    }
+                    if *bias {
+                        seen.insert("linear_ce bias".into());
+                    }
+                }
+                _ => {}
+            }
+            // every target ignored under `mean` is 0/0 = NaN, as in PyTorch:
+            // finite differences are undefined there
+            let value = case.functional(&case.floats).unwrap();
+            if value.to_vec::<f64>().unwrap().iter().any(|v| v.is_nan()) {
+                degenerate += 1;
+                continue;
+            }
+            let r = gradgradcheck(|t| case.functional(t), &case.floats, 1e-6, 1e-6, 1e-4)
+                .unwrap_or_else(|e| panic!("{case:?}: {e}"));
+            assert!(r.passed, "{loss} seed {seed}: {r:?}\n{case:?}");
+            checked += r.checked;
+            configs += 1;
+        }
+    }
+    println!("gradgradcheck: {checked} gradient elements over {configs} configurations ({degenerate} all-ignored)");
+    let want = [
+        "multi_margin p1",
+        "multi_margin p2",
+        "multi_margin weight",
+        "triplet p1",
+        "triplet p2",
+        "triplet p3",
+        "triplet swap",
+        "linear_ce weight",
+        "linear_ce ignore_index",
+        "linear_ce label_smoothing",
+        "linear_ce probabilities",
+        "linear_ce bias",
+    ];
+    for w in want {
+        assert!(seen.contains(w), "no configuration drew {w}: {seen:?}");
+    }
+    assert!(degenerate < 10, "too few configurations were checked");
+}
+
+/// A `create_graph` pass through ctc_loss is refused with an error naming
+/// the loss, as PyTorch refuses to differentiate CTC's gradient; the
+/// first-order gradient still works.
+#[test]
+fn ctc_loss_refuses_double_backward() {
+    use common::more_losses::random_more_case;
+    use tapegrad::autograd::{GradOptions, grad};
+    let case = random_more_case("ctc", DType::F64, 5);
+    let x = case.floats[0].clone().requires_grad();
+    let loss = case.functional(std::slice::from_ref(&x)).unwrap().sum_all();
+    let opts = GradOptions { create_graph: true, ..Default::default() };
+    let err = grad(std::slice::from_ref(&loss), std::slice::from_ref(&x), &opts).unwrap_err().to_string();
+    assert!(err.contains("ctc_loss does not support double backward"), "{err}");
+    let g = grad(&[loss], std::slice::from_ref(&x), &GradOptions::default()).unwrap()[0].clone().unwrap();
+    assert_eq!(g.shape(), x.shape());
+    assert!(g.to_vec::<f64>().unwrap().iter().all(|v| v.is_finite()));
+}

@@ -10,7 +10,7 @@
 //! backward only scales it. Samples run in parallel.
 
 use super::rows::check_reduction;
-use crate::autograd::{Backward, is_grad_enabled};
+use crate::autograd::{Backward, is_grad_enabled, no_double_backward};
 use crate::cpu::par::map_claimed;
 use crate::tensor::ops::float_op;
 use crate::tensor::{DType, Float, Shape};
@@ -361,6 +361,11 @@ impl Backward for CtcBackward {
         // differentiating this gradient again is refused, as PyTorch does
         let g = Tensor::from_op(out, lp.shape(), CtcDoubleBackward, &[lp, grad]);
         Ok(vec![Some(g), None, None, None])
+    }
+    /// Refused, as PyTorch refuses to differentiate CTC's gradient: named
+    /// for the loss, so a `create_graph` pass through it says which op.
+    fn backward_graph(&self, _: &[Tensor], _: &Tensor, _: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        Err(no_double_backward(OP))
     }
 }
 

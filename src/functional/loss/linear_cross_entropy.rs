@@ -14,7 +14,7 @@
 
 use super::cross_entropy::{CrossEntropyOptions, cross_entropy};
 use super::rows::check_reduction;
-use crate::autograd::{Backward, enable_grad, is_grad_enabled};
+use crate::autograd::{Backward, composite_backward, enable_grad, is_grad_enabled};
 use crate::tensor::ops::float_op;
 use crate::tensor::ops::matmul::Gemm;
 use crate::tensor::{DType, Float, Shape};
@@ -350,6 +350,11 @@ impl Backward for LceBackward {
         }
         Ok(out)
     }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| {
+            linear_cross_entropy_composite(&xs[0], &xs[1], &xs[2], xs.get(3), &self.opts)
+        })
+    }
 }
 
 /// Cross-entropy of the linear map `x·Wᵀ + b` against `t`, computed in
@@ -411,7 +416,6 @@ pub fn linear_cross_entropy(
 /// [`linear_cross_entropy`] as `cross_entropy(linear(x, W, b), t)`: the same
 /// value and gradient, and the formula the engine differentiates for
 /// gradients of gradients.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn linear_cross_entropy_composite(
     input: &Tensor,
     linear_weight: &Tensor,

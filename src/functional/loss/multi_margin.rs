@@ -189,6 +189,10 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, opts: &MultiMarginOpti
                 d: vec![Some(d)],
                 rows: n,
                 reduction: opts.reduction,
+                composite: {
+                    let opts = opts.clone();
+                    Box::new(move |xs| multi_margin_composite(&xs[0], &xs[1], &opts))
+                },
             };
             Tensor::from_op(values, shape, node, &[input, target])
         }
@@ -199,7 +203,6 @@ pub fn multi_margin_loss(input: &Tensor, target: &Tensor, opts: &MultiMarginOpti
 /// [`multi_margin_loss`] from differentiable tensor ops (gather, relu,
 /// products, sums): the same value and gradient, and the formula the
 /// engine differentiates for gradients of gradients.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn multi_margin_composite(input: &Tensor, target: &Tensor, opts: &MultiMarginOptions) -> Result<Tensor> {
     let Checked { n, c, .. } = check(input, target, opts)?;
     let x = input.reshape(&[n as isize, c as isize])?;

@@ -136,6 +136,10 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, opts: &Multilabel
                 d: vec![Some(d)],
                 rows: n,
                 reduction: opts.reduction,
+                composite: {
+                    let opts = opts.clone();
+                    Box::new(move |xs| multilabel_margin_composite(&xs[0], &xs[1], &opts))
+                },
             };
             Tensor::from_op(values, shape, node, &[input, target])
         }
@@ -147,7 +151,6 @@ pub fn multilabel_margin_loss(input: &Tensor, target: &Tensor, opts: &Multilabel
 /// label and non-label scores of every pair, relu, sums): the same value and
 /// gradient, and the formula the engine differentiates for gradients of
 /// gradients.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn multilabel_margin_composite(
     input: &Tensor,
     target: &Tensor,

@@ -2,7 +2,7 @@
 //! sample by sample whose forward also writes each sample's derivative, the
 //! backward node that scales it, and the reduction of a composite loss.
 
-use crate::autograd::Backward;
+use crate::autograd::{Backward, composite_backward};
 use crate::tensor::Tensor;
 use crate::tensor::ops::float_op2;
 use crate::{Error, Reduction, Result};
@@ -12,14 +12,21 @@ use crate::{Error, Reduction, Result};
 /// `None` where the input gets no gradient): for a reduced loss the
 /// derivative of the reduced value (so for the usual upstream gradient of 1
 /// the backward hands `d` over without a pass), for `None` each sample's
-/// own, scaled row by row by its upstream gradient.
+/// own, scaled row by row by its upstream gradient. Differentiated again,
+/// it differentiates `composite`, the loss from recorded ops with the
+/// node's options, at the node's inputs.
 pub(crate) struct RowGradBackward {
     pub name: &'static str,
     pub op: &'static str,
     pub d: Vec<Option<Tensor>>,
     pub rows: usize,
     pub reduction: Reduction,
+    pub composite: Composite,
 }
+
+/// A loss from recorded (differentiable) ops at the node's inputs, with the
+/// options of the fused call.
+pub(crate) type Composite = Box<dyn Fn(&[Tensor]) -> Result<Tensor> + Send + Sync>;
 
 /// The factor a reduced loss's derivative carries: `1 / rows` for `Mean`.
 pub(crate) fn reduction_scale(reduction: Reduction, rows: usize) -> f64 {
@@ -57,6 +64,9 @@ impl Backward for RowGradBackward {
             self.d.iter().map(|d| d.as_ref().map(|d| self.scaled(d, grad)).transpose()).collect::<Result<_>>()?;
         grads.resize(inputs.len(), None);
         Ok(grads)
+    }
+    fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        composite_backward(inputs, grad, needs, |xs| (self.composite)(xs))
     }
 }
 

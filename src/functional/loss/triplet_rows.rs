@@ -6,7 +6,7 @@
 //! ops is `triplet::triplet_margin_composite`.
 
 use super::rows::{RowGradBackward, reduce_values, reduction_scale};
-use super::triplet::TripletMarginOptions;
+use super::triplet::{TripletMarginOptions, triplet_margin_composite};
 use crate::autograd::is_grad_enabled;
 use crate::cpu::alloc::scratch;
 use crate::cpu::par::chunks3;
@@ -183,8 +183,15 @@ pub(crate) fn triplet_fused(a: &Tensor, p: &Tensor, n: &Tensor, opts: &TripletMa
     });
     let shape: &[usize] = if opts.reduction == Reduction::None { &out } else { &[] };
     Ok(if want {
-        let node =
-            RowGradBackward { name: "TripletMarginLossBackward0", op: OP, d: grads, rows, reduction: opts.reduction };
+        let composite_opts = opts.clone();
+        let node = RowGradBackward {
+            name: "TripletMarginLossBackward0",
+            op: OP,
+            d: grads,
+            rows,
+            reduction: opts.reduction,
+            composite: Box::new(move |xs| triplet_margin_composite(&xs[0], &xs[1], &xs[2], &composite_opts)),
+        };
         Tensor::from_op(values, shape, node, &[a, p, n])
     } else {
         Tensor::from_storage(values, shape)
