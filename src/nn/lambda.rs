@@ -27,8 +27,11 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct Lambda {
-    f: Arc<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>,
+    f: Arc<LambdaFn>,
 }
+
+/// The closure a [`Lambda`] applies.
+type LambdaFn = dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync;
 
 impl Lambda {
     /// The layer computing `f(input)`.
