@@ -104,3 +104,28 @@ fn conv2d_of_an_empty_image_with_padding_is_the_bias() {
         }
     }
 }
+
+/// A closure layer records its ops (the gradient is the hand-written
+/// chain's) and takes no place in the state dict's numbering but its own.
+#[test]
+fn lambda_layer_is_differentiable_and_numbered_like_pytorch() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let first = nn::Linear::new(3, 4, &mut rng);
+    let last = nn::Linear::new(4, 1, &mut rng);
+    let model = nn::Sequential::new(vec![
+        Box::new(first.clone()),
+        Box::new(nn::Lambda::new(|x: &Tensor| x.tanh().mul_scalar(2.0))),
+        Box::new(last.clone()),
+    ]);
+    let names: Vec<String> = nn::Module::state_dict(&model).keys().cloned().collect();
+    assert_eq!(names, ["0.bias", "0.weight", "2.bias", "2.weight"]);
+    let x = Tensor::randn(&[5, 3], DType::F32, &mut rng).requires_grad();
+    model.forward(&x).unwrap().sum_all().backward().unwrap();
+    let via_model = x.grad().unwrap().to_vec::<f32>().unwrap();
+    x.zero_grad();
+    let by_hand = last.forward(&first.forward(&x).unwrap().tanh().mul_scalar(2.0).unwrap()).unwrap();
+    by_hand.sum_all().backward().unwrap();
+    assert_eq!(via_model, x.grad().unwrap().to_vec::<f32>().unwrap());
+    assert!(model.forward(&Tensor::zeros(&[2, 5], DType::F32)).is_err());
+}
