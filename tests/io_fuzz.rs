@@ -6,11 +6,16 @@
 use proptest::prelude::*;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tapegrad::nn::StateDict;
 use tapegrad::{Tensor, io};
 
+/// A path of its own for every call: the two tests run in parallel and both
+/// write the small file, so a shared name let one remove the other's file.
 fn temp(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("tapegrad-io-fuzz-{}-{tag}.safetensors", std::process::id()))
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("tapegrad-io-fuzz-{}-{n}-{tag}.safetensors", std::process::id()))
 }
 
 /// A small valid file: three tensors of the three dtypes, one of them empty.
@@ -167,12 +172,10 @@ proptest! {
 
 #[test]
 fn the_unmutated_file_loads() {
-    let state = io::load_safetensors({
-        let path = temp("clean");
-        std::fs::write(&path, small_file()).unwrap();
-        path
-    });
-    std::fs::remove_file(temp("clean")).ok();
+    let path = temp("clean");
+    std::fs::write(&path, small_file()).unwrap();
+    let state = io::load_safetensors(&path);
+    std::fs::remove_file(&path).ok();
     let state = state.unwrap();
     assert_eq!(state.keys().collect::<Vec<_>>(), ["b", "e", "n", "w"]);
     assert_eq!(state["w"].to_vec::<f32>().unwrap(), [1.0, -2.0, 3.5, 0.25]);
