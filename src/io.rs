@@ -26,13 +26,14 @@
 //! ```
 
 use crate::nn::StateDict;
-use crate::tensor::Slice;
+use crate::tensor::{Deferred, Recipe, Slice, Storage};
 use crate::{DType, Error, Result, Tensor};
 use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, View};
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One tensor's data, borrowed until the serializer asks for its bytes.
 enum Data<'a> {
@@ -244,11 +245,86 @@ fn decode<T, const N: usize>(
     Ok(out)
 }
 
+/// `numel` values of `dtype` (one the loader accepts) read from the file at `offset`.
+fn read_tensor(file: &File, offset: u64, numel: usize, dtype: Dtype) -> std::io::Result<Storage> {
+    Ok(match dtype {
+        Dtype::F32 => Storage::F32(read_plain(file, offset, numel, f32::from_le_bytes)?),
+        Dtype::F64 => Storage::F64(read_plain(file, offset, numel, f64::from_le_bytes)?),
+        Dtype::BOOL => {
+            // one byte per element; any non-zero byte is true, as PyTorch reads it
+            let mut bytes = vec![0u8; numel];
+            read_exact_at(file, &mut bytes, offset)?;
+            Storage::Bool(bytes.into_iter().map(|b| b != 0).collect())
+        }
+        _ => Storage::I64(read_plain(file, offset, numel, i64::from_le_bytes)?),
+    })
+}
+
+/// The tensor dtype of a safetensors dtype the loader accepts.
+fn tensor_dtype(dtype: Dtype) -> DType {
+    match dtype {
+        Dtype::F32 => DType::F32,
+        Dtype::F64 => DType::F64,
+        Dtype::BOOL => DType::Bool,
+        _ => DType::I64,
+    }
+}
+
+/// Whether large tensors are read on first use. Only where an open file
+/// can be replaced (renamed over) while it is read: elsewhere (Windows) the
+/// open handle would make the next save to the same path fail.
+const LAZY: bool = cfg!(unix);
+
+/// Tensors of at least this many bytes are read when first used; smaller ones
+/// at once (their reads cost little, and a model of small tensors then keeps
+/// no file open).
+const LAZY_BYTES: usize = 1 << 20;
+
+/// A tensor's data in a validated safetensors file, read when the tensor is
+/// first used, as PyTorch's `load_file` maps the file and reads each page on
+/// first touch.
+struct InFile {
+    file: Arc<File>,
+    at: u64,
+    numel: usize,
+    dtype: Dtype,
+    name: String,
+    path: std::path::PathBuf,
+}
+
+impl Recipe for InFile {
+    fn make(&self) -> Storage {
+        // The ranges were checked against the file's length when it was
+        // loaded, and the handle keeps this file's data even if another is
+        // renamed over its path; a read fails only if the file was cut short
+        // in place since (where PyTorch's mapped tensor faults), and no
+        // tensor can be made of the missing bytes then.
+        read_tensor(&self.file, self.at, self.numel, self.dtype).unwrap_or_else(|e| {
+            panic!(
+                "load_safetensors: {}: tensor {:?} could not be read on first use ({e}); \
+                 the file was truncated or changed in place after it was loaded",
+                self.path.display(),
+                self.name
+            )
+        })
+    }
+}
+
 /// Reads a safetensors file (PyTorch's `safetensors.torch.load_file(path)`)
 /// into a [`StateDict`]: each tensor under its key, a fresh (untracked) tensor
 /// of its dtype and shape. Reads `F32`, `F64`, `I64` and `BOOL` (a non-zero
 /// byte is `true`); the header's
 /// `__metadata__` entry is ignored.
+///
+/// As PyTorch's `load_file` maps the file instead of reading it, a tensor of
+/// 1 MiB or more is read when its data is first used (then once, all cores
+/// reading), smaller ones at once: loading a large file costs little until
+/// its tensors are used, and a tensor never used is never read. Until then
+/// the file stays open; saving to the same path with
+/// [`save_safetensors`] (which renames a new file over it) does not change
+/// what the loaded tensors hold, but truncating the file in place before
+/// their first use makes that use panic, where PyTorch's mapped tensors fault.
+/// (Elsewhere than on Unix every tensor is read at once.)
 ///
 /// Errors ([`Error::Io`], naming `load_safetensors`, the path and the
 /// tensor where there is one): the file cannot be read; it is not a valid
@@ -287,6 +363,8 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
     drop(buffer);
     let start = 8 + header as u64;
     let mut state = StateDict::new();
+    // one handle, shared by the tensors read on first use
+    let file = Arc::new(file);
     for name in metadata.offset_keys() {
         let Some(info) = metadata.info(&name) else { continue };
         let shape = info.shape.as_slice();
@@ -314,19 +392,36 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<StateDict> {
             }
         };
         let at = start + begin as u64;
-        let tensor = match info.dtype {
-            Dtype::F32 => Tensor::from_vec(read_plain(&file, at, numel, f32::from_le_bytes).map_err(io_err)?, shape),
-            Dtype::F64 => Tensor::from_vec(read_plain(&file, at, numel, f64::from_le_bytes).map_err(io_err)?, shape),
-            Dtype::BOOL => {
-                // one byte per element; any non-zero byte is true, as PyTorch reads it
-                let mut bytes = vec![0u8; numel];
-                read_exact_at(&file, &mut bytes, at).map_err(io_err)?;
-                Tensor::from_vec(bytes.into_iter().map(|b| b != 0).collect::<Vec<bool>>(), shape)
-            }
-            _ => Tensor::from_vec(read_plain(&file, at, numel, i64::from_le_bytes).map_err(io_err)?, shape),
+        let tensor = if LAZY && numel * size >= LAZY_BYTES {
+            let file = file.clone();
+            let (dtype, name, path) = (info.dtype, name.clone(), path.to_path_buf());
+            let recipe = InFile { file, at, numel, dtype, name, path };
+            Ok(Tensor::from_deferred(Deferred::new(recipe), tensor_dtype(dtype), shape))
+        } else {
+            read_tensor(&file, at, numel, info.dtype).map_err(io_err).map(|s| Tensor::from_storage(s, shape))
         }
         .map_err(|e| err(format!("tensor {name:?}: {}", e.message())))?;
         state.insert(name, tensor);
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_tensors_wait_for_their_first_use() {
+        let path = std::env::temp_dir().join(format!("tapegrad-io-lazy-{}.safetensors", std::process::id()));
+        let mut state = StateDict::new();
+        state.insert("large".into(), Tensor::ones(&[LAZY_BYTES / 4], DType::F32));
+        state.insert("small".into(), Tensor::ones(&[LAZY_BYTES / 4 - 1], DType::F32));
+        save_safetensors(&state, &path).unwrap();
+        let back = load_safetensors(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(back["large"].data_pending(), LAZY);
+        assert!(!back["small"].data_pending());
+        assert_eq!(back["large"].sum_all().item::<f32>().unwrap(), (LAZY_BYTES / 4) as f32);
+        assert!(!back["large"].data_pending());
+    }
 }

@@ -110,6 +110,44 @@ fn round_trip_keeps_every_bit() {
     assert_eq!(back["empty"].numel(), 0);
 }
 
+/// Large tensors are read on first use (on Unix): what they hold is the file
+/// as it was loaded, even after another file is saved over its path and that
+/// one is removed, for every dtype and for a tensor made trainable.
+#[test]
+fn large_tensors_read_later_hold_the_loaded_file() {
+    let n = 600_000; // past the size read on first use for every dtype
+    let f32s: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let f64s: Vec<f64> = (0..n).map(|i| (i as f64).sqrt()).collect();
+    let i64s: Vec<i64> = (0..n as i64).map(|i| i * 3 - 11).collect();
+    let bools: Vec<bool> = (0..2 * n).map(|i| i % 3 == 0).collect();
+    let mut state = StateDict::new();
+    state.insert("a".into(), Tensor::from_vec(f32s.clone(), &[n / 1000, 1000]).unwrap());
+    state.insert("b".into(), Tensor::from_vec(f64s.clone(), &[n]).unwrap());
+    state.insert("c".into(), Tensor::from_vec(i64s.clone(), &[n]).unwrap());
+    state.insert("d".into(), Tensor::from_vec(bools.clone(), &[2, n]).unwrap());
+    state.insert("small".into(), Tensor::from_vec(vec![1.0f32, 2.0], &[2]).unwrap());
+    let path = temp("lazy");
+    io::save_safetensors(&state, &path).unwrap();
+    let back = io::load_safetensors(&path).unwrap();
+    let mut other = StateDict::new();
+    other.insert("a".into(), Tensor::zeros(&[n / 1000, 1000], DType::F32));
+    io::save_safetensors(&other, &path).unwrap();
+    assert_eq!(io::load_safetensors(&path).unwrap()["a"].to_vec::<f32>().unwrap(), vec![0.0; n]);
+    std::fs::remove_file(&path).unwrap();
+
+    assert_eq!(back["a"].shape(), [n / 1000, 1000]);
+    assert_eq!(back["d"].dtype(), DType::Bool);
+    let w = back["a"].clone().requires_grad();
+    assert_eq!(w.to_vec::<f32>().unwrap(), f32s);
+    assert_eq!(back["a"].to_vec::<f32>().unwrap(), f32s);
+    assert_eq!(back["b"].to_vec::<f64>().unwrap(), f64s);
+    assert_eq!(back["c"].to_vec::<i64>().unwrap(), i64s);
+    assert_eq!(back["d"].to_vec::<bool>().unwrap(), bools);
+    assert_eq!(back["small"].to_vec::<f32>().unwrap(), [1.0, 2.0]);
+    let y = back["a"].sum_all().item::<f32>().unwrap();
+    assert_eq!(y, f32s.iter().map(|&v| v as f64).sum::<f64>() as f32);
+}
+
 #[test]
 fn saved_model_loads_into_a_fresh_one() {
     let trained = digits_mlp(1);

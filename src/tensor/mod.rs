@@ -266,6 +266,13 @@ impl Tensor {
         Tensor(Arc::new(Inner::new(storage, shape, Tensor::record(op, inputs))))
     }
 
+    /// An untracked leaf whose data `data` computes on first read (a tensor
+    /// loaded from a file and read when first used); `dtype` is the dtype the
+    /// recipe makes.
+    pub(crate) fn from_deferred(data: Arc<Deferred>, dtype: DType, shape: &[usize]) -> Tensor {
+        Tensor(Arc::new(Inner::with_data(Data::Deferred(data), dtype, shape.into(), None)))
+    }
+
     /// The result of an operation whose data is computed on first read; `dtype`
     /// is the dtype the recipe makes. Records `op` as [`from_op`](Tensor::from_op).
     pub(crate) fn from_op_deferred(
