@@ -166,3 +166,30 @@ fn margin_triplet_ctc_and_chunked_losses_pass_gradcheck() {
     println!("gradcheck: {checked} gradient elements over {configs} configurations");
     assert!(configs >= 170, "too few configurations were checked: {configs}");
 }
+
+/// `binary_cross_entropy(sigmoid(x))` records a fused backward straight to
+/// `x`: check it by finite differences with weights, every reduction, a
+/// differentiable target, and when the probabilities are also used elsewhere.
+#[test]
+fn bce_over_sigmoid_fused_backward_passes_gradcheck() {
+    use tapegrad::functional as F;
+    use tapegrad::{Reduction, Tensor};
+    let mut rng = rand::rng();
+    let x = Tensor::randn(&[3, 4], DType::F64, &mut rng);
+    let t = Tensor::rand(&[3, 4], DType::F64, &mut rng);
+    let w = Tensor::rand(&[4], DType::F64, &mut rng).add_scalar(0.5).unwrap();
+    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+        for weight in [None, Some(w.clone())] {
+            let opts = F::BceOptions { weight, reduction };
+            let f = |v: &[Tensor]| F::binary_cross_entropy(&F::sigmoid(&v[0])?, &v[1], &opts);
+            let r = gradcheck(f, &[x.clone(), t.clone()], 1e-6, 1e-6, 1e-4).unwrap();
+            assert!(r.passed, "{reduction:?}: {r:?}");
+            let g = |v: &[Tensor]| {
+                let p = F::sigmoid(&v[0])?;
+                F::binary_cross_entropy(&p, &v[1], &opts)?.sum_all().add(&p.mul_scalar(0.3)?.sum_all())
+            };
+            let r = gradcheck(g, &[x.clone(), t.clone()], 1e-6, 1e-6, 1e-4).unwrap();
+            assert!(r.passed, "{reduction:?} (p reused): {r:?}");
+        }
+    }
+}

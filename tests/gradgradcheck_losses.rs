@@ -283,3 +283,21 @@ fn ctc_loss_refuses_double_backward() {
     assert_eq!(g.shape(), x.shape());
     assert!(g.to_vec::<f64>().unwrap().iter().all(|v| v.is_finite()));
 }
+
+/// `binary_cross_entropy(sigmoid(x))`, fused on `x`: second derivatives with
+/// weights and every reduction.
+#[test]
+fn bce_over_sigmoid_fused_backward_passes_gradgradcheck() {
+    use tapegrad::functional as F;
+    use tapegrad::{Reduction, Tensor};
+    let mut rng = rand::rng();
+    let x = Tensor::randn(&[3, 4], DType::F64, &mut rng);
+    let t = Tensor::rand(&[3, 4], DType::F64, &mut rng);
+    let w = Tensor::rand(&[4], DType::F64, &mut rng).add_scalar(0.5).unwrap();
+    for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
+        let opts = F::BceOptions { weight: Some(w.clone()), reduction };
+        let f = |v: &[Tensor]| F::binary_cross_entropy(&F::sigmoid(&v[0])?, &v[1], &opts);
+        let r = gradgradcheck(f, &[x.clone(), t.clone()], 1e-6, 1e-6, 1e-4).unwrap();
+        assert!(r.passed, "{reduction:?}: {r:?}");
+    }
+}

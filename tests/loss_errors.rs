@@ -531,3 +531,23 @@ fn linear_cross_entropy_rejects_mismatched_features_and_targets() {
     let head = nn::LinearCrossEntropyLoss::new(4, 5, &mut rand::rng());
     assert!(head.forward(&Tensor::zeros(&[3, 2], DType::F32), &i64s(&[0, 1, 2], &[3])).is_err());
 }
+
+/// `binary_cross_entropy(sigmoid(x), y)` is computed on `x` in one pass; a
+/// NaN logit is still the error a NaN probability is, for every reduction,
+/// and a NaN target still gives a NaN loss.
+#[test]
+fn bce_of_sigmoid_reports_a_nan_logit() {
+    use tapegrad::Reduction;
+    for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+        let opts = F::BceOptions { weight: None, reduction };
+        let x = Tensor::from_vec(vec![0.5f32, f32::NAN, -2.0], &[3]).unwrap().requires_grad();
+        let y = Tensor::from_vec(vec![1.0f32, 0.0, 0.5], &[3]).unwrap();
+        let e = F::binary_cross_entropy(&F::sigmoid(&x).unwrap(), &y, &opts).unwrap_err();
+        assert_eq!(e.op(), "binary_cross_entropy");
+        assert!(e.to_string().contains("input[1] = NaN is outside [0, 1]"), "{e}");
+        let x = Tensor::from_vec(vec![0.5f32, 1.0, -2.0], &[3]).unwrap();
+        let y = Tensor::from_vec(vec![1.0f32, f32::NAN, 0.5], &[3]).unwrap();
+        let l = F::binary_cross_entropy(&F::sigmoid(&x).unwrap(), &y, &opts).unwrap();
+        assert!(l.to_vec::<f32>().unwrap()[if reduction == Reduction::None { 1 } else { 0 }].is_nan());
+    }
+}

@@ -96,6 +96,32 @@ pub(crate) mod exp_consts {
 /// rescaled, `ln 0 = −inf`, `ln(inf) = inf`, negative or NaN gives NaN.
 #[inline(always)]
 pub(crate) fn ln_f32(x: f32) -> f32 {
+    let r = ln_f32_positive(x);
+    if x.is_nan() || x < 0.0 {
+        f32::NAN
+    } else if x == 0.0 {
+        f32::NEG_INFINITY
+    } else if x == f32::INFINITY {
+        x
+    } else {
+        r
+    }
+}
+
+/// `max(ln x, −100)` for `x` in `[0, 1]`, the same bits as
+/// `ln_f32(x).max(−100.0)` there (BCE's clamped logarithm of a probability)
+/// without `ln_f32`'s special cases: at 0 the polynomial gives about −104,
+/// which the clamp takes to −100 as it takes `−inf`. NaN gives −100.
+#[inline(always)]
+pub(crate) fn ln_f32_unit_floor(x: f32) -> f32 {
+    let r = ln_f32_positive(x);
+    if r > -100.0 { r } else { -100.0 }
+}
+
+/// The logarithm's rescaling and polynomial: `ln x` within 2 ulp for
+/// positive finite `x` (subnormals included).
+#[inline(always)]
+fn ln_f32_positive(x: f32) -> f32 {
     const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
     let sub = x < f32::MIN_POSITIVE;
     let xs = if sub { x * 16_777_216.0 } else { x }; // · 2²⁴
@@ -114,16 +140,7 @@ pub(crate) fn ln_f32(x: f32) -> f32 {
     let mut y = y * t * z;
     y = ef.mul_add(-2.121_944_4e-4, y);
     y = z.mul_add(-0.5, y);
-    let r = ef.mul_add(0.693_359_4, t + y);
-    if x.is_nan() || x < 0.0 {
-        f32::NAN
-    } else if x == 0.0 {
-        f32::NEG_INFINITY
-    } else if x == f32::INFINITY {
-        x
-    } else {
-        r
-    }
+    ef.mul_add(0.693_359_4, t + y)
 }
 
 /// `ln(1 + u)`, accurate for small `u` (`ln(w) · u / (w − 1)` with `w = 1 + u`).
@@ -212,6 +229,11 @@ mod tests {
         assert_eq!(ln_f32(f32::INFINITY), f32::INFINITY);
         assert!(ln_f32(-1.0).is_nan() && ln_f32(f32::NAN).is_nan());
         assert_eq!(ln_f32(1.0), 0.0);
+        // the clamped form on [0, 1]: the same bits over every f32 there
+        for bits in (0..=1f32.to_bits()).step_by(97).chain([0, 1, 1f32.to_bits()]) {
+            let x = f32::from_bits(bits);
+            assert_eq!(ln_f32_unit_floor(x).to_bits(), ln_f32(x).max(-100.0).to_bits(), "{x:e}");
+        }
     }
 
     #[test]

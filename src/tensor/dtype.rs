@@ -79,6 +79,13 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
     /// `ln(1 + x)`, vectorisable for f32, `std` for f64.
     #[doc(hidden)]
     fn ln_1p_fast(self) -> Self;
+    /// `max(ln x, −100)` for `x` in `[0, 1]` (BCE's clamped log of a
+    /// probability): the bits of `x.ln_fast().max(−100)` there, with fewer
+    /// operations for f32.
+    #[doc(hidden)]
+    fn ln_unit_floor(self) -> Self {
+        self.ln_fast().max(Self::from_f64(-100.0))
+    }
     /// The slice as f32, for f32 (for kernels with an f32-only path, such as
     /// the AVX-512 target gather); none for other types.
     #[doc(hidden)]
@@ -108,6 +115,10 @@ impl Float for f32 {
     #[inline(always)]
     fn ln_1p_fast(self) -> Self {
         crate::cpu::simd::ln_1p_f32(self)
+    }
+    #[inline(always)]
+    fn ln_unit_floor(self) -> Self {
+        crate::cpu::simd::ln_f32_unit_floor(self)
     }
     #[inline(always)]
     fn as_f32(s: &[f32]) -> Option<&[f32]> {

@@ -3,6 +3,7 @@
 use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
 use crate::tensor::Float;
 use crate::tensor::ops::float_op;
+use crate::tensor::ops::unary::{sigmoid_of, stable_sigmoid};
 use crate::{Error, Reduction, Result, Tensor};
 
 /// Options of [`binary_cross_entropy`]; `Default` is PyTorch's default.
@@ -45,6 +46,50 @@ impl Pointwise for Bce {
     }
 }
 
+/// [`Bce`] of `σ(x)`, on the logits `x`: `binary_cross_entropy(sigmoid(x), y)`
+/// in one pass (the probabilities are never stored). Each value is the one
+/// the two ops give, and the derivative `(s·w·∂ℓ/∂p)·σ(x)(1 − σ(x))` is
+/// rounded as the two backwards round it: first the loss's, then sigmoid's.
+#[derive(Clone, Copy)]
+struct BceOfSigmoid;
+
+impl Pointwise for BceOfSigmoid {
+    const OP: &'static str = Bce::OP;
+    const BACKWARD: &'static str = Bce::BACKWARD;
+    fn graph(self, x: &Tensor, t: &Tensor, p: Option<&Tensor>) -> Result<Tensor> {
+        Bce.graph(&x.sigmoid(), t, p)
+    }
+    /// NaN where `x` is NaN (the caller then reports it, as `binary_cross_entropy`
+    /// reports a NaN probability), so that one NaN makes a reduced loss NaN.
+    #[inline(always)]
+    fn f<T: Float>(self, x: T, t: T, p: T) -> T {
+        let y = stable_sigmoid(x);
+        let v = Bce.f(y, t, p);
+        if y.is_nan() { y } else { v }
+    }
+    #[inline(always)]
+    fn dfdx<T: Float>(self, x: T, t: T, p: T) -> T {
+        self.f_dfdx_scaled(x, t, p, T::one()).1
+    }
+    fn dfdt<T: Float>(self, x: T, t: T, p: T) -> T {
+        Bce.dfdt(stable_sigmoid(x), t, p)
+    }
+    /// [`Bce`]'s `f` and `dfdx` at `y = σ(x)`, written for `y` in `[0, 1]`
+    /// (the same bits, with fewer operations): the clamped logs through
+    /// `ln_unit_floor`, and `max(y(1 − y), ε)` as a comparison, which agrees
+    /// with `max` wherever the operands are not NaN.
+    #[inline(always)]
+    fn f_dfdx_scaled<T: Float>(self, x: T, t: T, _: T, scale: T) -> (T, T) {
+        let one = T::one();
+        let y = stable_sigmoid(x);
+        let v = -(t * y.ln_unit_floor() + (one - t) * (one - y).ln_unit_floor());
+        let q = (one - y) * y;
+        let eps = T::from_f64(EPSILON);
+        let d = (y - t) / if q > eps { q } else { eps };
+        (if y.is_nan() { y } else { v }, (scale * d) * (y * (one - y)))
+    }
+}
+
 /// Binary cross-entropy between probabilities `x` and targets `y`:
 /// `ℓ = -w · (y · log x + (1 - y) · log(1 - x))`, each log clamped at −100 as
 /// PyTorch does (`F.binary_cross_entropy`, `nn.BCELoss`).
@@ -65,31 +110,60 @@ impl Pointwise for Bce {
 /// ```
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, opts: &BceOptions) -> Result<Tensor> {
     const OP: &str = "binary_cross_entropy";
+    if let Some(of) = sigmoid_of(input) {
+        // the probabilities are σ(x): the loss on x itself, recorded on x when
+        // the probabilities record a graph
+        let x = of.x.unwrap_or_else(|| Tensor::from_shared(of.data.clone(), input.0.shape.clone()));
+        // A probability is outside [0, 1] only where its logit is NaN, and
+        // then its loss is NaN: a reduced loss is searched only when it is NaN.
+        let nan_logit = || -> Result<()> {
+            float_op!(OP, "input", x, |v| {
+                if let Some(k) = v.iter().position(|a| a.is_nan()) {
+                    return Err(not_probability(k, f64::NAN));
+                }
+            });
+            Ok(())
+        };
+        if opts.reduction == Reduction::None {
+            nan_logit()?;
+        }
+        let loss = pointwise_loss(BceOfSigmoid, args(&x, target, opts))?;
+        if opts.reduction != Reduction::None && float_op!(OP, "loss", loss, |v| v[0].is_nan()) {
+            nan_logit()?;
+        }
+        return Ok(loss);
+    }
     float_op!(OP, "input", input, |x| {
         let outside = |v: T| !(v >= T::zero() && v <= T::one());
         // a branch-free scan first (it vectorises); the position only when it fails
         let any_outside = x.iter().fold(false, |acc, &v| acc | outside(v));
         let first = if any_outside { x.iter().enumerate().find(|(_, v)| outside(**v)) } else { None };
         if let Some((k, v)) = first {
-            return Err(Error::value(
-                OP,
-                format!(
-                    "input[{k}] = {v} is outside [0, 1]: all elements of input must be probabilities \
-                     (did you mean binary_cross_entropy_with_logits?)"
-                ),
-            ));
+            return Err(not_probability(k, v));
         }
     });
-    pointwise_loss(
-        Bce,
-        Args {
-            input,
-            target,
-            weight: opts.weight.as_ref(),
-            pos_weight: None,
-            reduction: opts.reduction,
-            mean_over: MeanOver::Numel,
-            target_shape: TargetShape::Same,
-        },
+    pointwise_loss(Bce, args(input, target, opts))
+}
+
+/// The error for a probability `input[k] = v` outside `[0, 1]`.
+fn not_probability(k: usize, v: impl std::fmt::Display) -> Error {
+    Error::value(
+        "binary_cross_entropy",
+        format!(
+            "input[{k}] = {v} is outside [0, 1]: all elements of input must be probabilities \
+             (did you mean binary_cross_entropy_with_logits?)"
+        ),
     )
+}
+
+fn args<'a>(input: &'a Tensor, target: &'a Tensor, opts: &'a BceOptions) -> Args<'a> {
+    Args {
+        input,
+        target,
+        weight: opts.weight.as_ref(),
+        pos_weight: None,
+        reduction: opts.reduction,
+        mean_over: MeanOver::Numel,
+        target_shape: TargetShape::Same,
+    }
 }

@@ -41,6 +41,15 @@ pub(crate) trait Pointwise: Copy + Send + Sync + 'static {
     fn f_dfdx<T: Float>(self, x: T, t: T, p: T) -> (T, T) {
         (self.f(x, t, p), self.dfdx(x, t, p))
     }
+    /// `(f, scale·∂f/∂x)`: what the kernel stores, `scale` holding the
+    /// reduction's factor and the element's weight. A loss fused with the op
+    /// before it (`binary_cross_entropy` of a `sigmoid`) chains that op's
+    /// derivative here, after the scaling, as the two ops' backwards would.
+    #[inline(always)]
+    fn f_dfdx_scaled<T: Float>(self, x: T, t: T, p: T, scale: T) -> (T, T) {
+        let (v, d) = self.f_dfdx(x, t, p);
+        (v, scale * d)
+    }
 }
 
 /// What `mean` divides by.
@@ -120,16 +129,16 @@ dispatch! {
                 let mut acc = [T::zero(); 16];
                 for ((d16, x16), t16) in dc.iter_mut().zip(xc).zip(tc) {
                     for i in 0..16 {
-                        let (v, d) = loss.f_dfdx(x16[i], t16[i], one);
+                        let (v, d) = loss.f_dfdx_scaled(x16[i], t16[i], one, scale);
                         acc[i] += v;
-                        d16[i] = scale * d;
+                        d16[i] = d;
                     }
                 }
                 let mut rest = T::zero();
                 for ((dk, &xk), &tk) in dr.iter_mut().zip(xr).zip(tr) {
-                    let (v, d) = loss.f_dfdx(xk, tk, one);
+                    let (v, d) = loss.f_dfdx_scaled(xk, tk, one, scale);
                     rest += v;
-                    *dk = scale * d;
+                    *dk = d;
                 }
                 block_sums.push((lanes_sum(acc) + rest).to_f64());
                 continue;
@@ -138,9 +147,9 @@ dispatch! {
                 // unreduced with a gradient, without a per-element check of the options
                 let db = &mut dx[start..end];
                 for (((bk, dk), &xk), &tk) in b.iter_mut().zip(db.iter_mut()).zip(xb).zip(tb) {
-                    let (v, d) = loss.f_dfdx(xk, tk, one);
+                    let (v, d) = loss.f_dfdx_scaled(xk, tk, one, scale);
                     *bk = v;
-                    *dk = scale * d;
+                    *dk = d;
                 }
             } else if dx.is_empty() {
                 for k in 0..b.len() {
@@ -150,10 +159,10 @@ dispatch! {
             } else {
                 let db = &mut dx[start..end];
                 for k in 0..b.len() {
-                    let (v, d) = loss.f_dfdx(xb[k], tb[k], pb.map_or(one, |p| p[k]));
                     let wk = wb.map_or(one, |w| w[k]);
+                    let (v, d) = loss.f_dfdx_scaled(xb[k], tb[k], pb.map_or(one, |p| p[k]), scale * wk);
                     b[k] = wk * v;
-                    db[k] = scale * wk * d;
+                    db[k] = d;
                 }
             }
             if vals.is_empty() {

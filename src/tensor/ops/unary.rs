@@ -4,7 +4,7 @@
 use crate::autograd::Backward;
 use crate::cpu::par::chunks3;
 use crate::cpu::simd::dispatch;
-use crate::tensor::{DType, Element, Float, Storage, Tensor};
+use crate::tensor::{DType, Deferred, Element, Float, Recipe, Storage, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -285,7 +285,59 @@ macro_rules! per_kind {
 
 struct UnaryBackward {
     kind: Unary,
-    out: Arc<Storage>,
+    out: Output,
+}
+
+/// The output the backward reads: computed in the forward, or (sigmoid)
+/// deferred to its first read.
+#[derive(Clone)]
+enum Output {
+    Made(Arc<Storage>),
+    Deferred(Arc<Deferred>),
+}
+
+impl Output {
+    fn get(&self) -> &Arc<Storage> {
+        match self {
+            Output::Made(s) => s,
+            Output::Deferred(d) => d.get(),
+        }
+    }
+}
+
+/// The data of a `sigmoid` output, computed on first read from a snapshot of
+/// the input's data. `binary_cross_entropy(sigmoid(x), y)` reads `x` from here
+/// ([`sigmoid_of`]) and never computes it.
+struct SigmoidRecipe {
+    x: Arc<Storage>,
+}
+
+impl Recipe for SigmoidRecipe {
+    fn make(&self) -> Storage {
+        let k = Fixed::<8>(Unary::Sigmoid);
+        match &*self.x {
+            Storage::F32(x) => f32::wrap(map(x, k)),
+            Storage::F64(x) => f64::wrap(map(x, k)),
+            Storage::I64(_) | Storage::Bool(_) => unreachable!("sigmoid: the input was checked to be a float tensor"),
+        }
+    }
+}
+
+/// What a `sigmoid` output says of its input (see [`sigmoid_of`]).
+pub(crate) struct SigmoidOf<'a> {
+    /// The input's data when the output was made.
+    pub data: &'a Arc<Storage>,
+    /// The input, when the output records a graph (then a consumer that reads
+    /// `data` in its place records itself on the input).
+    pub x: Option<Tensor>,
+}
+
+/// When `y` is `sigmoid(x)` of a float `x` (its data computed or not): the
+/// data of `x` and, if `y` records a graph, `x` itself.
+pub(crate) fn sigmoid_of(y: &Tensor) -> Option<SigmoidOf<'_>> {
+    let r = y.deferred::<SigmoidRecipe>()?;
+    let x = y.node().map(|n| n.inputs()[0].clone());
+    Some(SigmoidOf { data: &r.x, x })
 }
 
 impl Backward for UnaryBackward {
@@ -298,7 +350,7 @@ impl Backward for UnaryBackward {
         let g = float_op!(kind.name(), "grad", grad, |g| {
             let xs = x.data::<T>(kind.name(), "input")?;
             let xs: &[T] = &xs;
-            let ys = T::slice(&self.out).unwrap_or_default();
+            let ys = T::slice(self.out.get()).unwrap_or_default();
             per_kind!(kind, |k| T::wrap(chain(g, xs, ys, k)))
         });
         Ok(vec![Some(Tensor::from_storage(g, x.shape()))])
@@ -328,7 +380,7 @@ impl UnaryBackward {
     /// (no second evaluation of `f`): what a derivative written in `y` reads.
     fn output(&self, x: &Tensor) -> Tensor {
         let node = UnaryBackward { kind: self.kind, out: self.out.clone() };
-        Tensor::from_op_shared(self.out.clone(), x.0.shape.clone(), node, &[x])
+        Tensor::from_op_shared(self.out.get().clone(), x.0.shape.clone(), node, &[x])
     }
 }
 
@@ -445,9 +497,16 @@ dispatch! {
 }
 
 pub(crate) fn apply(x: &Tensor, kind: Unary, op: &'static str) -> Result<Tensor> {
+    if matches!(kind, Unary::Sigmoid) {
+        // computed when first read (a fused loss may read the input instead)
+        x.require_float(op, "input")?;
+        let out = Deferred::new(SigmoidRecipe { x: x.storage_arc() });
+        let node = UnaryBackward { kind, out: Output::Deferred(out.clone()) };
+        return Ok(Tensor::from_op_deferred(out, x.dtype(), x.0.shape.clone(), node, &[x]));
+    }
     let out = float_op!(op, "input", x, |v| per_kind!(kind, |k| T::wrap(map(v, k))));
     let out = Arc::new(out);
-    Ok(Tensor::from_op_shared(out.clone(), x.0.shape.clone(), UnaryBackward { kind, out }, &[x]))
+    Ok(Tensor::from_op_shared(out.clone(), x.0.shape.clone(), UnaryBackward { kind, out: Output::Made(out) }, &[x]))
 }
 
 /// Applies `kind` to a float tensor; on I64 input the result is an I64 copy
