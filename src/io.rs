@@ -322,8 +322,10 @@ impl Recipe for InFile {
 /// its tensors are used, and a tensor never used is never read. Until then
 /// the file stays open; saving to the same path with
 /// [`save_safetensors`] (which renames a new file over it) does not change
-/// what the loaded tensors hold, but truncating the file in place before
-/// their first use makes that use panic, where PyTorch's mapped tensors fault.
+/// what the loaded tensors hold, but writing into the file in place changes
+/// what a tensor not yet used will hold (as for PyTorch's mapped tensors),
+/// and truncating it before a tensor's first use makes that use panic, where
+/// PyTorch's mapped tensors fault.
 /// (Elsewhere than on Unix every tensor is read at once.)
 ///
 /// Errors ([`Error::Io`], naming `load_safetensors`, the path and the

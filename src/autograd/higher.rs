@@ -273,12 +273,30 @@ fn engine(roots: &[Tensor], seeds: Vec<Tensor>, create_graph: bool, mode: Mode<'
                 }
                 Some(node) => {
                     let inputs = node.inputs();
-                    let needs: Vec<bool> = inputs.iter().map(|i| i.tracks_grad() && needed.contains(&i.id())).collect();
+                    let mut needs: Vec<bool> =
+                        inputs.iter().map(|i| i.tracks_grad() && needed.contains(&i.id())).collect();
+                    // a fused op's skipped intermediate (`Backward::skipped`): its gradient
+                    // only when it is asked for, and then the gradient of inputs[0] flows
+                    // through it rather than by the shortcut
+                    let unfused = match node.op.skipped() {
+                        Some(s) => {
+                            needs[s] = wanted.contains(&inputs[s].id());
+                            if needs[s] {
+                                needs[0] = false;
+                            }
+                            needs[s]
+                        }
+                        None => false,
+                    };
                     if !needs.iter().any(|&n| n) {
                         continue;
                     }
                     let input_grads = if create_graph {
                         node.op.backward_graph(inputs, &g, &needs)?
+                    } else if unfused {
+                        // the recorded route, its results taken as constants
+                        let found = node.op.backward_graph(inputs, &g, &needs)?;
+                        found.into_iter().map(|ig| ig.map(|ig| ig.detach())).collect()
                     } else {
                         node.op.backward(inputs, &g)?
                     };

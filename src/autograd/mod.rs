@@ -85,6 +85,19 @@ pub(crate) trait Backward: Send + Sync {
     fn backward_graph(&self, _inputs: &[Tensor], _grad: &Tensor, _needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
         Err(no_double_backward(self.name()))
     }
+    /// A fused op recorded on `inputs[0]` in place of an intermediate computed
+    /// from it that the op never read (`nll_loss(log_softmax(x))` and
+    /// `binary_cross_entropy(sigmoid(x))` are recorded on `x`) lists that
+    /// intermediate among its inputs, at the position returned here, so that
+    /// [`grad`] can be asked for its gradient. A pass gives the intermediate a
+    /// gradient only when it is one of the tensors asked for: then `needs` has
+    /// it set and `inputs[0]` cleared, and `backward_graph` (run in either
+    /// mode) differentiates the unfused op at the intermediate, whose own node
+    /// carries the gradient on to `inputs[0]`. Otherwise the fused gradient
+    /// goes to `inputs[0]` directly and the intermediate is passed over.
+    fn skipped(&self) -> Option<usize> {
+        None
+    }
 }
 
 static LIVE_NODES: AtomicIsize = AtomicIsize::new(0);
@@ -180,8 +193,10 @@ pub(crate) fn run_backward(root: &Tensor, seed: Tensor) -> Result<()> {
         }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            for input in node.inputs() {
-                if input.tracks_grad() && !visited.contains(&input.id()) {
+            // a fused op's skipped intermediate gets no gradient here (nothing asks for it)
+            let skipped = node.op.skipped();
+            for (k, input) in node.inputs().iter().enumerate() {
+                if Some(k) != skipped && input.tracks_grad() && !visited.contains(&input.id()) {
                     stack.push((input.clone(), false));
                 }
             }

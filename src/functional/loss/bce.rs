@@ -1,6 +1,6 @@
 //! Binary cross-entropy on probabilities: `F.binary_cross_entropy`.
 
-use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss};
+use super::pointwise::{Args, MeanOver, Pointwise, TargetShape, pointwise_loss, pointwise_loss_over};
 use crate::tensor::Float;
 use crate::tensor::ops::float_op;
 use crate::tensor::ops::unary::{sigmoid_of, stable_sigmoid};
@@ -127,7 +127,7 @@ pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, opts: &BceOptions) 
         if opts.reduction == Reduction::None {
             nan_logit()?;
         }
-        let loss = pointwise_loss(BceOfSigmoid, args(&x, target, opts))?;
+        let loss = pointwise_loss_over(BceOfSigmoid, args(&x, target, opts), Bce, input)?;
         if opts.reduction != Reduction::None && float_op!(OP, "loss", loss, |v| v[0].is_nan()) {
             nan_logit()?;
         }

@@ -266,7 +266,7 @@ fn index_targets(input: &Tensor, target: &Tensor, opts: &CrossEntropyOptions) ->
         // section) rather than this function's own unit-wise pass
         let nll =
             NllLossOptions { weight: opts.weight.clone(), ignore_index: opts.ignore_index, reduction: opts.reduction };
-        return log_softmax_nll(OP, input, &input.storage(), target, &nll);
+        return log_softmax_nll(OP, input, &input.storage(), target, &nll, None);
     }
     let t = target.data::<i64>(OP, "target")?;
     let t: &[i64] = &t;

@@ -29,13 +29,16 @@ use std::sync::OnceLock;
 /// `nll_loss(log_softmax(x, class dim), target)` of the logits `x` (whose data
 /// is `xs`, a snapshot when `x` is a trainable leaf), recorded on `x`; errors
 /// named `op`. For `mean` and `sum`, when `x` tracks gradients, the forward
-/// also writes `x`'s gradient for `loss.backward()` (see `kept`).
+/// also writes `x`'s gradient for `loss.backward()` (see `kept`). `logp`: the
+/// `log_softmax` output the loss was asked of, if any, listed as the node's
+/// skipped input (see `Backward::skipped`).
 pub(crate) fn log_softmax_nll(
     op: &'static str,
     x: &Tensor,
     xs: &Storage,
     target: &Tensor,
     opts: &NllLossOptions,
+    logp: Option<&Tensor>,
 ) -> Result<Tensor> {
     let layout = index_layout(op, x, target)?;
     check_weight(op, x, opts.weight.as_ref(), layout.c)?;
@@ -67,8 +70,14 @@ pub(crate) fn log_softmax_nll(
         denom,
         stats,
         kept: KeptSlot::new(kept),
+        skipped: false,
     };
-    Ok(Tensor::from_op(storage, &shape, node, &[x, target]))
+    match logp.filter(|y| y.tracks_grad() && is_grad_enabled()) {
+        Some(y) => {
+            Ok(Tensor::from_op(storage, &shape, LogSoftmaxNllBackward { skipped: true, ..node }, &[x, target, y]))
+        }
+        None => Ok(Tensor::from_op(storage, &shape, node, &[x, target])),
+    }
 }
 
 /// `nll_loss(input, …)` when `input` is `log_softmax(x, class dim)`: the
@@ -83,7 +92,7 @@ pub(crate) fn over_log_softmax(
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
     let of = log_softmax_of(input, class_dim)?;
     let x = of.x.unwrap_or_else(|| input.clone());
-    Some(log_softmax_nll(op, &x, of.data, target, opts))
+    Some(log_softmax_nll(op, &x, of.data, target, opts, Some(input)))
 }
 
 /// The target tensor, its values, and how many of them are not ignored
@@ -253,6 +262,8 @@ struct LogSoftmaxNllBackward {
     stats: Stats,
     /// the gradient for an upstream 1, from the forward
     kept: KeptSlot,
+    /// whether `inputs[2]` is the `log_softmax` output (see `Backward::skipped`)
+    skipped: bool,
 }
 
 impl Backward for LogSoftmaxNllBackward {
@@ -312,11 +323,20 @@ impl Backward for LogSoftmaxNllBackward {
         Ok(vec![Some(Tensor::from_storage(gx, x.shape())), None])
     }
     fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
+        // the gradient asked of the log-probabilities themselves: nll_loss's
+        let at_logp = self.skipped && needs.get(2).copied().unwrap_or(false);
         composite_backward(inputs, grad, needs, |xs| {
-            let dim = if xs[0].ndim() >= 2 { 1 } else { 0 };
-            let logp = crate::functional::log_softmax(&xs[0], dim)?;
+            let logp = if at_logp {
+                xs[2].clone()
+            } else {
+                let dim = if xs[0].ndim() >= 2 { 1 } else { 0 };
+                crate::functional::log_softmax(&xs[0], dim)?
+            };
             let w = self.weight.as_ref();
             index_loss_graph(&logp, &xs[1], &self.layout, w, self.ignore_index, self.reduction, self.denom, 0.0)
         })
+    }
+    fn skipped(&self) -> Option<usize> {
+        self.skipped.then_some(2)
     }
 }

@@ -191,6 +191,9 @@ struct PointwiseBackward {
     name: &'static str,
     /// the loss recomputed from recorded ops (its double backward)
     formula: Formula,
+    /// for a loss fused with the op before it, the unfused loss of that op's
+    /// output, `inputs[2]` (see `Backward::skipped`)
+    unfused: Option<Formula>,
     reduction: Reduction,
     /// `scale·w·∂f/∂x` over the broadcast shape, if the input tracks gradients
     dx: Option<Tensor>,
@@ -237,6 +240,23 @@ pub(crate) fn target_fits(op: &'static str, input: &[usize], target: &[usize]) -
 
 /// Computes an elementwise loss with its reduction, recording one node.
 pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tensor> {
+    pointwise_impl(loss, a, None::<(L, &Tensor)>)
+}
+
+/// [`pointwise_loss`] of a loss fused with the op before it (`loss` of `x` is
+/// `unfused` of `y`, where `y` was computed from `x`, a tensor the loss does not
+/// read): recorded on `x`, with `y` listed as the node's skipped input (see
+/// `Backward::skipped`), so that a gradient asked for `y` is `unfused`'s.
+pub(crate) fn pointwise_loss_over<L: Pointwise, U: Pointwise>(
+    loss: L,
+    a: Args<'_>,
+    unfused: U,
+    y: &Tensor,
+) -> Result<Tensor> {
+    pointwise_impl(loss, a, Some((unfused, y)))
+}
+
+fn pointwise_impl<L: Pointwise, U: Pointwise>(loss: L, a: Args<'_>, skipped: Option<(U, &Tensor)>) -> Result<Tensor> {
     let op = L::OP;
     a.input.require_float(op, "input")?;
     a.target.require_float(op, "target")?;
@@ -301,9 +321,15 @@ pub(crate) fn pointwise_loss<L: Pointwise>(loss: L, a: Args<'_>) -> Result<Tenso
         (storage, keep(dx, need_dx), keep(dt, need_dt))
     });
     let shape: &[usize] = if a.reduction == Reduction::None { &out } else { &[] };
+    // the intermediate only when it records a graph (then so does the loss)
+    let skipped = skipped.filter(|(_, y)| y.tracks_grad() && is_grad_enabled());
+    let unfused = skipped.as_ref().map(|&(u, _)| formula(u, w.clone(), p.clone(), a.reduction, a.mean_over));
     let formula = formula(loss, w, p, a.reduction, a.mean_over);
-    let node = PointwiseBackward { name: L::BACKWARD, formula, reduction: a.reduction, dx, dt };
-    Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target]))
+    let node = PointwiseBackward { name: L::BACKWARD, formula, unfused, reduction: a.reduction, dx, dt };
+    match skipped {
+        Some((_, y)) => Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target, y])),
+        None => Ok(Tensor::from_op(storage, shape, node, &[a.input, a.target])),
+    }
 }
 
 /// The loss as recorded ops: `w·f(x, t)` reduced (`mean` over the elements,
@@ -396,6 +422,14 @@ impl Backward for PointwiseBackward {
         Ok(vec![gx, gt])
     }
     fn backward_graph(&self, inputs: &[Tensor], grad: &Tensor, needs: &[bool]) -> Result<Vec<Option<Tensor>>> {
-        composite_backward(inputs, grad, needs, |xs| (self.formula)(&xs[0], &xs[1]))
+        match &self.unfused {
+            Some(unfused) if needs.get(2).copied().unwrap_or(false) => {
+                composite_backward(inputs, grad, needs, |xs| unfused(&xs[2], &xs[1]))
+            }
+            _ => composite_backward(inputs, grad, needs, |xs| (self.formula)(&xs[0], &xs[1])),
+        }
+    }
+    fn skipped(&self) -> Option<usize> {
+        self.unfused.as_ref().map(|_| 2)
     }
 }
