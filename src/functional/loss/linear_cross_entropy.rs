@@ -214,7 +214,7 @@ fn pass(
                 }
                 None => T::zero(),
             };
-            T::gemm(m, fin, c, &xs[r0 * fin..(r0 + m) * fin], (fin, 1), ws, (1, fin), &mut z, beta);
+            T::gemm_wide(m, fin, c, &xs[r0 * fin..(r0 + m) * fin], (fin, 1), ws, (1, fin), &mut z, beta);
             let mut zt = Tensor::from_storage(T::wrap(z), &[m, c]);
             if want.any() {
                 zt = zt.requires_grad();

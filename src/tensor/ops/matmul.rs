@@ -63,7 +63,73 @@ pub(crate) trait Gemm: Float {
             Self::gemm_kernel(mr, k, n, &a[r0 * sa.0..], sa, b, sb, block, beta);
         });
     }
+
+    /// [`gemm`](Gemm::gemm) for a short, wide product (a few rows times a
+    /// large matrix, the logits of a chunk of rows against every class): split
+    /// by blocks of columns of `c`, so that each thread packs only its part of
+    /// `b`, where a split by rows would pack all of `b` on every thread. Each
+    /// element is the same kernel's sum as in `gemm`, whatever the split.
+    #[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
+    fn gemm_wide(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        c: &mut [Self],
+        beta: Self,
+    ) {
+        let threads = rayon::current_num_threads();
+        let small = m * k * n < PAR_GEMM_MIN || crate::cpu::par::in_section();
+        if threads < 2 || small || n < threads * WIDE_COLS || m <= SMALL_M {
+            return Self::gemm(m, k, n, a, sa, b, sb, c, beta);
+        }
+        assert!(extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len() && m * n <= c.len());
+        let cols = n.div_ceil(threads).next_multiple_of(WIDE_COLS);
+        let blocks: Vec<(usize, usize)> = (0..n).step_by(cols).map(|j0| (j0, cols.min(n - j0))).collect();
+        let out = SendPtr(c.as_mut_ptr());
+        crate::cpu::par::for_each_claimed(blocks, |(j0, nc)| {
+            let out = &out;
+            // SAFETY: the columns j0..j0 + nc of the m × n row-major `c` (checked
+            // above to hold m·n elements) lie inside it; the blocks' column ranges
+            // are disjoint, so no two threads write one element, and `c` is a
+            // distinct &mut borrow that does not alias `a` or `b`.
+            unsafe { Self::gemm_kernel_raw(m, k, nc, a, sa, &b[j0 * sb.1..], sb, out.0.add(j0), n, beta) };
+        });
+    }
+
+    /// `c = a·b + beta·c` into the `m × n` block at `c` of a row-major matrix
+    /// whose rows are `ldc` apart, on the calling thread.
+    ///
+    /// # Safety
+    /// `c.add(i * ldc + j)` for `i < m`, `j < n` must be valid for reads and
+    /// writes, written by no one else during the call, and not alias `a`/`b`.
+    #[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
+    unsafe fn gemm_kernel_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        c: *mut Self,
+        ldc: usize,
+        beta: Self,
+    );
 }
+
+/// Column block granularity of [`Gemm::gemm_wide`] (whole micro-kernel panels).
+const WIDE_COLS: usize = 64;
+
+/// A pointer handed to the threads of one parallel call (each writes its own elements).
+struct SendPtr<T>(*mut T);
+// SAFETY: the pointer is only used under the disjointness rules of its user.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above; the threads never write the same element.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 /// Largest offset touched by a `rows × cols` matrix with strides `s`, plus one.
 fn extent(rows: usize, cols: usize, s: (usize, usize)) -> usize {
@@ -84,24 +150,47 @@ macro_rules! impl_gemm {
                 c: &mut [$t],
                 beta: $t,
             ) {
-                // The bounds below are what make the raw-pointer call sound; shapes
-                // were validated by the caller, so they hold for every internal call.
-                assert!(extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len() && m * n <= c.len());
+                // The bound on c is what makes the raw call sound; shapes were
+                // validated by the caller, so it holds for every internal call.
+                assert!(m * n <= c.len());
+                // SAFETY: c holds the m×n row-major block (checked above), is a
+                // distinct &mut borrow (no other writer, no alias of a or b).
+                unsafe { Self::gemm_kernel_raw(m, k, n, a, sa, b, sb, c.as_mut_ptr(), n, beta) }
+            }
+
+            unsafe fn gemm_kernel_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[$t],
+                sa: (usize, usize),
+                b: &[$t],
+                sb: (usize, usize),
+                c: *mut $t,
+                ldc: usize,
+                beta: $t,
+            ) {
+                // The bounds on a and b are what make the kernel call sound.
+                assert!(extent(m, k, sa) <= a.len() && extent(k, n, sb) <= b.len());
                 if m == 0 || n == 0 {
                     return;
                 }
                 if k == 0 {
                     // as the kernel: with beta = 0, C is not read (it may hold anything)
-                    if beta == 0.0 {
-                        c[..m * n].fill(0.0);
-                    } else {
-                        c[..m * n].iter_mut().for_each(|v| *v *= beta);
+                    for i in 0..m {
+                        // SAFETY: row i of the block is valid and ours (the caller's contract)
+                        let row = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+                        if beta == 0.0 {
+                            row.fill(0.0);
+                        } else {
+                            row.iter_mut().for_each(|v| *v *= beta);
+                        }
                     }
                     return;
                 }
-                // SAFETY: a, b and c are valid for the extents checked above; c is
-                // contiguous row-major m×n (strides n, 1) and does not alias a or b
-                // (it is a distinct &mut borrow).
+                // SAFETY: a and b are valid for the extents checked above; the block
+                // of c (row stride ldc, column stride 1) is valid, ours and not
+                // aliased (the caller's contract).
                 unsafe {
                     $f(
                         m,
@@ -115,8 +204,8 @@ macro_rules! impl_gemm {
                         sb.0 as isize,
                         sb.1 as isize,
                         beta,
-                        c.as_mut_ptr(),
-                        n as isize,
+                        c,
+                        ldc as isize,
                         1,
                     );
                 }
@@ -261,5 +350,30 @@ impl Tensor {
             T::wrap(out)
         });
         Ok(Tensor::from_op(storage, &shape, MatmulBackward, &[self, other]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gemm;
+
+    /// The column split gives each element the same bits as the row split,
+    /// for both betas, with a last block narrower than the others.
+    #[test]
+    fn gemm_wide_matches_gemm() {
+        let (m, k, n) = (40, 70, 1000 + 17);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 97) as f32 / 48.0 - 1.0).collect();
+        let c0: Vec<f32> = (0..m * n).map(|i| (i % 13) as f32).collect();
+        for beta in [0.0, 1.0] {
+            // b read transposed too (strides (1, k)), as the chunks' logits read W
+            for (sb, bt) in [((n, 1), false), ((1, k), true)] {
+                let b = if bt { (0..n * k).map(|i| b[(i % k) * n + i / k]).collect() } else { b.clone() };
+                let (mut want, mut got) = (c0.clone(), c0.clone());
+                f32::gemm(m, k, n, &a, (k, 1), &b, sb, &mut want, beta);
+                f32::gemm_wide(m, k, n, &a, (k, 1), &b, sb, &mut got, beta);
+                assert_eq!(want, got, "beta {beta}, b transposed {bt}");
+            }
+        }
     }
 }
