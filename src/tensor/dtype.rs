@@ -79,6 +79,9 @@ pub trait Float: Element + num_traits::Float + num_traits::FloatConst + num_trai
     /// `ln(1 + x)`, vectorisable for f32, `std` for f64.
     #[doc(hidden)]
     fn ln_1p_fast(self) -> Self;
+    /// `tanh x`, vectorisable for f32 (within 1 ulp), `std` for f64.
+    #[doc(hidden)]
+    fn tanh_fast(self) -> Self;
     /// `max(ln x, −100)` for `x` in `[0, 1]` (BCE's clamped log of a
     /// probability): the bits of `x.ln_fast().max(−100)` there, with fewer
     /// operations for f32.
@@ -117,6 +120,10 @@ impl Float for f32 {
         crate::cpu::simd::ln_1p_f32(self)
     }
     #[inline(always)]
+    fn tanh_fast(self) -> Self {
+        crate::cpu::simd::tanh_f32(self)
+    }
+    #[inline(always)]
     fn ln_unit_floor(self) -> Self {
         crate::cpu::simd::ln_f32_unit_floor(self)
     }
@@ -146,6 +153,10 @@ impl Float for f64 {
     #[inline(always)]
     fn ln_1p_fast(self) -> Self {
         self.ln_1p()
+    }
+    #[inline(always)]
+    fn tanh_fast(self) -> Self {
+        self.tanh()
     }
 }
 

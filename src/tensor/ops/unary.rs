@@ -109,7 +109,7 @@ impl Unary {
             Unary::Log1p => x.ln_1p(),
             Unary::Sqrt => x.sqrt(),
             Unary::Abs => x.abs(),
-            Unary::Tanh => x.tanh(),
+            Unary::Tanh => x.tanh_fast(),
             Unary::Relu => {
                 if x > T::zero() {
                     x
