@@ -250,7 +250,7 @@ fn pass(
             let gzs: &[T] = &gzs;
             if want.x {
                 // dx = G·W : (m×C)·(C×in)
-                T::gemm(m, c, fin, gzs, (c, 1), ws, (fin, 1), &mut gx[r0 * fin..(r0 + m) * fin], T::zero());
+                T::gemm_deep(m, c, fin, gzs, (c, 1), ws, (fin, 1), &mut gx[r0 * fin..(r0 + m) * fin]);
             }
             if want.w {
                 // dW += Gᵀ·x : (C×m)·(m×in)

@@ -100,6 +100,42 @@ pub(crate) trait Gemm: Float {
         });
     }
 
+    /// `c = a·b` (`beta = 0`) for a product whose inner dimension dwarfs the
+    /// others (a chunk's logit gradient times the class weights): the inner
+    /// dimension is cut in two halves, computed on two threads and added,
+    /// always the same two halves (the result does not depend on the thread
+    /// count), so that each thread packs half of `b`.
+    #[allow(clippy::too_many_arguments)] // the GEMM kernels' scalars (see cpu::small_gemm)
+    fn gemm_deep(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        sa: (usize, usize),
+        b: &[Self],
+        sb: (usize, usize),
+        c: &mut [Self],
+    ) {
+        if k < DEEP_K || k < 8 * m.max(n) || m <= SMALL_M || m * k * n < PAR_GEMM_MIN {
+            return Self::gemm(m, k, n, a, sa, b, sb, c, Self::zero());
+        }
+        let h = k / 2;
+        let mut other = crate::cpu::alloc::scratch::<Self>(m * n);
+        let (a1, b1) = (&a[h * sa.1..], &b[h * sb.0..]);
+        let first = |c: &mut [Self]| Self::gemm_kernel(m, h, n, a, sa, b, sb, c, Self::zero());
+        let second = |o: &mut [Self]| Self::gemm_kernel(m, k - h, n, a1, sa, b1, sb, o, Self::zero());
+        if crate::cpu::par::in_section() || rayon::current_num_threads() < 2 {
+            first(c);
+            second(&mut other);
+        } else {
+            crate::cpu::par::for_each_claimed(vec![(0, &mut *c), (1, &mut other[..])], |(i, out)| {
+                if i == 0 { first(out) } else { second(out) }
+            });
+        }
+        c[..m * n].iter_mut().zip(&other).for_each(|(x, &y)| *x += y);
+        crate::cpu::alloc::give_back(other);
+    }
+
     /// `c = a·b + beta·c` into the `m × n` block at `c` of a row-major matrix
     /// whose rows are `ldc` apart, on the calling thread.
     ///
@@ -123,6 +159,8 @@ pub(crate) trait Gemm: Float {
 
 /// Column block granularity of [`Gemm::gemm_wide`] (whole micro-kernel panels).
 const WIDE_COLS: usize = 64;
+/// Inner dimension from which [`Gemm::gemm_deep`] splits it.
+const DEEP_K: usize = 4096;
 
 /// A pointer handed to the threads of one parallel call (each writes its own elements).
 struct SendPtr<T>(*mut T);
@@ -375,5 +413,32 @@ mod tests {
                 assert_eq!(want, got, "beta {beta}, b transposed {bt}");
             }
         }
+    }
+
+    /// The inner dimension cut in halves: the f64 product within f32
+    /// rounding of two partial sums, and the same bits on one thread as on two.
+    #[test]
+    fn gemm_deep_matches_the_product() {
+        let (m, k, n) = (24, 8192 + 5, 20);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 104_729) % 97) as f32 / 48.0 - 1.0).collect();
+        let mut got = vec![f32::NAN; m * n];
+        f32::gemm_deep(m, k, n, &a, (k, 1), &b, (n, 1), &mut got);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut want, mut size) = (0f64, 0f64);
+                for p in 0..k {
+                    let t = f64::from(a[i * k + p]) * f64::from(b[p * n + j]);
+                    want += t;
+                    size += t.abs();
+                }
+                let g = f64::from(got[i * n + j]);
+                assert!((g - want).abs() <= 1e-6 * size, "[{i}, {j}]: {g} vs {want}");
+            }
+        }
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let mut alone = vec![0f32; m * n];
+        one.install(|| f32::gemm_deep(m, k, n, &a, (k, 1), &b, (n, 1), &mut alone));
+        assert_eq!(alone, got);
     }
 }
