@@ -7,7 +7,10 @@
 //! kernel turns them into the chunk's loss and logit gradient while they are
 //! in cache, and two more GEMMs add the chunk's share to the gradients of `x`
 //! and `W` (and a column sum to `b`'s). Only one chunk's logits and logit
-//! gradient are alive at a time. For a reduced loss the gradients are made in
+//! gradient are alive at a time; for a reduced loss over class indices
+//! without label smoothing (the usual language-model head) the logits become
+//! their own gradient in place, so a chunk holds twice the rows, and `W`,
+//! which the products pack again for every chunk, is packed half as often. For a reduced loss the gradients are made in
 //! the forward and the backward only scales them; an unreduced loss (whose
 //! upstream gradient the forward cannot know) runs the chunks again in the
 //! backward.
@@ -15,6 +18,9 @@
 use super::cross_entropy::{CrossEntropyOptions, cross_entropy};
 use super::rows::check_reduction;
 use crate::autograd::{Backward, composite_backward, enable_grad, is_grad_enabled};
+use crate::cpu::alloc::give_back;
+use crate::cpu::sum::pairwise_sum;
+use crate::kernels::softmax::ce_rows_in_place;
 use crate::tensor::ops::float_op;
 use crate::tensor::ops::matmul::Gemm;
 use crate::tensor::{DType, Float, Shape};
@@ -25,6 +31,11 @@ const OP: &str = "linear_cross_entropy";
 /// Bytes of one chunk's logits when `chunk_rows` is not given: with the
 /// chunk's logit gradient, twice this is alive at a time.
 const CHUNK_BYTES: usize = 10 << 20;
+
+/// Bytes of one chunk's logits when they become their own gradient (see
+/// `pass`), one buffer for every chunk: below 32 MiB with the products'
+/// small temporaries.
+const IN_PLACE_BYTES: usize = 20 << 20;
 
 /// Options of [`linear_cross_entropy`]; `Default` is PyTorch's default.
 #[derive(Clone, Debug)]
@@ -37,7 +48,9 @@ pub struct LinearCrossEntropyOptions {
     pub reduction: Reduction,
     /// Label smoothing ε in [0, 1] (default 0.0).
     pub label_smoothing: f64,
-    /// Rows per chunk (default `None`: as many as fit 10 MiB of logits, at least one).
+    /// Rows per chunk (default `None`: as many as fit 20 MiB of logits for a
+    /// reduced loss over class indices without label smoothing, whose logits
+    /// become their own gradient, else 10 MiB; at least one).
     pub chunk_rows: Option<usize>,
 }
 
@@ -203,10 +216,40 @@ fn pass(
         let mut gt = crate::cpu::alloc::scratch::<T>(if want.t { n * c } else { 0 });
         let mut values: Vec<T> = Vec::with_capacity(if per_row { n } else { 1 });
         let mut total = T::zero();
+        // a chunk's share of the gradients of x, W and b from its logit gradient G
+        let mut products = |gzs: &[T], r0: usize, m: usize| {
+            if want.x {
+                // dx = G·W : (m×C)·(C×in)
+                T::gemm_deep(m, c, fin, gzs, (c, 1), ws, (fin, 1), &mut gx[r0 * fin..(r0 + m) * fin]);
+            }
+            if want.w {
+                // dW += Gᵀ·x : (C×m)·(m×in)
+                T::gemm(c, m, fin, gzs, (1, c), &xs[r0 * fin..(r0 + m) * fin], (fin, 1), &mut gw, T::one());
+            }
+            if want.b {
+                for row in gzs.chunks_exact(c) {
+                    gb.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+                }
+            }
+        };
+        // A summed loss over class indices without smoothing, whose logit
+        // gradient only feeds the products: each chunk's logits become their
+        // gradient in place, one buffer per chunk instead of two, so a chunk
+        // holds twice the rows (`IN_PLACE_BYTES`).
+        let in_place = !probs && !per_row && opts.label_smoothing == 0.0 && (want.x || want.w || want.b);
+        let rows = match (in_place, opts.chunk_rows) {
+            (true, None) => (IN_PLACE_BYTES / (c * std::mem::size_of::<T>()).max(1)).clamp(1, n.max(1)),
+            _ => rows,
+        };
+        let tv = if probs { None } else { Some(t.data::<i64>(OP, "target")?) };
+        let cw = opts.weight.as_ref().map(|w| w.data::<T>(OP, "weight")).transpose()?;
+        // in place, one buffer serves every chunk (the last one uses its start)
+        let mut zbuf = crate::cpu::alloc::scratch::<T>(if in_place { rows * c } else { 0 });
         for r0 in (0..n).step_by(rows.max(1)) {
             let m = rows.min(n - r0);
             // the chunk's logits: bias rows, plus x·Wᵀ
-            let mut z = crate::cpu::alloc::scratch::<T>(m * c);
+            let mut z = if in_place { std::mem::take(&mut zbuf) } else { crate::cpu::alloc::scratch::<T>(m * c) };
+            z.truncate(m * c);
             let beta = match &bs {
                 Some(bs) => {
                     z.chunks_exact_mut(c).for_each(|row| row.copy_from_slice(bs));
@@ -215,6 +258,13 @@ fn pass(
                 None => T::zero(),
             };
             T::gemm_wide(m, fin, c, &xs[r0 * fin..(r0 + m) * fin], (fin, 1), ws, (1, fin), &mut z, beta);
+            if let (true, Some(tv)) = (in_place, &tv) {
+                let losses = ce_rows_in_place(&mut z, c, &tv[r0..r0 + m], cw.as_deref(), opts.ignore_index);
+                total += pairwise_sum(&losses);
+                products(&z, r0, m);
+                zbuf = z;
+                continue;
+            }
             let mut zt = Tensor::from_storage(T::wrap(z), &[m, c]);
             if want.any() {
                 zt = zt.requires_grad();
@@ -224,7 +274,7 @@ fn pass(
                 let tc = narrow_rows::<T>(&tc, r0, m, c)?;
                 if want.t { tc.requires_grad() } else { tc }
             } else {
-                let tv = t.data::<i64>(OP, "target")?;
+                let tv = tv.as_deref().unwrap_or_default();
                 Tensor::from_slice(&tv[r0..r0 + m], &[m])?
             };
             let loss = cross_entropy(&zt, &tc, &ce)?;
@@ -246,22 +296,9 @@ fn pass(
             }
             let gz = zt.grad().ok_or_else(|| Error::autograd(OP, "the chunk's logits got no gradient"))?;
             drop(zt);
-            let gzs = gz.data::<T>(OP, "grad")?;
-            let gzs: &[T] = &gzs;
-            if want.x {
-                // dx = G·W : (m×C)·(C×in)
-                T::gemm_deep(m, c, fin, gzs, (c, 1), ws, (fin, 1), &mut gx[r0 * fin..(r0 + m) * fin]);
-            }
-            if want.w {
-                // dW += Gᵀ·x : (C×m)·(m×in)
-                T::gemm(c, m, fin, gzs, (1, c), &xs[r0 * fin..(r0 + m) * fin], (fin, 1), &mut gw, T::one());
-            }
-            if want.b {
-                for row in gzs.chunks_exact(c) {
-                    gb.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
-                }
-            }
+            products(&gz.data::<T>(OP, "grad")?, r0, m);
         }
+        give_back(zbuf);
         if !per_row {
             values.push(total);
         }
@@ -368,7 +405,7 @@ impl Backward for LceBackward {
 /// the unreduced loss is `(N,)`.
 ///
 /// Memory: one chunk's logits and logit gradient at a time (by default
-/// at most 10 MiB each; see `chunk_rows`), plus the gradients of `x`, `W` and
+/// 20 MiB for both, or 10 MiB each; see `chunk_rows`), plus the gradients of `x`, `W` and
 /// `b` that a reduced loss makes in the forward and hands to the backward.
 ///
 /// ```

@@ -19,6 +19,7 @@ use crate::cpu::sum::{lanes_reduce, lanes_sum, sum1, sum2, sum3};
 use crate::tensor::Float;
 use std::ops::Range;
 
+mod in_place;
 mod planes;
 mod probabilities;
 mod rows;
@@ -32,6 +33,7 @@ use rows::*;
 use smoothing::*;
 use targets::*;
 
+pub(crate) use in_place::ce_rows_in_place;
 pub(crate) use probabilities::{prob_grads_kept, stats_prob};
 pub(crate) use smoothing::{smooth_fused, stats_smooth};
 pub(crate) use targets::{
