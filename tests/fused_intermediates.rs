@@ -112,3 +112,19 @@ fn backward_still_takes_the_fused_route_and_leaves_the_intermediate_alone() {
     p2.backward_with(&p2_leaf.grad().unwrap()).unwrap();
     assert_eq!(fused, x2.grad().unwrap().to_vec::<f32>().unwrap());
 }
+
+/// A trainable logit tensor updated between the sigmoid and the loss: the loss
+/// is of the probabilities the sigmoid made (the old logits), as in PyTorch.
+#[test]
+fn bce_of_a_sigmoid_taken_before_an_update_uses_the_old_logits() {
+    let x = Tensor::from_vec(vec![0.0f64, 0.0], &[2]).unwrap().requires_grad();
+    let p = F::sigmoid(&x).unwrap();
+    x.set_data(&Tensor::from_vec(vec![5.0f64, 5.0], &[2]).unwrap()).unwrap();
+    let y = Tensor::from_vec(vec![1.0f64, 0.0], &[2]).unwrap();
+    let opts = F::BceOptions { weight: None, reduction: Reduction::None };
+    let loss = F::binary_cross_entropy(&p, &y, &opts).unwrap();
+    close("loss", &loss.to_vec::<f64>().unwrap(), &[2f64.ln(), 2f64.ln()]);
+    loss.sum_all().backward().unwrap();
+    // dL/dx at x = 0: p − y
+    close("dL/dx", &x.grad().unwrap().to_vec::<f64>().unwrap(), &[-0.5, 0.5]);
+}

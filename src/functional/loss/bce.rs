@@ -110,7 +110,12 @@ impl Pointwise for BceOfSigmoid {
 /// ```
 pub fn binary_cross_entropy(input: &Tensor, target: &Tensor, opts: &BceOptions) -> Result<Tensor> {
     const OP: &str = "binary_cross_entropy";
-    if let Some(of) = sigmoid_of(input) {
+    if let Some(of) = sigmoid_of(input)
+        // a trainable x whose data was replaced since the sigmoid (an optimizer
+        // step, set_data): the probabilities are of the old data, which the
+        // unfused route below reads
+        && of.x.as_ref().is_none_or(|x| std::sync::Arc::ptr_eq(&x.storage_arc(), of.data))
+    {
         // the probabilities are σ(x): the loss on x itself, recorded on x when
         // the probabilities record a graph
         let x = of.x.unwrap_or_else(|| Tensor::from_shared(of.data.clone(), input.0.shape.clone()));

@@ -439,7 +439,11 @@ pub fn linear_cross_entropy(
     let args = (input, linear_weight, target, linear_bias);
     let denom = if opts.reduction == Reduction::Mean { divisor(target, d, opts)? } else { 1.0 };
     let none = Want { x: false, w: false, b: false, t: false };
-    let p = pass(args, d, opts, !reduced, None, if reduced { want } else { none }, 1.0 / denom)?;
+    // every target ignored: the mean is 0/0 (NaN, as PyTorch's), but no
+    // element has a gradient (PyTorch's are 0, where 0·(1/0) would be NaN)
+    let all_ignored = !d.probs && target.data::<i64>(OP, "target")?.iter().all(|&v| v == opts.ignore_index);
+    let grad_scale = if denom == 0.0 && all_ignored { 0.0 } else { 1.0 / denom };
+    let p = pass(args, d, opts, !reduced, None, if reduced { want } else { none }, grad_scale)?;
     let values = if opts.reduction == Reduction::Mean { p.values.div_scalar(denom)? } else { p.values };
     let shape: Shape = if reduced || input.ndim() == 1 { Shape::new() } else { Shape::from_slice(&[d.n]) };
     let values = values.reshape(&shape.iter().map(|&s| s as isize).collect::<Vec<_>>())?.detach();
@@ -481,9 +485,13 @@ mod tests {
         let t = Tensor::from_vec(vec![0i64, 5, 2, 1, 1, 3, 4, 0, 5], &[9]).unwrap();
         let probs = crate::functional::softmax(&Tensor::randn(&[9, 6], DType::F64, &mut rng), 1).unwrap();
         for reduction in [Reduction::None, Reduction::Mean, Reduction::Sum] {
-            for (target, weight, eps) in
-                [(&t, None, 0.0), (&t, Some(cw.clone()), 0.1), (&probs, None, 0.2), (&probs, Some(cw.clone()), 0.0)]
-            {
+            for (target, weight, eps) in [
+                (&t, None, 0.0),
+                (&t, Some(cw.clone()), 0.0),
+                (&t, Some(cw.clone()), 0.1),
+                (&probs, None, 0.2),
+                (&probs, Some(cw.clone()), 0.0),
+            ] {
                 let o = LinearCrossEntropyOptions {
                     weight,
                     ignore_index: 1,
@@ -500,6 +508,25 @@ mod tests {
                     assert_near("grad", &fused.1[i], &comp.1[i]);
                 }
             }
+        }
+    }
+
+    /// Every target ignored: a mean of 0/0 is NaN, and the gradients are
+    /// zeros, as the composite's (and PyTorch's), not NaN.
+    #[test]
+    fn a_mean_over_ignored_targets_has_zero_gradients() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let x = Tensor::randn(&[3, 4], DType::F64, &mut rng);
+        let w = Tensor::randn(&[5, 4], DType::F64, &mut rng);
+        let t = Tensor::from_vec(vec![-100i64; 3], &[3]).unwrap();
+        let o = LinearCrossEntropyOptions::default();
+        let inputs = [x, w];
+        let fused = value_and_grads(|v| linear_cross_entropy(&v[0], &v[1], &t, None, &o), &inputs);
+        let comp = value_and_grads(|v| linear_cross_entropy_composite(&v[0], &v[1], &t, None, &o), &inputs);
+        assert!(fused.0[0].is_nan() && comp.0[0].is_nan());
+        for i in 0..2 {
+            assert!(comp.1[i].iter().all(|&g| g == 0.0), "the composite's gradients");
+            assert_eq!(fused.1[i], comp.1[i]);
         }
     }
 }
