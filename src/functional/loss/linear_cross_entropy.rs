@@ -10,10 +10,10 @@
 //! gradient are alive at a time; for a reduced loss over class indices
 //! without label smoothing (the usual language-model head) the logits become
 //! their own gradient in place, so a chunk holds twice the rows, and `W`,
-//! which the products pack again for every chunk, is packed half as often. For a reduced loss the gradients are made in
-//! the forward and the backward only scales them; an unreduced loss (whose
-//! upstream gradient the forward cannot know) runs the chunks again in the
-//! backward.
+//! which the products pack again for every chunk, is packed half as often.
+//! For a reduced loss the gradients are made in the forward and the backward
+//! only scales them; an unreduced loss (whose upstream gradient the forward
+//! cannot know) runs the chunks again in the backward.
 
 use super::cross_entropy::{CrossEntropyOptions, cross_entropy};
 use super::rows::check_reduction;
@@ -236,7 +236,7 @@ fn pass(
         // gradient only feeds the products: each chunk's logits become their
         // gradient in place, one buffer per chunk instead of two, so a chunk
         // holds twice the rows (`IN_PLACE_BYTES`).
-        let in_place = !probs && !per_row && opts.label_smoothing == 0.0 && (want.x || want.w || want.b);
+        let in_place = !probs && !per_row && opts.label_smoothing == 0.0 && want.any();
         let rows = match (in_place, opts.chunk_rows) {
             (true, None) => (IN_PLACE_BYTES / (c * std::mem::size_of::<T>()).max(1)).clamp(1, n.max(1)),
             _ => rows,
@@ -405,8 +405,9 @@ impl Backward for LceBackward {
 /// the unreduced loss is `(N,)`.
 ///
 /// Memory: one chunk's logits and logit gradient at a time (by default
-/// 20 MiB for both, or 10 MiB each; see `chunk_rows`), plus the gradients of `x`, `W` and
-/// `b` that a reduced loss makes in the forward and hands to the backward.
+/// 20 MiB for both, or 10 MiB each; see `chunk_rows`), plus the gradients of
+/// `x`, `W` and `b` that a reduced loss makes in the forward and hands to the
+/// backward.
 ///
 /// ```
 /// use tapegrad::{functional as F, Tensor};
@@ -440,9 +441,12 @@ pub fn linear_cross_entropy(
     let denom = if opts.reduction == Reduction::Mean { divisor(target, d, opts)? } else { 1.0 };
     let none = Want { x: false, w: false, b: false, t: false };
     // every target ignored: the mean is 0/0 (NaN, as PyTorch's), but no
-    // element has a gradient (PyTorch's are 0, where 0·(1/0) would be NaN)
-    let all_ignored = !d.probs && target.data::<i64>(OP, "target")?.iter().all(|&v| v == opts.ignore_index);
-    let grad_scale = if denom == 0.0 && all_ignored { 0.0 } else { 1.0 / denom };
+    // element has a gradient (PyTorch's are 0, where 0·(1/0) would be NaN);
+    // the targets are looked at again only for a zero divisor
+    let all_ignored = || -> Result<bool> {
+        Ok(!d.probs && target.data::<i64>(OP, "target")?.iter().all(|&v| v == opts.ignore_index))
+    };
+    let grad_scale = if denom == 0.0 && all_ignored()? { 0.0 } else { 1.0 / denom };
     let p = pass(args, d, opts, !reduced, None, if reduced { want } else { none }, grad_scale)?;
     let values = if opts.reduction == Reduction::Mean { p.values.div_scalar(denom)? } else { p.values };
     let shape: Shape = if reduced || input.ndim() == 1 { Shape::new() } else { Shape::from_slice(&[d.n]) };
